@@ -1,0 +1,41 @@
+# Wenzheng (问政) — set-up and the everyday commands.
+# Every target creates .venv when it is missing, with a Python >= 3.12 found by scripts/find_python.sh
+# (override with `make PYTHON=/path/to/python3.12 ...`), and re-installs only when pyproject.toml changed.
+
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+ARGS ?=
+
+.PHONY: run test lint bench explore venv clean
+
+$(STAMP): pyproject.toml
+	@if [ ! -x "$(PY)" ]; then \
+		interp="$$(PYTHON='$(PYTHON)' bash scripts/find_python.sh)" || exit 1; \
+		echo "creating $(VENV) with $$interp"; \
+		"$$interp" -m venv $(VENV) || exit 1; \
+	fi
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev,explorer]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	$(PY) run.py $(ARGS)
+
+test: $(STAMP)
+	$(PY) -m pytest $(ARGS)
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+
+bench: $(STAMP)
+	$(PY) -m bench $(ARGS)
+
+explore: $(STAMP)
+	$(PY) run.py explore $(or $(SCENARIO),scenarios/default.yaml)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,531 @@
+"""Typed, validated scenarios.
+
+A scenario is a YAML file whose sections mirror the model: ``world``, ``demand``, ``citizens``, ``platform``,
+``departments``, ``supervision``, ``policy``, ``kpi`` and ``run``. Files may ``extends:`` another file (a path
+relative to the extending file); mappings are merged key by key, everything else is replaced. Command-line
+overrides (``--set policy.response_mandate_hours=24``) are applied last and parsed as YAML scalars.
+
+Every mistake a user can make in a file — malformed YAML, an unknown key, a wrong type, an out-of-range
+value, a missing ``extends`` target — raises :class:`ScenarioError`, whose message names the file, the key
+path and what is allowed. Nothing is silently accepted (all models forbid extra keys).
+
+Units: times in hours unless the name says ``_days`` or ``_minutes``; shares and probabilities in 0–1;
+rates per hour unless stated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .catalogue import default_categories
+
+Share = Annotated[float, Field(ge=0.0, le=1.0)]
+PositiveHours = Annotated[float, Field(gt=0.0)]
+NonNegative = Annotated[float, Field(ge=0.0)]
+
+
+class ScenarioError(ValueError):
+    """A scenario file or override is invalid. The message is meant for the user, as is."""
+
+
+class Level(StrEnum):
+    """The five levels of Chinese government, top to bottom."""
+
+    CENTRAL = "central"
+    PROVINCE = "province"
+    PREFECTURE = "prefecture"
+    COUNTY = "county"
+    TOWNSHIP = "township"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, use_enum_values=False)
+
+
+# --------------------------------------------------------------------------------------------- world
+class World(_Strict):
+    """The city: its administrative units and its people."""
+
+    population: int = Field(
+        20_000, ge=1, le=20_000_000, description="Citizen and enterprise requesters (agents). Zhengzhou ≈ 12.8 M.")
+    enterprise_share: Share = Field(0.05, description="Share of requesters that are enterprises.")
+    counties: int = Field(12, ge=1, le=200, description="County-level units (Zhengzhou: 12).")
+    townships: int = Field(190, ge=1, le=5000, description="Township-level units in all (Zhengzhou ≈ 190–200).")
+    urban_township_share: Share = Field(
+        0.6, description="Share of townships that are urban streets (Zhengzhou urbanisation ≈ 80% of people).")
+    urban_population_share: Share = Field(0.8, description="Share of people living in urban townships.")
+    digital_access_urban: Share = Field(0.85, description="Internet access, urban (CNNIC 2024 ≈ 0.85).")
+    digital_access_rural: Share = Field(0.66, description="Internet access, rural (CNNIC 2024 ≈ 0.66).")
+    social_degree: int = Field(6, ge=0, le=100, description="Contacts whose trust a citizen listens to.")
+    local_tie_share: Share = Field(0.8, description="Share of contacts living in the same township.")
+    start_date: str = Field("2024-01-01", description="Calendar date of hour 0 (ISO), for weekdays/holidays.")
+    holidays: list[str] = Field(
+        default_factory=list, description="ISO dates on which offices are closed (beyond weekends).")
+
+    @model_validator(mode="after")
+    def _townships_cover_counties(self) -> World:
+        if self.townships < self.counties:
+            raise ValueError(f"townships ({self.townships}) must be at least counties ({self.counties})")
+        return self
+
+
+# -------------------------------------------------------------------------------------------- demand
+class ServiceDist(StrEnum):
+    LOGNORMAL = "lognormal"
+    EXPONENTIAL = "exponential"
+
+
+class Category(_Strict):
+    """One kind of problem in the catalogue (see ``sim/catalogue.py`` for the defaults and sources)."""
+
+    share: Share = Field(description="Share of problems in this category (renormalised over the catalogue).")
+    severity: Share = Field(0.5, description="How much the problem hurts (0–1); drives reporting and grievance.")
+    difficulty: Share = Field(0.3, description="How hard it is to resolve (0–1); lowers resolution probability.")
+    jurisdiction: Level = Field(Level.COUNTY, description="Level whose department handles it.")
+    consultation_share: Share = Field(0.3, description="Share of requests that are consultations (answerable at intake).")
+    service_time_dist: ServiceDist = ServiceDist.LOGNORMAL
+    service_time_median_h: PositiveHours = Field(24.0, description="Median handling time once taken up (hours).")
+    service_time_sigma: Annotated[float, Field(ge=0.0, le=5.0)] = Field(
+        1.0, description="Lognormal shape (log-sd); ignored for exponential, whose mean is the median field.")
+    deadline_working_days: Annotated[float, Field(gt=0, le=60)] = Field(
+        5.0, description="Resolution deadline in working days (Shandong 2020: 5; online-inquiry rules 5–7).")
+    enterprise_weight: NonNegative = Field(1.0, description="Relative rate for enterprise requesters.")
+
+    @property
+    def service_time_mean_h(self) -> float:
+        import math
+
+        if self.service_time_dist == ServiceDist.EXPONENTIAL:
+            return self.service_time_median_h
+        return self.service_time_median_h * math.exp(self.service_time_sigma**2 / 2)
+
+
+class Shock(_Strict):
+    """A temporary change in the problem rate (e.g. a rain-storm: +55% volume, Binzhou 2021)."""
+
+    start_day: NonNegative
+    days: PositiveHours
+    multiplier: Annotated[float, Field(ge=0.0, le=100.0)]
+    categories: list[str] | None = Field(None, description="Affected categories; all when omitted.")
+
+
+class Demand(_Strict):
+    """Where problems come from."""
+
+    problems_per_citizen_year: Annotated[float, Field(ge=0.0, le=1000.0)] = Field(
+        0.6, description="Problems a citizen meets per year that could be reported (assumption, calibrated).")
+    fixed_rate_per_hour: Annotated[float, Field(gt=0.0)] | None = Field(
+        None, description="If set: reported requests arrive as a Poisson stream of this rate (per hour), "
+        "flat in time, bypassing the population (used by queue_check).")
+    weekday_weights: list[Annotated[float, Field(ge=0.0)]] = Field(
+        [1.15, 1.1, 1.05, 1.05, 1.0, 0.85, 0.8],
+        min_length=7, max_length=7, description="Relative load Monday..Sunday (Baltimore: Mon–Thu high).")
+    hour_weights: list[Annotated[float, Field(ge=0.0)]] = Field(
+        [0.15, 0.1, 0.08, 0.08, 0.1, 0.2, 0.5, 1.0, 1.6, 1.9, 1.9, 1.7, 1.3, 1.5, 1.8, 1.8, 1.6, 1.4,
+         1.2, 1.1, 1.0, 0.8, 0.5, 0.3],
+        min_length=24, max_length=24, description="Relative load by hour of day (assumption: office peaks).")
+    shocks: list[Shock] = Field(default_factory=list)
+    categories: dict[str, Category] = Field(default_factory=default_categories)
+
+    @field_validator("categories")
+    @classmethod
+    def _nonempty(cls, v: dict[str, Category]) -> dict[str, Category]:
+        if not v:
+            raise ValueError("the catalogue needs at least one category")
+        if sum(c.share for c in v.values()) <= 0:
+            raise ValueError("category shares must not all be zero")
+        return v
+
+    @model_validator(mode="after")
+    def _profiles_positive(self) -> Demand:
+        if sum(self.weekday_weights) <= 0 or sum(self.hour_weights) <= 0:
+            raise ValueError("weekday_weights and hour_weights need a positive total")
+        for s in self.shocks:
+            for c in s.categories or []:
+                if c not in self.categories:
+                    raise ValueError(f"shock names unknown category {c!r}; known: {sorted(self.categories)}")
+        return self
+
+
+# ------------------------------------------------------------------------------------------ citizens
+class Citizens(_Strict):
+    """Behaviour of requesters: reporting, channel choice, judgement, trust (defaults: assumptions unless noted)."""
+
+    behaviour: bool = Field(True, description="False: everyone reports online at once; no judgement, no reopening.")
+    initial_trust: Share = Field(0.55, description="Mean trust in government at start (0–1).")
+    initial_efficacy: Share = Field(0.6, description="Mean belief that reporting helps (0–1).")
+    heterogeneity: Annotated[float, Field(ge=0.0, le=0.5)] = Field(0.12, description="Sd of initial trust/efficacy.")
+    report_threshold: float = Field(0.05, description="Epstein-style threshold: report if severity×efficacy − cost > threshold.")
+    report_noise: Annotated[float, Field(gt=0.0)] = Field(0.12, description="Logistic noise scale of the reporting rule.")
+    channel_cost_online: NonNegative = Field(0.05, description="Effort of reporting online (for people with access).")
+    channel_cost_hotline: NonNegative = Field(0.1, description="Effort of calling the hotline.")
+    channel_cost_offline: NonNegative = Field(0.35, description="Effort of an office visit.")
+    channel_stickiness: NonNegative = Field(0.25, description="Extra utility of the channel that last satisfied.")
+    channel_choice_scale: Annotated[float, Field(gt=0.0)] = Field(0.12, description="Logit scale of channel choice.")
+    expected_response_h: PositiveHours = Field(72.0, description="Hours a citizen expects to wait for a reply.")
+    satisfaction_resolved_weight: NonNegative = 0.75
+    satisfaction_timeliness_weight: NonNegative = 0.3
+    satisfaction_perfunctory_penalty: NonNegative = 0.35
+    satisfaction_threshold: float = Field(0.6, description="Satisfied when the judgement score exceeds this.")
+    satisfaction_noise: Annotated[float, Field(gt=0.0)] = 0.12
+    trust_learning_rate: Share = Field(0.15, description="Weight of a new experience in trust.")
+    efficacy_learning_rate: Share = Field(0.2, description="Weight of a new experience in efficacy.")
+    social_influence: Share = Field(0.1, description="Share of a contact's daily trust change passed on.")
+    patience_h: PositiveHours = Field(
+        240.0, description="Hours without any reply after which a citizen escalates or gives up.")
+    escalation_threshold: float = Field(0.35, description="Escalate if grievance = severity×(1−trust) exceeds this (+noise).")
+    escalation_noise: Annotated[float, Field(gt=0.0)] = 0.1
+    reopen_propensity: Share = Field(0.5, description="Chance an unsatisfied citizen asks to reopen (when allowed).")
+    tattle_share: Share = Field(0.0, description="Share of requests that threaten to tell the upper level (Chen–Pan–Xu).")
+    collective_threat_share: Share = Field(0.0, description="Share of requests that threaten collective action.")
+
+
+# ------------------------------------------------------------------------------------------ platform
+class Hours(StrEnum):
+    ALWAYS = "7x24"
+    OFFICE = "office"
+
+
+class Channels(_Strict):
+    online: bool = True
+    hotline: bool = True
+    offline: bool = True
+
+
+class Platform(_Strict):
+    """Intake (受理) and tracking (跟踪): the 12345 centre / ZZIC platform."""
+
+    operators: int = Field(12, ge=1, le=100_000, description="Operators on duty per open hour.")
+    handling_minutes: PositiveHours = Field(6.0, description="Mean minutes to take in one request (Beijing ≈ 6).")
+    instant_intake: bool = Field(False, description="True: intake takes no time and never queues (queue_check).")
+    channels: Channels = Field(default_factory=Channels)
+    direct_answer_share: Share = Field(
+        0.9, description="Share of consultations the platform answers itself from its knowledge base.")
+    classification_accuracy: Share = Field(0.92, description="Share of orders sent to the right department.")
+    misroute_return_h: NonNegative = Field(16.0, description="Hours before a wrong department returns an order.")
+    dispatch_delay_h: NonNegative = Field(2.0, description="Hours from acceptance to dispatch (Zhengzhou: 2 h → 5 min).")
+    handover_delay_h: NonNegative = Field(
+        8.0, description="Median hours each level adds when an order cascades down (assumption).")
+    callback_delay_h: NonNegative = Field(24.0, description="Hours after the reply that the call-back survey happens.")
+    offline_share_of_capacity: Share = Field(
+        1.0, description="Share of intake capacity that offline visits and the hotline get when the "
+        "platform's online channel is closed (fragmented channels before the platform).")
+
+
+# --------------------------------------------------------------------------------------- departments
+class QueueDiscipline(StrEnum):
+    FIFO = "fifo"
+    DEADLINE = "deadline"
+    SUPERVISED = "supervised"
+
+
+class Staffing(_Strict):
+    prefecture: int = Field(6, ge=0, le=100_000, description="Staff (concurrent cases) per city bureau.")
+    county: int = Field(4, ge=0, le=100_000, description="Staff per county bureau.")
+    township: int = Field(3, ge=0, le=100_000, description="Staff per township office.")
+
+
+class Departments(_Strict):
+    """Functional departments: staffing, calendar, and the effort choice (principal–agent)."""
+
+    staff: Staffing = Field(default_factory=Staffing)
+    hours: Hours = Field(Hours.OFFICE, description="When departments take up new cases.")
+    queue_discipline: QueueDiscipline = QueueDiscipline.FIFO
+    effort_choice: bool = Field(True, description="False: every case is handled diligently (no neglect, no perfunctory).")
+    neglect_intercept: float = Field(
+        -0.75, description="Log-odds of answering a case with no accountability at all (σ(−0.7)≈0.33, Chen–Pan–Xu).")
+    accountability_weight: NonNegative = Field(3.0, description="Log-odds gained per unit of expected penalty.")
+    diligence_weight: NonNegative = Field(2.0, description="Log-odds gained per unit of diligence above baseline.")
+    load_weight: NonNegative = Field(0.6, description="Log-odds lost per unit of load (queue / staff).")
+    base_diligence: Share = Field(0.3, description="Diligence without recent penalties.")
+    diligence_decay_per_day: Share = Field(0.03, description="Share of excess diligence lost each day.")
+    perfunctory_load_threshold: NonNegative = Field(
+        2.0, description="Load (waiting cases per staff) above which a mandate pushes perfunctory replies.")
+    perfunctory_max_share: Share = Field(0.6, description="Largest share of perfunctory replies under extreme load.")
+    perfunctory_reply_h: PositiveHours = Field(1.0, description="Hours a perfunctory reply takes.")
+    resolution_intercept: float = Field(1.6, description="Log-odds of resolving a handled case of zero difficulty.")
+    resolution_effort_weight: NonNegative = Field(1.5, description="Log-odds gained per unit of diligence.")
+    resolution_difficulty_weight: NonNegative = Field(3.0, description="Log-odds lost per unit of difficulty.")
+    supervised_resolution_bonus: NonNegative = Field(1.0, description="Log-odds gained when a case is under supervision.")
+
+
+# --------------------------------------------------------------------------------------- supervision
+class Supervision(_Strict):
+    """How a detected failure is felt by a department (the expected-penalty terms)."""
+
+    detect_tracking: Share = Field(0.2, description="Detection probability added by platform tracking.")
+    detect_callback: Share = Field(0.15, description="Detection probability added by call-back surveys.")
+    detect_mandate: Share = Field(0.25, description="Detection probability added by a monitored response mandate.")
+    detect_ranking: Share = Field(0.3, description="Detection probability added by a public ranking.")
+    detect_tattle: Share = Field(0.12, description="Added when the request threatens to tell the upper level.")
+    detect_collective: Share = Field(0.1, description="Added when the request threatens collective action.")
+    detect_per_inspection: NonNegative = Field(
+        0.002, description="Detection probability added per daily inspection (capped with the rest at 1).")
+    reminder_penalty: NonNegative = Field(0.05, description="Diligence added to a department by a reminder.")
+    order_penalty: NonNegative = Field(0.15, description="Diligence added by a supervision order.")
+    naming_penalty: NonNegative = Field(0.3, description="Diligence added by public naming.")
+    ranking_penalty: NonNegative = Field(0.2, description="Diligence added to the bottom-ranked each month.")
+    ranking_bottom_share: Share = Field(0.1, description="Share of departments named at the bottom each month.")
+    escalation_penalty: NonNegative = Field(0.25, description="Diligence added when an upper level acts on an escalation.")
+
+
+# -------------------------------------------------------------------------------------------- policy
+class DispatchMode(StrEnum):
+    CASCADE = "cascade"
+    DIRECT = "direct"
+
+
+class Policy(_Strict):
+    """The levers planners pull."""
+
+    response_mandate_hours: PositiveHours | None = Field(
+        None, description="Sign-for deadline (hours); null = no mandate. Beijing/Zhengzhou: 24.")
+    resolution_deadline_days: dict[str, Annotated[float, Field(gt=0, le=60)]] = Field(
+        default_factory=dict, description="Per-category override of the resolution deadline (working days).")
+    dispatch_mode: DispatchMode = DispatchMode.CASCADE
+    platform_hours: Hours = Hours.ALWAYS
+    tracking: bool = Field(True, description="Deadline reminders to departments (跟踪).")
+    reminder_lead_h: NonNegative = Field(24.0, description="Hours before the due time that tracking reminds.")
+    supervision_intensity: NonNegative = Field(
+        20.0, description="Overdue or unsatisfied cases the supervision centre inspects per day (督办).")
+    public_ranking: bool = Field(False, description="Monthly public ranking of departments on the three rates.")
+    callback: bool = Field(True, description="Call-back survey after closure.")
+    reopen_allowed: bool = Field(True, description="Unsatisfied citizens may have a case reopened.")
+    max_reopens: int = Field(1, ge=0, le=10)
+    systemic_fix: bool = Field(True, description="Aggregate repeated complaints into systemic fixes (网络问政→网络行政).")
+    systemic_fix_threshold: int = Field(
+        25, ge=1, description="Complaints in one (category, township) within the window that trigger a fix.")
+    systemic_fix_window_days: int = Field(30, ge=1, le=365)
+    systemic_fix_effect: Share = Field(0.5, description="Share by which a fix lowers that problem's rate.")
+    systemic_fix_duration_days: int = Field(180, ge=1, le=3650)
+
+    @field_validator("response_mandate_hours", mode="before")
+    @classmethod
+    def _none_words(cls, v: Any) -> Any:
+        if isinstance(v, str) and v.strip().lower() in {"none", "null", "off", ""}:
+            return None
+        return v
+
+
+class KPISettings(_Strict):
+    response_target_h: PositiveHours = Field(
+        24.0, description="Yardstick for on_time_response_rate, the same in every scenario (hours).")
+
+
+class RunSettings(_Strict):
+    days: Annotated[float, Field(gt=0, le=3650)] = Field(90, description="Simulated days after warm-up.")
+    warmup_days: Annotated[float, Field(ge=0, le=3650)] = Field(
+        0, description="Days simulated before measuring; cases created then are not counted.")
+    seed: int = Field(1, ge=0, description="Seed of the run's random streams.")
+
+
+class Scenario(_Strict):
+    """A complete, validated scenario."""
+
+    name: str = "default"
+    description: str = ""
+    world: World = Field(default_factory=World)
+    demand: Demand = Field(default_factory=Demand)
+    citizens: Citizens = Field(default_factory=Citizens)
+    platform: Platform = Field(default_factory=Platform)
+    departments: Departments = Field(default_factory=Departments)
+    supervision: Supervision = Field(default_factory=Supervision)
+    policy: Policy = Field(default_factory=Policy)
+    kpi: KPISettings = Field(default_factory=KPISettings)
+    run: RunSettings = Field(default_factory=RunSettings)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Scenario:
+        for c in self.policy.resolution_deadline_days:
+            if c not in self.demand.categories:
+                raise ValueError(
+                    f"policy.resolution_deadline_days names unknown category {c!r}; "
+                    f"known: {sorted(self.demand.categories)}")
+        ch = self.platform.channels
+        if not (ch.online or ch.hotline or ch.offline):
+            raise ValueError("platform.channels: at least one of online, hotline, offline must be open")
+        return self
+
+    def deadline_days(self, category: str) -> float:
+        """Resolution deadline of a category in working days, after policy overrides."""
+        return self.policy.resolution_deadline_days.get(
+            category, self.demand.categories[category].deadline_working_days)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON-ready dictionary (enums as strings)."""
+        return json.loads(self.model_dump_json())
+
+    def fingerprint(self) -> str:
+        """Stable hash of the resolved scenario (seed included)."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+    def with_overrides(self, overrides: dict[str, Any] | list[str] | None, source: str = "--set") -> Scenario:
+        """A new scenario with dotted-path overrides applied and validated again."""
+        data = self.to_dict()
+        apply_overrides(data, parse_overrides(overrides, source), source)
+        return validate(data, source)
+
+
+# ------------------------------------------------------------------------------------------- loading
+def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in top.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise ScenarioError(f"{path}: scenario file not found")
+    if path.is_dir():
+        raise ScenarioError(f"{path}: is a folder, expected a scenario .yaml file")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ScenarioError(f"{path}{where}: malformed YAML: {problem}") from None
+    except UnicodeDecodeError:
+        raise ScenarioError(f"{path}: not a UTF-8 text file") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{path}: top level must be a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def _resolve(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    path = path.resolve()
+    if path in seen:
+        chain = " -> ".join(str(p) for p in (*seen, path))
+        raise ScenarioError(f"{path}: circular 'extends' chain: {chain}")
+    data = _read_yaml(path)
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if not isinstance(parent, str):
+        raise ScenarioError(f"{path}: key 'extends' must be a file path (string), got {parent!r}")
+    parent_path = (path.parent / parent)
+    if not parent_path.exists():
+        raise ScenarioError(f"{path}: key 'extends': file {parent!r} not found (looked for {parent_path})")
+    return _deep_merge(_resolve(parent_path, (*seen, path)), data)
+
+
+def _format_errors(exc: ValidationError, source: str) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            parent = _model_at(err["loc"][:-1])
+            allowed = sorted(parent.model_fields) if parent is not None else []
+            msg = "unknown key" + (f"; allowed keys here: {', '.join(allowed)}" if allowed else "")
+        else:
+            msg = err["msg"]
+            ctx = err.get("ctx") or {}
+            if "expected" in ctx and "Input should be" not in msg:
+                msg += f" (allowed: {ctx['expected']})"
+        value = err.get("input")
+        shown = "" if kind in ("extra_forbidden", "missing") or isinstance(value, dict) else f" (got {value!r})"
+        lines.append(f"{source}: key '{loc}': {msg}{shown}")
+    return "\n".join(lines)
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    model: Any = Scenario
+    for part in loc:
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            field = model.model_fields.get(str(part))
+            if field is None:
+                return None
+            model = field.annotation
+            # unwrap dict[str, Category] / Optional
+            args = getattr(model, "__args__", None)
+            if args and not (isinstance(model, type) and issubclass(model, BaseModel)):
+                model = next((a for a in args if isinstance(a, type) and issubclass(a, BaseModel)), model)
+        elif isinstance(part, str):
+            continue
+        else:
+            return None
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def validate(data: dict[str, Any], source: str = "<scenario>") -> Scenario:
+    """Validate a plain dictionary into a :class:`Scenario` or raise :class:`ScenarioError`."""
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(_format_errors(exc, source)) from None
+
+
+def parse_overrides(overrides: dict[str, Any] | list[str] | None, source: str = "--set") -> dict[str, Any]:
+    """Turn ``["a.b=1", ...]`` into ``{"a.b": 1}`` (values parsed as YAML scalars)."""
+    if not overrides:
+        return {}
+    if isinstance(overrides, dict):
+        return dict(overrides)
+    out: dict[str, Any] = {}
+    for item in overrides:
+        if "=" not in item:
+            raise ScenarioError(f"{source}: override {item!r} must look like section.key=value")
+        key, raw = item.split("=", 1)
+        key = key.strip()
+        if not key:
+            raise ScenarioError(f"{source}: override {item!r} has an empty key")
+        try:
+            out[key] = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            out[key] = raw
+    return out
+
+
+def apply_overrides(data: dict[str, Any], overrides: dict[str, Any], source: str = "--set") -> None:
+    """Set dotted keys in a nested dictionary in place. Unknown sections are caught by validation."""
+    for dotted, value in overrides.items():
+        parts = dotted.split(".")
+        node = data
+        for i, part in enumerate(parts[:-1]):
+            nxt = node.get(part)
+            if nxt is None:
+                nxt = {}
+                node[part] = nxt
+            if not isinstance(nxt, dict):
+                prefix = ".".join(parts[: i + 1])
+                raise ScenarioError(f"{source}: key '{dotted}': '{prefix}' is a value, not a section")
+            node = nxt
+        node[parts[-1]] = value
+
+
+def load_scenario(path: str | Path, overrides: dict[str, Any] | list[str] | None = None) -> Scenario:
+    """Read a scenario file (following ``extends``), apply overrides, validate.
+
+    The scenario's ``name`` defaults to the file's stem.
+    """
+    path = Path(path)
+    data = _resolve(path)
+    data.setdefault("name", path.stem)
+    src = str(path)
+    try:
+        scenario = validate(data, src)
+    except ScenarioError:
+        raise
+    if overrides:
+        parsed = parse_overrides(overrides)
+        merged = scenario.to_dict()
+        try:
+            apply_overrides(merged, parsed)
+        except ScenarioError as exc:
+            raise ScenarioError(f"{src}: {exc}") from None
+        scenario = validate(merged, f"{src} (with --set overrides)")
+    return scenario
