@@ -11,10 +11,11 @@ Public interface (used by ``experiments``, ``analysis``, ``run.py`` and ``app.py
 
 from .model import GovernanceModel, run_scenario
 from .results import CASE_COLUMNS, CASE_STATUSES, KPI_NAMES, KPI_UNITS, RunResult
+from .errors import WenzhengError
 from .scenario import Scenario, ScenarioError, load_scenario, parse_overrides, validate
 
 __all__ = [
     "CASE_COLUMNS", "CASE_STATUSES", "KPI_NAMES", "KPI_UNITS", "GovernanceModel", "RunResult", "Scenario",
-    "ScenarioError", "load_scenario", "parse_overrides", "run_scenario", "validate",
+    "ScenarioError", "WenzhengError", "load_scenario", "parse_overrides", "run_scenario", "validate",
 ]
 __version__ = "0.1.0"

@@ -25,13 +25,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .catalogue import default_categories
+from .errors import WenzhengError
 
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
 PositiveHours = Annotated[float, Field(gt=0.0)]
 NonNegative = Annotated[float, Field(ge=0.0)]
 
 
-class ScenarioError(ValueError):
+class ScenarioError(WenzhengError):
     """A scenario file or override is invalid. The message is meant for the user, as is."""
 
 
@@ -96,6 +97,8 @@ class Category(_Strict):
         1.0, description="Lognormal shape (log-sd); ignored for exponential, whose mean is the median field.")
     deadline_working_days: Annotated[float, Field(gt=0, le=60)] = Field(
         5.0, description="Resolution deadline in working days (Shandong 2020: 5; online-inquiry rules 5–7).")
+    deadline_hours: PositiveHours | None = Field(
+        None, description="If set: the due time is this many elapsed hours after creation (overrides working days).")
     enterprise_weight: NonNegative = Field(1.0, description="Relative rate for enterprise requesters.")
 
     @property
@@ -123,7 +126,10 @@ class Demand(_Strict):
         0.6, description="Problems a citizen meets per year that could be reported (assumption, calibrated).")
     fixed_rate_per_hour: Annotated[float, Field(gt=0.0)] | None = Field(
         None, description="If set: reported requests arrive as a Poisson stream of this rate (per hour), "
-        "flat in time, bypassing the population (used by queue_check).")
+        "flat in time, bypassing the population and the reporting decision (used by queue_check).")
+    requests_per_day: Annotated[float, Field(gt=0.0)] | None = Field(
+        None, description="If set: reported requests arrive as a Poisson stream with this mean per day, "
+        "shaped by weekday_weights and hour_weights, bypassing the reporting decision (a city's log).")
     weekday_weights: list[Annotated[float, Field(ge=0.0)]] = Field(
         [1.15, 1.1, 1.05, 1.05, 1.0, 0.85, 0.8],
         min_length=7, max_length=7, description="Relative load Monday..Sunday (Baltimore: Mon–Thu high).")
@@ -183,6 +189,8 @@ class Citizens(_Strict):
     escalation_threshold: float = Field(0.35, description="Escalate if grievance = severity×(1−trust) exceeds this (+noise).")
     escalation_noise: Annotated[float, Field(gt=0.0)] = 0.1
     reopen_propensity: Share = Field(0.5, description="Chance an unsatisfied citizen asks to reopen (when allowed).")
+    channel_mix: dict[Literal["online", "hotline", "offline"], Share] | None = Field(
+        None, description="If set: channels are drawn from this fixed mix instead of being chosen.")
     tattle_share: Share = Field(0.0, description="Share of requests that threaten to tell the upper level (Chen–Pan–Xu).")
     collective_threat_share: Share = Field(0.0, description="Share of requests that threaten collective action.")
 
@@ -348,6 +356,11 @@ class Scenario(_Strict):
                 raise ValueError(
                     f"policy.resolution_deadline_days names unknown category {c!r}; "
                     f"known: {sorted(self.demand.categories)}")
+        if self.demand.fixed_rate_per_hour is not None and self.demand.requests_per_day is not None:
+            raise ValueError("demand: set at most one of fixed_rate_per_hour and requests_per_day")
+        mix = self.citizens.channel_mix
+        if mix is not None and sum(mix.values()) <= 0:
+            raise ValueError("citizens.channel_mix: shares must have a positive total")
         ch = self.platform.channels
         if not (ch.online or ch.hotline or ch.offline):
             raise ValueError("platform.channels: at least one of online, hotline, offline must be open")
