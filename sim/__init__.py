@@ -9,9 +9,8 @@ Public interface (used by ``experiments``, ``analysis``, ``run.py`` and ``app.py
 ``sim`` never touches files other than scenario YAML, and never plots.
 """
 
-from .model import GovernanceModel, run_scenario
-from .results import CASE_COLUMNS, CASE_STATUSES, KPI_NAMES, KPI_UNITS, RunResult
 from .errors import WenzhengError
+from .results import CASE_COLUMNS, CASE_STATUSES, KPI_NAMES, KPI_UNITS, RunResult
 from .scenario import Scenario, ScenarioError, load_scenario, parse_overrides, validate
 
 __all__ = [
@@ -19,3 +18,12 @@ __all__ = [
     "ScenarioError", "WenzhengError", "load_scenario", "parse_overrides", "run_scenario", "validate",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # The model is imported on first use, so that reading a scenario (and reporting its errors) stays quick.
+    if name in ("GovernanceModel", "run_scenario"):
+        from . import model
+
+        return getattr(model, name)
+    raise AttributeError(f"module 'sim' has no attribute {name!r}")

@@ -177,6 +177,8 @@ class Citizens(_Strict):
     channel_choice_scale: Annotated[float, Field(gt=0.0)] = Field(0.12, description="Logit scale of channel choice.")
     expected_response_h: PositiveHours = Field(72.0, description="Hours a citizen expects to wait for a reply.")
     satisfaction_resolved_weight: NonNegative = 0.75
+    satisfaction_reply_weight: NonNegative = Field(
+        0.3, description="Weight of a reasoned (not perfunctory) reply that did not resolve the problem.")
     satisfaction_timeliness_weight: NonNegative = 0.3
     satisfaction_perfunctory_penalty: NonNegative = 0.35
     satisfaction_threshold: float = Field(0.6, description="Satisfied when the judgement score exceeds this.")

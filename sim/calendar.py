@@ -1,0 +1,94 @@
+"""Working calendar: weekdays, office hours and holidays, vectorised over hour values.
+
+Hour 0 is midnight at the start of ``world.start_date``. Offices are open 09:00–17:00 on working days
+(a simplification of the common 08:30–12:00 / 14:00–17:30 day); holidays are listed dates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+
+OFFICE_OPEN_H = 9.0
+OFFICE_CLOSE_H = 17.0
+
+
+class WorkCalendar:
+    """Which hours are working hours, over ``n_days`` days (padded generously beyond the run)."""
+
+    def __init__(self, start_date: str, holidays: list[str], n_days: int) -> None:
+        start = dt.date.fromisoformat(start_date)
+        self.start_date = start
+        pad = int(n_days) + 400  # deadlines and call-backs can fall well after the last simulated day
+        self.n_days = pad
+        days = np.arange(pad)
+        self.weekday = (start.weekday() + days) % 7  # 0 = Monday
+        hol = {(dt.date.fromisoformat(h) - start).days for h in holidays}
+        is_hol = np.isin(days, np.fromiter(hol, dtype=np.int64, count=len(hol)))
+        self.is_workday = (self.weekday < 5) & ~is_hol
+        # index of the first working day strictly after d (pad-1 if none)
+        nxt = np.full(pad, pad - 1, dtype=np.int64)
+        upcoming = pad - 1
+        for d in range(pad - 1, -1, -1):
+            nxt[d] = upcoming
+            if self.is_workday[d]:
+                upcoming = d
+        self.next_workday = nxt
+        self.workday_rank = np.cumsum(self.is_workday) - 1  # rank of day d among working days (if working)
+        self.workdays = np.flatnonzero(self.is_workday)
+
+    # ----------------------------------------------------------------------------------------------
+    def _day(self, t: np.ndarray) -> np.ndarray:
+        return np.clip(np.floor(t / 24.0).astype(np.int64), 0, self.n_days - 1)
+
+    def is_open(self, t: np.ndarray | float) -> np.ndarray:
+        """True where hour ``t`` is inside office hours of a working day."""
+        t = np.asarray(t, dtype=float)
+        d = self._day(t)
+        hod = t - d * 24.0
+        return self.is_workday[d] & (hod >= OFFICE_OPEN_H) & (hod < OFFICE_CLOSE_H)
+
+    def next_open(self, t: np.ndarray | float) -> np.ndarray:
+        """The earliest time >= t at which offices are open (t itself when open)."""
+        t = np.asarray(t, dtype=float)
+        d = self._day(t)
+        hod = t - d * 24.0
+        work = self.is_workday[d]
+        before = work & (hod < OFFICE_OPEN_H)
+        inside = work & (hod >= OFFICE_OPEN_H) & (hod < OFFICE_CLOSE_H)
+        out = self.next_workday[d] * 24.0 + OFFICE_OPEN_H
+        out = np.where(before, d * 24.0 + OFFICE_OPEN_H, out)
+        return np.where(inside, t, out)
+
+    def next_open_scalar(self, t: float) -> float:
+        """Scalar fast path of :meth:`next_open` for the queue loops."""
+        d = int(t // 24.0)
+        if d >= self.n_days:
+            return t
+        hod = t - d * 24.0
+        if self.is_workday[d]:
+            if hod < OFFICE_OPEN_H:
+                return d * 24.0 + OFFICE_OPEN_H
+            if hod < OFFICE_CLOSE_H:
+                return t
+        return float(self.next_workday[d]) * 24.0 + OFFICE_OPEN_H
+
+    def add_working_days(self, t: np.ndarray, n: np.ndarray) -> np.ndarray:
+        """Due time: the close of office on the n-th working day after the day of ``t`` (n rounded up)."""
+        t = np.asarray(t, dtype=float)
+        d = self._day(t)
+        n = np.ceil(np.asarray(n, dtype=float)).astype(np.int64)
+        # rank of the last working day on or before d
+        base = self.workday_rank[d]
+        target = np.clip(base + n, 0, len(self.workdays) - 1)
+        return self.workdays[target] * 24.0 + OFFICE_CLOSE_H
+
+    def open_hours_between(self, h0: int, h1: int) -> float:
+        """Office hours inside whole hours [h0, h1)."""
+        hours = np.arange(h0, h1, dtype=float) + 0.5
+        return float(self.is_open(hours).sum())
+
+    def hour_of_week(self, hour: int) -> int:
+        d = hour // 24
+        return int(self.weekday[min(d, self.n_days - 1)]) * 24 + hour % 24

@@ -1,0 +1,143 @@
+"""Cases as rows of a columnar store, their lifecycle states, and a time-bucketed agenda.
+
+Cases are not agents: a city takes millions of them, so each is a row index into numpy arrays that
+grow by doubling. Lifecycle: arise → report → accept (受理) → answer directly, or dispatch → sign for
+(first response) → handle → reply (resolved, or perfunctory) → call back (satisfied or not) → close, or
+reopen / escalate. Supervision (督办) can act at any overdue or unsatisfied point.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from enum import IntEnum
+
+import numpy as np
+
+
+class Status(IntEnum):
+    """Where a case is. The last two are final; the others are open."""
+
+    AWAITING_INTAKE = 0
+    IN_TRANSIT = 1
+    QUEUED = 2
+    NEGLECTED = 3
+    IN_SERVICE = 4
+    AWAITING_CALLBACK = 5
+    CLOSED = 6
+    ABANDONED = 7
+
+
+STATUS_NAMES = {s.value: s.name.lower() for s in Status}
+
+
+class Channel(IntEnum):
+    ONLINE = 0
+    HOTLINE = 1
+    OFFLINE = 2
+
+
+CHANNEL_NAMES = ("online", "hotline", "offline")
+
+_FLOAT_FIELDS = ("created", "accepted", "dispatched", "dept_arrival", "first_response", "service_start",
+                 "replied", "closed", "due", "service_time")
+_INT_FIELDS = ("citizen", "dept", "region")
+_SMALL_FIELDS = ("category", "channel", "status", "hops", "reopen_count", "supervision_level", "satisfied")
+_BOOL_FIELDS = ("enterprise", "urban", "resolved", "perfunctory", "supervised", "escalated", "reopened", "tattle",
+                "collective", "direct_answer", "misrouted", "consultation", "measured")
+
+
+class CaseStore:
+    """Columnar storage of every reported case. ``satisfied`` is -1 (not judged), 0 or 1."""
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self.n = 0
+        self.capacity = max(16, int(capacity))
+        for f in _FLOAT_FIELDS:
+            setattr(self, f, np.full(self.capacity, np.nan))
+        for f in _INT_FIELDS:
+            setattr(self, f, np.zeros(self.capacity, dtype=np.int32))
+        for f in _SMALL_FIELDS:
+            setattr(self, f, np.zeros(self.capacity, dtype=np.int8))
+        for f in _BOOL_FIELDS:
+            setattr(self, f, np.zeros(self.capacity, dtype=bool))
+        self.first_open = 0  # every case before this index is final
+
+    def _grow(self, need: int) -> None:
+        cap = self.capacity
+        while cap < need:
+            cap *= 2
+        for f in _FLOAT_FIELDS + _INT_FIELDS + _SMALL_FIELDS + _BOOL_FIELDS:
+            old = getattr(self, f)
+            fill = np.nan if f in _FLOAT_FIELDS else 0
+            new = np.full(cap, fill, dtype=old.dtype)
+            new[: self.n] = old[: self.n]
+            setattr(self, f, new)
+        self.capacity = cap
+
+    def add(self, **columns: np.ndarray) -> np.ndarray:
+        """Append cases; returns their ids. Columns not given keep their defaults."""
+        k = len(next(iter(columns.values())))
+        if self.n + k > self.capacity:
+            self._grow(self.n + k)
+        ids = np.arange(self.n, self.n + k, dtype=np.int64)
+        for name, values in columns.items():
+            getattr(self, name)[self.n: self.n + k] = values
+        self.satisfied[self.n: self.n + k] = -1
+        self.n += k
+        return ids
+
+    def view(self, name: str) -> np.ndarray:
+        return getattr(self, name)[: self.n]
+
+    def open_ids(self) -> np.ndarray:
+        """Ids of cases not yet final (closed or abandoned)."""
+        st = self.status[self.first_open: self.n]
+        final = st >= Status.CLOSED
+        # advance the watermark past the leading run of final cases
+        if len(st) and final[0]:
+            lead = np.argmin(final) if not final.all() else len(final)
+            self.first_open += int(lead)
+            st = st[lead:]
+            final = final[lead:]
+        return np.flatnonzero(~final) + self.first_open
+
+
+class Agenda:
+    """Future events by the hour: ``schedule(kind, times, ids)`` and ``pop(hour)``.
+
+    Exact times are kept; the hour bucket only says in which step the event is handled.
+    """
+
+    def __init__(self) -> None:
+        self._buckets: dict[int, dict[str, list[tuple[np.ndarray, np.ndarray]]]] = defaultdict(
+            lambda: defaultdict(list))
+
+    def schedule(self, kind: str, times: np.ndarray, ids: np.ndarray) -> None:
+        if len(ids) == 0:
+            return
+        hours = np.floor(times).astype(np.int64)
+        if len(ids) == 1 or hours.min() == hours.max():
+            self._buckets[int(hours[0])][kind].append((np.asarray(ids), np.asarray(times)))
+            return
+        order = np.argsort(hours, kind="stable")
+        hours, ids, times = hours[order], ids[order], times[order]
+        cuts = np.flatnonzero(np.diff(hours)) + 1
+        for h_ids, h_times, h in zip(np.split(ids, cuts), np.split(times, cuts), hours[np.r_[0, cuts]],
+                                     strict=True):
+            self._buckets[int(h)][kind].append((h_ids, h_times))
+
+    def pop(self, hour: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """All events due in [hour, hour+1), by kind, sorted by time."""
+        bucket = self._buckets.pop(hour, None)
+        if not bucket:
+            return {}
+        out = {}
+        for kind, parts in bucket.items():
+            ids = np.concatenate([p[0] for p in parts])
+            times = np.concatenate([p[1] for p in parts])
+            order = np.argsort(times, kind="stable")
+            out[kind] = (ids[order], times[order])
+        return out
+
+    def pending(self) -> int:
+        return sum(len(p[0]) for b in self._buckets.values() for parts in b.values() for p in parts)

@@ -1,0 +1,217 @@
+"""KPIs and tables from the case store (names and units in :mod:`sim.results`).
+
+Every KPI is computed over the cases created after the warm-up. Rates over final outcomes
+(resolution, satisfaction) use the cases that reached a final state; response rates use every case.
+"""
+
+from __future__ import annotations
+
+import platform as _platform
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from .cases import CHANNEL_NAMES, STATUS_NAMES, Status
+from .hierarchy import LEVELS
+from .results import CASE_COLUMNS, KPI_NAMES, RunResult
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .model import GovernanceModel
+
+
+def _rate(num: np.ndarray | float, den: float) -> float:
+    return float(np.sum(num) / den) if den > 0 else float("nan")
+
+
+def _q(x: np.ndarray, q: float) -> float:
+    return float(np.quantile(x, q)) if len(x) else float("nan")
+
+
+def cases_frame(model: GovernanceModel) -> pd.DataFrame:
+    """The cases table (measured cases only), columns :data:`sim.results.CASE_COLUMNS`."""
+    cs = model.cases
+    n = cs.n
+    keep = np.flatnonzero(cs.measured[:n])
+    h = model.hierarchy
+    dept_names = np.array([d.node for d in h.departments])
+    level_names = np.array([lv.value for lv in LEVELS])
+    v = lambda name: getattr(cs, name)[:n][keep]  # noqa: E731
+    dept = v("dept")
+    sat = v("satisfied").astype(float)
+    sat[sat < 0] = np.nan
+    status_codes = v("status")
+    df = pd.DataFrame({
+        "case_id": keep.astype(np.int64),
+        "citizen_id": v("citizen").astype(np.int64),
+        "requester_kind": pd.Categorical.from_codes(v("enterprise").astype(np.int8), ["citizen", "enterprise"]),
+        "category": pd.Categorical.from_codes(v("category"), model.category_names),
+        "channel": pd.Categorical.from_codes(v("channel"), list(CHANNEL_NAMES)),
+        "region": v("region").astype(np.int32),
+        "county": h.township_county[v("region")].astype(np.int32),
+        "urban": v("urban"),
+        "handling_level": pd.Categorical.from_codes(h.dept_level[dept], list(level_names)),
+        "department": pd.Categorical.from_codes(dept, list(dept_names)),
+        "created_h": v("created"), "accepted_h": v("accepted"), "dispatched_h": v("dispatched"),
+        "dept_arrival_h": v("dept_arrival"), "first_response_h": v("first_response"),
+        "service_start_h": v("service_start"), "replied_h": v("replied"), "closed_h": v("closed"),
+        "due_h": v("due"),
+        "resolved": v("resolved"), "perfunctory": v("perfunctory"), "satisfied": sat,
+        "supervised": v("supervised"), "escalated": v("escalated"), "reopened": v("reopened"),
+        "tattle": v("tattle"), "direct_answer": v("direct_answer"), "misrouted": v("misrouted"),
+        "hops": v("hops").astype(np.int8),
+        "status": pd.Categorical.from_codes(status_codes, [STATUS_NAMES[s.value] for s in Status]),
+    })
+    # a case not dispatched has no handling department
+    not_sent = np.isnan(df["dispatched_h"].to_numpy())
+    if not_sent.any():
+        df["department"] = df["department"].cat.add_categories(["platform"])
+        df.loc[not_sent, "department"] = "platform"
+        df["handling_level"] = df["handling_level"].astype(str)
+        df.loc[not_sent, "handling_level"] = "platform"
+        df["handling_level"] = df["handling_level"].astype("category")
+    return df[list(CASE_COLUMNS)]
+
+
+def kpis(df: pd.DataFrame, end_h: float, response_target_h: float) -> dict[str, float]:
+    """The service KPIs of a cases table (no population-level ones)."""
+    n = len(df)
+    created = df["created_h"].to_numpy()
+    first = df["first_response_h"].to_numpy()
+    closed = df["closed_h"].to_numpy()
+    due = df["due_h"].to_numpy()
+    status = df["status"].astype(str).to_numpy()
+    final = (status == "closed") | (status == "abandoned")
+    responded = ~np.isnan(first)
+    resp_t = (first - created)[responded]
+    is_closed = status == "closed"
+    close_t = (closed - created)[is_closed & ~np.isnan(closed)]
+    sat = df["satisfied"].to_numpy()
+    judged = ~np.isnan(sat)
+    # due-time yardstick: cases closed, or whose due time has passed by the end of the run
+    assessable = is_closed | (due <= end_h)
+    on_time_close = is_closed & (closed <= due)
+    not_direct = ~df["direct_answer"].to_numpy()
+    replied = ~np.isnan(df["replied_h"].to_numpy())
+    return {
+        "response_rate": _rate(responded, n),
+        "on_time_response_rate": _rate(responded & (first - created <= response_target_h), n),
+        "resolution_rate": _rate(df["resolved"].to_numpy()[final], final.sum()),
+        "satisfaction_rate": _rate(sat[judged] == 1, judged.sum()),
+        "median_response_h": _q(resp_t, 0.5),
+        "p90_response_h": _q(resp_t, 0.9),
+        "median_close_h": _q(close_t, 0.5),
+        "p90_close_h": _q(close_t, 0.9),
+        "on_time_close_rate": _rate(on_time_close[assessable], assessable.sum()),
+        "reopen_rate": _rate(df["reopened"].to_numpy(), n),
+        "escalation_rate": _rate(df["escalated"].to_numpy(), n),
+        "perfunctory_share": _rate(df["perfunctory"].to_numpy()[replied & not_direct], (replied & not_direct).sum()),
+        "direct_answer_share": _rate(df["direct_answer"].to_numpy()[~np.isnan(df["accepted_h"].to_numpy())],
+                                     (~np.isnan(df["accepted_h"].to_numpy())).sum()),
+    }
+
+
+def _online_share(df: pd.DataFrame) -> float:
+    return _rate(df["channel"].astype(str).to_numpy() == "online", len(df))
+
+
+def build_result(model: GovernanceModel) -> RunResult:
+    """Assemble the run's tables and KPIs."""
+    import mesa
+
+    sc = model.settings
+    df = cases_frame(model)
+    end_h = model.end_h
+    k = kpis(df, end_h, sc.kpi.response_target_h)
+    open_all = model.cases.open_ids()
+    urban = df["urban"].to_numpy()
+    k["backlog_end"] = float(len(open_all))
+    k["mean_trust"] = float(model.population.trust.mean())
+    problems = model.problems.sum()
+    k["participation_rate"] = _rate(model.reported.sum(), problems)
+    k["digital_gap"] = _online_share(df[urban]) - _online_share(df[~urban]) if urban.any() and (~urban).any() \
+        else float("nan")
+    k["staff_hours"] = float(model.staff_hours)
+    summary = {name: float(k[name]) for name in KPI_NAMES}
+
+    # splits for equity analysis
+    rows = []
+    splits = {
+        "requester_kind": df["requester_kind"].astype(str),
+        "channel": df["channel"].astype(str),
+        "area": pd.Series(np.where(urban, "urban", "rural"), index=df.index),
+    }
+    for by, labels in splits.items():
+        for g in sorted(labels.unique()):
+            sub = df[labels.to_numpy() == g]
+            gk = kpis(sub, end_h, sc.kpi.response_target_h)
+            gk["cases"] = float(len(sub))
+            gk["online_share"] = _online_share(sub)
+            for name, val in gk.items():
+                rows.append((by, g, name, float(val)))
+    # participation by area and kind (problems met vs reported)
+    for ai, area in enumerate(("rural", "urban")):
+        rows.append(("area", area, "participation_rate", _rate(model.reported[ai].sum(), model.problems[ai].sum())))
+    for ki, kind in enumerate(("citizen", "enterprise")):
+        rows.append(("requester_kind", kind, "participation_rate",
+                     _rate(model.reported[:, ki].sum(), model.problems[:, ki].sum())))
+    groups = pd.DataFrame(rows, columns=["group_by", "group", "kpi", "value"])
+
+    ts = timeseries_frame(model, df)
+    meta = {
+        "seed": int(model.seed), "scenario": sc.name, "fingerprint": sc.fingerprint(),
+        "cases": int(len(df)), "problems": int(problems), "systemic_fixes": int(model.platform.fixes_started),
+        "versions": {"python": _platform.python_version(), "numpy": np.__version__, "pandas": pd.__version__,
+                     "mesa": mesa.__version__},
+    }
+    return RunResult(cases=df, timeseries=ts, summary=summary, groups=groups, meta=meta)
+
+
+def timeseries_frame(model: GovernanceModel, df: pd.DataFrame) -> pd.DataFrame:
+    """One row per measured day: live counts from the model plus daily rates from the cases table.
+
+    Daily rates are over the cases closed (or given up) that day; ``day`` counts from the end of warm-up.
+    """
+    live = pd.DataFrame(model.daily)
+    if live.empty:
+        return live
+    warm_day = int(model.warmup_h // 24)
+    live = live[live["day"] >= warm_day].copy()
+    live["staff_hours"] = live["staff_hours_cum"].diff().fillna(live["staff_hours_cum"])
+    live = live.drop(columns=["staff_hours_cum"])
+    n_days = int(live["day"].max()) + 1 if len(live) else 0
+    closed_day = np.floor(df["closed_h"].to_numpy() / 24.0)
+    fr_day = np.floor(df["first_response_h"].to_numpy() / 24.0)
+    acc_day = np.floor(df["accepted_h"].to_numpy() / 24.0)
+
+    def count(days: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        ok = ~np.isnan(days)
+        if mask is not None:
+            ok &= mask
+        d = days[ok].astype(np.int64)
+        d = d[(d >= 0) & (d < n_days)]
+        return np.bincount(d, minlength=n_days)
+
+    closed_n = count(closed_day)
+    status = df["status"].astype(str).to_numpy()
+    resolved = df["resolved"].to_numpy()
+    sat = df["satisfied"].to_numpy()
+    created_day = np.floor(df["created_h"].to_numpy() / 24.0)
+    created_n = count(created_day)
+    responded_by_created = count(created_day, ~np.isnan(df["first_response_h"].to_numpy()))
+    extra = pd.DataFrame({
+        "day": np.arange(n_days),
+        "accepted": count(acc_day), "first_responses": count(fr_day), "closed": closed_n,
+        "resolved": count(closed_day, resolved & (status == "closed")),
+        "satisfied": count(closed_day, sat == 1), "judged": count(closed_day, ~np.isnan(sat)),
+        "responded_of_created": responded_by_created, "created": created_n,
+    })
+    out = live.merge(extra, on="day", how="left")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["response_rate"] = out["responded_of_created"] / out["created"]
+        out["resolution_rate"] = out["resolved"] / out["closed"]
+        out["satisfaction_rate"] = out["satisfied"] / out["judged"]
+        out["participation"] = out["arrivals"] / out["problems"]
+    out = out.drop(columns=["responded_of_created", "created"])
+    out["day"] = out["day"] - warm_day
+    return out.reset_index(drop=True)
