@@ -1,0 +1,228 @@
+#!/usr/bin/env python3
+"""Wenzheng (问政) command line. ``python run.py --help`` lists the commands.
+
+Thin by design: parse arguments, call into ``sim``, ``experiments`` and ``analysis``, print.
+With no command it runs the main job: the flagship reform experiment and its report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+MAIN_SPEC = "experiments/reforms.yaml"
+MAIN_OUT = "results/reforms"
+
+
+def _console():
+    from rich.console import Console
+
+    return Console()
+
+
+def _kpi_table(title: str, summary: dict[str, float]):
+    from rich.table import Table
+
+    from sim import KPI_UNITS
+
+    table = Table(title=title)
+    table.add_column("KPI")
+    table.add_column("value", justify="right")
+    table.add_column("unit")
+    for name, value in summary.items():
+        table.add_row(name, f"{value:,.3f}" if value == value else "n/a", KPI_UNITS.get(name, ""))
+    return table
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from rich.progress import Progress
+
+    from experiments.single import write_run
+    from sim import load_scenario, run_scenario
+
+    scenario = load_scenario(args.scenario, args.set)
+    seed = scenario.run.seed if args.seed is None else args.seed
+    out = Path(args.out) if args.out else Path("results/runs") / f"{scenario.name}-{seed}"
+    with Progress(transient=True, disable=not sys.stderr.isatty()) as bar:
+        task = bar.add_task(f"{scenario.name} (seed {seed})", total=1.0)
+        result = run_scenario(scenario, seed=seed, days=args.days,
+                              progress=lambda share: bar.update(task, completed=share))
+    write_run(result, scenario.with_overrides({"run.seed": seed}), out)
+    console = _console()
+    console.print(_kpi_table(f"{scenario.name}, seed {seed}: {len(result.cases):,} cases", result.summary))
+    console.print(f"wrote {out}/cases.parquet, timeseries.parquet, groups.parquet, summary.json")
+    return 0
+
+
+def cmd_experiment(args: argparse.Namespace) -> int:
+    from experiments.runner import run_experiment
+
+    outcome = run_experiment(args.spec, out=args.out, workers=args.workers, engine=args.engine,
+                             scheduler=args.scheduler, resume=args.resume, replications=args.replications,
+                             days=args.days)
+    console = _console()
+    console.print(outcome.render_table())
+    console.print(f"store: {outcome.store_dir}  ({outcome.n_ok} ok, {outcome.n_failed} failed, "
+                  f"{outcome.n_skipped} already done)")
+    if outcome.n_failed:
+        console.print(f"[red]{outcome.n_failed} run(s) failed; see runs.parquet (status, error)[/red]")
+        return 1
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from experiments.export import export_store
+
+    path = export_store(args.store, fmt=args.format, out=args.out)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from analysis.report import write_report
+
+    paths = write_report(args.store)
+    print(f"report: {paths['html']}\nmarkdown: {paths['md']}")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from analysis.validation import run_validation
+
+    outcome = run_validation(out=args.out, replications=args.replications, workers=args.workers)
+    print(outcome.render())
+    print(f"report: {outcome.html}")
+    return 0 if outcome.all_passed else 1
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from experiments.calibration import calibrate
+
+    outcome = calibrate(args.spec, out=args.out, workers=args.workers)
+    print(outcome.describe())
+    print(f"wrote {outcome.scenario_path}")
+    return 0
+
+
+def cmd_calibrate_from_log(args: argparse.Namespace) -> int:
+    from experiments.logfit import calibrate_from_log, parse_columns
+
+    fit = calibrate_from_log(args.log, parse_columns(args.columns), out=args.out, date_format=args.date_format,
+                             hourly=args.hourly, top_categories=args.top_categories)
+    print(fit.describe())
+    print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_explore(args: argparse.Namespace) -> int:
+    import os
+    import subprocess
+
+    from sim import load_scenario
+
+    load_scenario(args.scenario)  # fail early, with a clear message, on a bad file
+    env = dict(os.environ, WENZHENG_SCENARIO=str(Path(args.scenario).resolve()))
+    cmd = [sys.executable, "-m", "solara", "run", str(Path(__file__).with_name("app.py")),
+           "--host", args.host, "--port", str(args.port), "--production"]
+    return subprocess.call(cmd, env=env)
+
+
+def cmd_main_job(args: argparse.Namespace) -> int:
+    from analysis.report import write_report
+    from experiments.runner import run_experiment
+
+    outcome = run_experiment(MAIN_SPEC, out=MAIN_OUT, resume=Path(MAIN_OUT, "manifest.json").exists(),
+                             workers=args.workers)
+    console = _console()
+    console.print(outcome.render_table())
+    paths = write_report(outcome.store_dir)
+    console.print(f"{outcome.n_ok} runs ok, {outcome.n_failed} failed")
+    console.print(f"report: {paths['html']}")
+    return 1 if outcome.n_failed else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="run.py", description="Wenzheng (问政): simulate citizens and governments on an online inquiry "
+        "platform. With no command: run the flagship reform experiment and write its report under results/.")
+    p.add_argument("--workers", type=int, default=None, help="worker processes for the main job (default: CPUs)")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    r = sub.add_parser("run", help="run one scenario and write its cases, time series and KPIs")
+    r.add_argument("scenario", help="scenario YAML file, e.g. scenarios/zzic.yaml")
+    r.add_argument("--days", type=float, help="simulated days (overrides run.days)")
+    r.add_argument("--seed", type=int, help="random seed (overrides run.seed)")
+    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a scenario value, e.g. policy.response_mandate_hours=24 (repeatable)")
+    r.add_argument("--out", help="output folder (default results/runs/<scenario>-<seed>/)")
+    r.set_defaults(func=cmd_run)
+
+    e = sub.add_parser("experiment", help="run an experiment spec (many paired runs) into a result store")
+    e.add_argument("spec", help="experiment spec YAML, e.g. experiments/reforms.yaml")
+    e.add_argument("--out", help="store folder (default results/experiments/<spec>/)")
+    e.add_argument("--workers", type=int, help="worker processes (default: CPU count)")
+    e.add_argument("--engine", choices=["local", "dask"], default="local", help="local process pool or Dask")
+    e.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://host:port)")
+    e.add_argument("--resume", action="store_true", help="run only the runs missing from the store")
+    e.add_argument("--replications", type=int, help="override the spec's replications")
+    e.add_argument("--days", type=float, help="override the spec's simulated days")
+    e.set_defaults(func=cmd_experiment)
+
+    x = sub.add_parser("export", help="export a result store as a tidy CSV (BehaviorSpace table layout)")
+    x.add_argument("store", help="result store folder")
+    x.add_argument("--format", choices=["csv"], default="csv")
+    x.add_argument("--out", help="output file (default <store>/export.csv)")
+    x.set_defaults(func=cmd_export)
+
+    rp = sub.add_parser("report", help="write report.html and report.md for a result store")
+    rp.add_argument("store", help="result store folder")
+    rp.set_defaults(func=cmd_report)
+
+    v = sub.add_parser("validate", help="run the calibration targets T1–T8 and the verification checks")
+    v.add_argument("--out", default="results/validation", help="output folder")
+    v.add_argument("--replications", type=int, help="replications per target (default from the targets)")
+    v.add_argument("--workers", type=int, help="worker processes")
+    v.set_defaults(func=cmd_validate)
+
+    c = sub.add_parser("calibrate", help="fit parameters to targets; writes a scenario that extends the input")
+    c.add_argument("spec", help="calibration spec YAML")
+    c.add_argument("--out", help="output scenario file")
+    c.add_argument("--workers", type=int, help="worker processes")
+    c.set_defaults(func=cmd_calibrate)
+
+    lg = sub.add_parser("calibrate-from-log", help="build a scenario from a city's service-request log (CSV)")
+    lg.add_argument("log", help="CSV export of work orders")
+    lg.add_argument("--columns", required=True,
+                    help="role=column pairs: created=…,closed=…,due=…,category=…,channel=…,agency=…")
+    lg.add_argument("--date-format", help="strptime format of the date columns (inferred when omitted)")
+    lg.add_argument("--hourly", action="store_true", help="trust the clock times: fit the hour-of-day profile")
+    lg.add_argument("--top-categories", type=int, default=10, help="categories kept; the rest are pooled")
+    lg.add_argument("--out", required=True, help="scenario file to write, e.g. scenarios/mycity.yaml")
+    lg.set_defaults(func=cmd_calibrate_from_log)
+
+    ex = sub.add_parser("explore", help="open the interactive explorer (Solara) on a scenario")
+    ex.add_argument("scenario", nargs="?", default="scenarios/default.yaml")
+    ex.add_argument("--host", default="127.0.0.1")
+    ex.add_argument("--port", type=int, default=8765)
+    ex.set_defaults(func=cmd_explore)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from sim.errors import WenzhengError
+
+    args = build_parser().parse_args(argv)
+    func = getattr(args, "func", cmd_main_job)
+    try:
+        return func(args)
+    except WenzhengError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; finished runs are kept in the store (use --resume)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
