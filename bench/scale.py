@@ -1,0 +1,332 @@
+"""City-scale benchmarks of ``sim.run_scenario`` and of the reference implementation.
+
+Every measured run happens in a fresh Python process (``python -m bench.scale --worker SPEC OUT``), so that
+its peak resident memory is its own and nothing is warm from an earlier run. Inside the child the clock
+covers start-up and work: scenario load + model construction + the run + building the result tables
+(``wall_s``); the parent also times the whole process, interpreter start and imports included
+(``process_s``). The child runs with one thread for numpy's libraries (one core).
+
+Suites (the issue's targets in brackets):
+
+* ``full_scale``: ``scenarios/zhengzhou/full_scale.yaml`` — 1,000,000 citizens, ~8,000 cases a day,
+  365 days [≤ 60 s wall, ≤ 2 GiB peak RSS].
+* ``population``: 100,000 vs 1,000,000 citizens at the same cases per day [time ratio ≤ 1.5].
+* ``cases``: 2,000 / 4,000 / 8,000 cases a day at 1,000,000 citizens [growth at most linear].
+* ``reference``: the model vs ``bench/reference.py`` on one scenario both can finish, case lifecycles
+  (created → closed) per second [ratio ≥ 20].
+
+Case volume is set through ``demand.problems_per_citizen_year``, scaled from the full-scale file (whose
+value was measured to give ~8,000 reported cases a day at 1,000,000 citizens): the rate per citizen
+times the population is what fixes the volume. Every record keeps the cases per day actually measured.
+Units: seconds, MiB, cases, citizen-hours.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+FULL_SCALE = ROOT / "scenarios" / "zhengzhou" / "full_scale.yaml"
+FULL_POPULATION = 1_000_000
+FULL_CASES_PER_DAY = 8_000.0
+ONE_THREAD = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                                "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")}
+
+TARGETS = {"full_scale_wall_s": 60.0, "full_scale_peak_rss_mib": 2048.0, "population_time_ratio": 1.5,
+           "case_growth_exponent": 1.0, "reference_speed_ratio": 20.0}
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One benchmark run: which implementation, which scenario, how long (days), which seed."""
+
+    label: str
+    kind: str  # "model" or "reference"
+    scenario: str = str(FULL_SCALE)
+    overrides: tuple[tuple[str, Any], ...] = ()
+    days: float | None = None
+    warmup_days: float | None = None
+    seed: int | None = None
+
+    def key(self) -> str:
+        """Identity of the work (the label aside), so that equal runs are measured once per suite call."""
+        d = asdict(self)
+        d.pop("label")
+        return json.dumps(d, sort_keys=True, default=str)
+
+
+@dataclass
+class Measurement:
+    """Medians over repeats of one :class:`RunSpec`, and what the run produced."""
+
+    label: str
+    kind: str
+    population: int
+    days: float
+    repeats: int
+    wall_s: float
+    process_s: float
+    cpu_s: float
+    peak_rss_mib: float
+    cases: int
+    closed: int
+    cases_per_day: float
+    cases_per_s: float
+    closed_per_s: float
+    citizen_hours_per_s: float
+    walls: list[float] = field(default_factory=list)
+    deterministic: bool = True
+    fingerprint: str = ""
+    error: str = ""
+
+
+# ------------------------------------------------------------------------------------------- the child
+def _worker(spec: RunSpec) -> dict[str, Any]:
+    """Run one spec in this process and report counts, timings and peak memory."""
+    import resource
+
+    t_import = time.perf_counter()
+    from sim import load_scenario
+
+    if spec.kind == "reference":
+        from bench.reference import run_reference
+    else:
+        from sim import run_scenario
+    t0 = time.perf_counter()
+    scenario = load_scenario(spec.scenario, dict(spec.overrides))
+    seed = scenario.run.seed if spec.seed is None else spec.seed
+    days = scenario.run.days if spec.days is None else spec.days
+    warmup = scenario.run.warmup_days if spec.warmup_days is None else spec.warmup_days
+    out: dict[str, Any] = {"population": scenario.world.population, "days": days, "seed": seed,
+                           "fingerprint": scenario.fingerprint()}
+    if spec.kind == "reference":
+        res = run_reference(scenario, seed=seed, days=days, warmup_days=warmup)
+        wall = time.perf_counter() - t0
+        out.update(cases=res.reported, closed=res.closed, problems=res.problems)
+        digest = ""
+    else:
+        result = run_scenario(scenario, seed=seed, days=days, warmup_days=warmup)
+        cases = result.cases
+        n_cases, n_closed = len(cases), int((cases["status"] == "closed").sum())
+        wall = time.perf_counter() - t0
+        import pandas as pd
+
+        digest = hashlib.sha256(pd.util.hash_pandas_object(cases, index=False).to_numpy().tobytes()).hexdigest()
+        out.update(cases=n_cases, closed=n_closed, summary={k: float(v) for k, v in result.summary.items()})
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    out.update(wall_s=wall, import_s=t0 - t_import, cases_hash=digest[:16], peak_rss_mib=ru.ru_maxrss / 1024.0,
+               cpu_s=ru.ru_utime + ru.ru_stime, citizen_hours=scenario.world.population * (days + warmup) * 24)
+    return out
+
+
+def run_once(spec: RunSpec, timeout_s: float = 3600.0) -> dict[str, Any]:
+    """Run ``spec`` in a fresh process; returns the child's record plus ``process_s`` (or ``error``)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "record.json"
+        env = {**os.environ, **ONE_THREAD, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        cmd = [sys.executable, "-m", "bench.scale", "--worker", json.dumps(asdict(spec)), str(out)]
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            _, err = proc.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            return {"error": f"timed out after {timeout_s:.0f} s"}
+        process_s = time.perf_counter() - t0
+        if proc.returncode != 0 or not out.exists():
+            tail = (err or "").strip().splitlines()[-3:]
+            return {"error": f"exit {proc.returncode}: " + " | ".join(tail)}
+        record = json.loads(out.read_text())
+    record["process_s"] = process_s
+    return record
+
+
+def measure(spec: RunSpec, repeats: int, timeout_s: float = 3600.0, log=print) -> Measurement:
+    """Median wall time (and the rest) over ``repeats`` fresh-process runs of ``spec``."""
+    records = []
+    for i in range(repeats):
+        rec = run_once(spec, timeout_s)
+        if "error" in rec:
+            log(f"  {spec.label}: run {i + 1}/{repeats} failed: {rec['error']}")
+            return Measurement(spec.label, spec.kind, 0, spec.days or 0, i, *([float("nan")] * 4), 0, 0,
+                               *([float("nan")] * 4), error=rec["error"])
+        log(f"  {spec.label}: run {i + 1}/{repeats}: {rec['wall_s']:.1f} s, {rec['peak_rss_mib']:.0f} MiB, "
+            f"{rec['cases']:,} cases")
+        records.append(rec)
+    med = {k: statistics.median(r[k] for r in records) for k in ("wall_s", "process_s", "cpu_s", "peak_rss_mib")}
+    first = records[0]
+    wall = med["wall_s"]
+    return Measurement(
+        label=spec.label, kind=spec.kind, population=first["population"], days=first["days"], repeats=repeats,
+        wall_s=wall, process_s=med["process_s"], cpu_s=med["cpu_s"], peak_rss_mib=med["peak_rss_mib"],
+        cases=first["cases"], closed=first["closed"], cases_per_day=first["cases"] / first["days"],
+        cases_per_s=first["cases"] / wall, closed_per_s=first["closed"] / wall,
+        citizen_hours_per_s=first["citizen_hours"] / wall, walls=[r["wall_s"] for r in records],
+        deterministic=len({(r["cases"], r["closed"], r.get("cases_hash")) for r in records}) == 1,
+        fingerprint=first.get("cases_hash") or first["fingerprint"])
+
+
+# ------------------------------------------------------------------------------------------ the suites
+def full_scale_rate() -> float:
+    """``demand.problems_per_citizen_year`` of the full-scale file (gives ~8,000 cases a day at 1 M)."""
+    from sim import load_scenario
+
+    return load_scenario(FULL_SCALE).demand.problems_per_citizen_year
+
+
+def volume(population: int, cases_per_day: float, base_rate: float) -> tuple[tuple[str, Any], ...]:
+    """Overrides that give ``cases_per_day`` reported cases at ``population`` citizens."""
+    rate = base_rate * (FULL_POPULATION / population) * (cases_per_day / FULL_CASES_PER_DAY)
+    return (("world.population", int(population)), ("demand.problems_per_citizen_year", round(rate, 6)))
+
+
+class Runner:
+    """Measures specs once per identical work and keeps the measurements."""
+
+    def __init__(self, repeats: int, timeout_s: float, log=print) -> None:
+        self.repeats, self.timeout_s, self.log = repeats, timeout_s, log
+        self.done: dict[str, Measurement] = {}
+
+    def __call__(self, spec: RunSpec) -> Measurement:
+        if spec.key() not in self.done:
+            self.log(f"[{spec.label}] {spec.kind}, {spec.days or 'scenario'} days, {dict(spec.overrides)}")
+            self.done[spec.key()] = measure(spec, self.repeats, self.timeout_s, self.log)
+        return self.done[spec.key()]
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b and b == b and a == a else float("nan")
+
+
+def scale_suite(quick: bool = False, repeats: int | None = None, timeout_s: float = 3600.0,
+                log=print) -> dict[str, Any]:
+    """Full scale, population scaling and case scaling of the real model."""
+    run = Runner(repeats or (1 if quick else 3), timeout_s, log)
+    base = full_scale_rate()
+    days = 14.0 if quick else 90.0
+    full = run(RunSpec("full_scale", "model", days=30.0 if quick else None))
+    pop = {n: run(RunSpec(f"population_{n // 1000}k", "model", overrides=volume(n, FULL_CASES_PER_DAY, base),
+                          days=days, warmup_days=0.0)) for n in (100_000, FULL_POPULATION)}
+    case = {c: run(RunSpec(f"cases_{c}_per_day", "model", overrides=volume(FULL_POPULATION, c, base),
+                           days=days, warmup_days=0.0)) for c in (2_000, 4_000, 8_000)}
+    import math
+
+    growth = _ratio(case[8_000].wall_s, case[2_000].wall_s)
+    volume_ratio = _ratio(case[8_000].cases, case[2_000].cases)
+    exponent = math.log(growth) / math.log(volume_ratio) if growth > 0 and volume_ratio > 1 else float("nan")
+    checks = {
+        "full_scale_wall_s": {"value": full.wall_s, "target": f"<= {TARGETS['full_scale_wall_s']:g}",
+                              "ok": full.wall_s <= TARGETS["full_scale_wall_s"] and not quick},
+        "full_scale_peak_rss_mib": {"value": full.peak_rss_mib, "target": f"<= {TARGETS['full_scale_peak_rss_mib']:g}",
+                                    "ok": full.peak_rss_mib <= TARGETS["full_scale_peak_rss_mib"] and not quick},
+        "population_time_ratio": {"value": _ratio(pop[FULL_POPULATION].wall_s, pop[100_000].wall_s),
+                                  "target": f"<= {TARGETS['population_time_ratio']:g}"},
+        "case_time_growth_2k_to_8k": {"value": growth, "target": f"<= cases ratio ({volume_ratio:.2f})"},
+        "case_growth_exponent": {"value": exponent, "target": f"<= {TARGETS['case_growth_exponent']:g}"},
+    }
+    checks["population_time_ratio"]["ok"] = checks["population_time_ratio"]["value"] <= TARGETS["population_time_ratio"]
+    checks["case_time_growth_2k_to_8k"]["ok"] = growth <= volume_ratio
+    checks["case_growth_exponent"]["ok"] = exponent <= TARGETS["case_growth_exponent"]
+    if quick:
+        checks["full_scale_wall_s"]["note"] = checks["full_scale_peak_rss_mib"]["note"] = "quick: 30 days only"
+    return {"runs": [asdict(m) for m in run.done.values()], "checks": checks, "quick": quick,
+            "repeats": run.repeats}
+
+
+def reference_suite(quick: bool = False, repeats: int | None = None, timeout_s: float = 3600.0,
+                    population: int | None = None, days: float | None = None, log=print) -> dict[str, Any]:
+    """The model and the reference on the same scenario: case lifecycles (created → closed) per second."""
+    run = Runner(repeats or (1 if quick else 3), timeout_s, log)
+    population = population or (5_000 if quick else 20_000)
+    days = days or (7.0 if quick else 30.0)
+    overrides = (("world.population", population),)
+    ref = run(RunSpec("reference", "reference", overrides=overrides, days=days, warmup_days=0.0))
+    model = run(RunSpec("model_same_work", "model", overrides=overrides, days=days, warmup_days=0.0))
+    ratio = _ratio(model.closed_per_s, ref.closed_per_s)
+    work_gap = _ratio(abs(model.closed - ref.closed), max(model.closed, ref.closed, 1))
+    checks = {"reference_speed_ratio": {
+        "value": ratio, "target": f">= {TARGETS['reference_speed_ratio']:g}",
+        "ok": ratio >= TARGETS["reference_speed_ratio"],
+        "note": f"closed cases: model {model.closed:,}, reference {ref.closed:,} (differ by {work_gap:.0%})"}}
+    return {"runs": [asdict(m) for m in run.done.values()], "checks": checks, "quick": quick,
+            "repeats": run.repeats, "population": population, "days": days}
+
+
+# ---------------------------------------------------------------------------------------- the machine
+def machine_info() -> dict[str, Any]:
+    """CPU model, cores, memory, OS, Python and library versions of this machine."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        cpu = platform.processor()
+    mem_gib = float("nan")
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                mem_gib = round(int(line.split()[1]) / 1024**2, 1)
+    except OSError:
+        pass
+    versions = {}
+    for pkg in ("numpy", "pandas", "mesa", "networkx", "pydantic", "pyarrow", "scipy"):
+        try:
+            versions[pkg] = version(pkg)
+        except PackageNotFoundError:
+            versions[pkg] = "missing"
+    return {"cpu": cpu or "unknown", "cores": os.cpu_count(),
+            "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+            "memory_gib": mem_gib, "os": f"{platform.system()} {platform.release()}",
+            "python": platform.python_version(), "versions": versions}
+
+
+# ------------------------------------------------------------------------------------------ profiling
+def profile_run(population: int = 200_000, cases_per_day: float = 2_000.0, days: float = 60.0,
+                html: str | None = None, top: int = 25) -> str:
+    """Profile one mid-size run of the model with pyinstrument.
+
+    Returns the call tree followed by the ``top`` functions by self time (file:line), as text.
+    """
+    from pyinstrument import Profiler
+
+    from sim import load_scenario, run_scenario
+
+    scenario = load_scenario(FULL_SCALE, dict(volume(population, cases_per_day, full_scale_rate())))
+    profiler = Profiler(interval=0.002)
+    profiler.start()
+    t0 = time.perf_counter()
+    run_scenario(scenario, seed=scenario.run.seed, days=days, warmup_days=0.0)
+    wall = time.perf_counter() - t0
+    profiler.stop()
+    if html:
+        Path(html).write_text(profiler.output_html())
+    tree = profiler.output_text(unicode=True, color=False)
+    flat = profiler.output_text(unicode=True, color=False, flat=True, flat_time="self").splitlines()
+    head = f"{population:,} citizens, {cases_per_day:,.0f} cases/day, {days:g} days: {wall:.1f} s (profiled)"
+    return "\n".join([head, tree, f"top {top} by self time:", *flat[:top + 8]])
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--worker":
+        spec_d = json.loads(sys.argv[2])
+        spec_d["overrides"] = tuple(tuple(kv) for kv in spec_d["overrides"])
+        record = _worker(RunSpec(**spec_d))
+        Path(sys.argv[3]).write_text(json.dumps(record))
+    else:
+        sys.exit("usage: python -m bench.scale --worker SPEC_JSON OUT_JSON (internal; use python -m bench)")
