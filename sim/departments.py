@@ -41,7 +41,8 @@ class ServerPool:
     open time. Priorities can be raised while a case waits (a fresh heap entry; stale ones are skipped).
     """
 
-    __slots__ = ("free", "waiting", "live", "arrivals", "seq", "always_open", "calendar", "discipline")
+    __slots__ = ("free", "waiting", "live", "arrivals", "seq", "always_open", "calendar", "discipline",
+                 "cancelled")
 
     def __init__(self, servers: int, always_open: bool, calendar: WorkCalendar,
                  discipline: QueueDiscipline = QueueDiscipline.FIFO) -> None:
@@ -53,6 +54,7 @@ class ServerPool:
         self.always_open = always_open
         self.calendar = calendar
         self.discipline = discipline
+        self.cancelled: set[int] = set()
 
     def __len__(self) -> int:
         return len(self.live)
@@ -79,7 +81,9 @@ class ServerPool:
             self.push(case, entry[3], key)
 
     def remove(self, case: int) -> None:
-        self.live.pop(case, None)
+        """Withdraw a case (its requester gave up), whether it waits or is about to arrive."""
+        if self.live.pop(case, None) is None:
+            self.cancelled.add(case)
 
     def _pop(self) -> tuple | None:
         while self.waiting:
@@ -114,8 +118,11 @@ class ServerPool:
                 break
             while i < n_arr and arr[i][0] <= tau:
                 a, c = arr[i]
-                self.push(c, a, self.key(c, a, due[c], int(boost[c])))
                 i += 1
+                if self.cancelled and c in self.cancelled:
+                    self.cancelled.discard(c)
+                    continue
+                self.push(c, a, self.key(c, a, due[c], int(boost[c])))
             entry = self._pop()
             if entry is None:
                 continue
@@ -128,8 +135,11 @@ class ServerPool:
             starts.append((case, start, done))
         while i < n_arr:
             a, c = arr[i]
-            self.push(c, a, self.key(c, a, due[c], int(boost[c])))
             i += 1
+            if self.cancelled and c in self.cancelled:
+                self.cancelled.discard(c)
+                continue
+            self.push(c, a, self.key(c, a, due[c], int(boost[c])))
 
     def next_start_possible(self) -> float:
         return self.free[0] if self.free else np.inf
@@ -194,7 +204,7 @@ class EffortChoice:
         load = m.dept_waiting[dept] / np.maximum(m.hierarchy.dept_staff[dept], 1)
         x = (self.s.neglect_intercept + self.s.accountability_weight * detect
              + self.s.diligence_weight * (m.diligence[dept] - self.s.base_diligence)
-             - self.s.load_weight * np.log1p(load))
+             - self.s.load_weight * np.log1p(np.maximum(load, 0.0)))
         return sigmoid(x)
 
     def decide(self, cases: np.ndarray, rng: np.random.Generator, extra_detection: float = 0.0

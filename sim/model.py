@@ -77,6 +77,16 @@ class GovernanceModel(mesa.Model):
         self.week_profile = prof / prof.mean()
         self.dept_always_open = scenario.departments.hours == Hours.ALWAYS
 
+        # base problem rate per hour per (category, township)
+        pop = self.population
+        cit, ent = pop.count[:, 0].astype(float), pop.count[:, 1].astype(float)
+        per_h = d.problems_per_citizen_year / (365.0 * 24.0)
+        self.base_rate = per_h * self.category_share[:, None] * (cit[None, :] + ent[None, :] * self.category_enterprise_w[:, None])
+        self.enterprise_prob = np.where(
+            cit[None, :] + ent[None, :] * self.category_enterprise_w[:, None] > 0,
+            ent[None, :] * self.category_enterprise_w[:, None]
+            / np.maximum(cit[None, :] + ent[None, :] * self.category_enterprise_w[:, None], 1e-12), 0.0)
+        self._size_departments()
         self.cases = CaseStore(capacity=self._expected_cases())
         self.intake_time = np.zeros(self.cases.capacity)
         self.boost = np.zeros(self.cases.capacity, dtype=np.int8)
@@ -103,16 +113,6 @@ class GovernanceModel(mesa.Model):
         self.hour = 0
         self.rankings: list[tuple[int, list[int]]] = []
         self._dept_staff_total = float(self.hierarchy.dept_staff.sum())
-        # base problem rate per hour per (category, township)
-        pop = self.population
-        cit, ent = pop.count[:, 0].astype(float), pop.count[:, 1].astype(float)
-        per_h = d.problems_per_citizen_year / (365.0 * 24.0)
-        self.base_rate = per_h * self.category_share[:, None] * (cit[None, :] + ent[None, :] * self.category_enterprise_w[:, None])
-        self.enterprise_prob = np.where(
-            cit[None, :] + ent[None, :] * self.category_enterprise_w[:, None] > 0,
-            ent[None, :] * self.category_enterprise_w[:, None]
-            / np.maximum(cit[None, :] + ent[None, :] * self.category_enterprise_w[:, None], 1e-12), 0.0)
-
     # ------------------------------------------------------------------------------------------ set-up
     def _expected_cases(self) -> int:
         d = self.settings.demand
@@ -122,6 +122,37 @@ class GovernanceModel(mesa.Model):
         if d.requests_per_day:
             return int(d.requests_per_day * hours / 24 * 1.1) + 64
         return int(self.settings.world.population * d.problems_per_citizen_year * hours / 8760 * 0.8) + 64
+
+    def _size_departments(self) -> None:
+        """With ``departments.target_utilisation``: staff each department for its expected load.
+
+        Expected orders per hour to a department: the problem rate of the (category, township) cells it
+        handles, times a reporting share of 0.85, times the share not answered at intake, plus 10% for
+        reopened and escalated cases. Office-hours departments only take up work 40 of 168 hours a week,
+        but a case once started runs on, so the load is not scaled by opening hours.
+        """
+        target = self.settings.departments.target_utilisation
+        if target is None:
+            return
+        d = self.settings.demand
+        h = self.hierarchy
+        if d.fixed_rate_per_hour or d.requests_per_day:
+            total = d.fixed_rate_per_hour or d.requests_per_day / 24.0
+            township_share = np.bincount(self.population.region, minlength=h.n_townships) / max(self.population.n, 1)
+            rate = total * self.category_share[:, None] * township_share[None, :]
+            reporting = 1.0
+        else:
+            rate = self.base_rate
+            reporting = 0.85 if self.settings.citizens.behaviour else 1.0
+        dispatched = 1.0 - self.category_consult * self.settings.platform.direct_answer_share
+        mean_service = np.array([c.service_time_mean_h for c in self.settings.demand.categories.values()])
+        load = rate * reporting * 1.1 * (dispatched * mean_service)[:, None]  # server-hours per hour per cell
+        per_dept = np.zeros(len(h.departments))
+        np.add.at(per_dept, h.handler.ravel(), load.ravel())
+        staff = np.maximum(1, np.ceil(per_dept / target)).astype(np.int64)
+        h.dept_staff = staff
+        for rec, k in zip(h.departments, staff.tolist(), strict=True):
+            rec.staff = int(k)
 
     def _ensure_aux(self) -> None:
         cap = self.cases.capacity

@@ -246,6 +246,9 @@ class Departments(_Strict):
     """Functional departments: staffing, calendar, and the effort choice (principal–agent)."""
 
     staff: Staffing = Field(default_factory=Staffing)
+    target_utilisation: Annotated[float, Field(gt=0.0, le=1.0)] | None = Field(
+        0.6, description="If set: each department gets the staff that keeps its expected load at this "
+        "utilisation (staff = ceil(arrival rate × mean service time / target)); null: staff by level.")
     hours: Hours = Field(Hours.OFFICE, description="When departments take up new cases.")
     queue_discipline: QueueDiscipline = QueueDiscipline.FIFO
     effort_choice: bool = Field(True, description="False: every case is handled diligently (no neglect, no perfunctory).")
