@@ -1,0 +1,20 @@
+"""Experiments: many runs of the model, paired by common random numbers, stored safely.
+
+An experiment spec (YAML under ``experiments/``) names the scenarios to compare, the replications, the
+simulated days and the master seed, and optionally a design over scenario parameters (grid, Latin
+hypercube, Morris, Sobol). :func:`experiments.runner.run_experiment` turns it into runs, executes them on a
+local process pool or a Dask cluster, and writes a result store (``manifest.json``, ``runs.parquet``,
+``summary.parquet``, ``timeseries/part-*.parquet``, optional ``cases/``) that ``analysis`` reads::
+
+    from experiments.runner import run_experiment, rerun
+    outcome = run_experiment("experiments/reforms.yaml", workers=2)
+    print(outcome.table)                      # KPI means with 95% CIs per scenario
+    result = rerun(outcome.store_dir, "zzic__p0000__r002")   # one run again, bit for bit
+
+``experiments`` imports ``sim``; it never imports ``analysis``.
+"""
+
+from .spec import ExperimentPlan, SpecError, load_spec, replication_seeds
+from .store import StoreError
+
+__all__ = ["ExperimentPlan", "SpecError", "StoreError", "load_spec", "replication_seeds"]
