@@ -64,8 +64,9 @@ def test_report_renders_every_figure_and_section(tmp_path, browser):
         assert img["complete"] and img["w"] > 0 and img["h"] > 0, f"broken image: {img['alt']}"
         assert img["src"] == "data:image/png;base64,", f"image not embedded: {img['alt']}"
     for sid, title in SECTIONS:
-        heading = page.evaluate(f"(() => {{ const s = document.getElementById('{sid}');"
-                                " return s ? s.querySelector('h2').textContent : null; }})()")
+        heading = page.evaluate(
+            "id => { const s = document.getElementById(id); return s ? s.querySelector('h2').textContent : null; }",
+            sid)
         assert heading == title, f"section {sid} missing or mislabelled: {heading!r}"
     failed_text = page.inner_text("#failed-runs")
     assert "mandate_24h-p0-r1" in failed_text

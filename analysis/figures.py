@@ -1,0 +1,604 @@
+"""Figures from a result store (seaborn/matplotlib, no pyplot state): one function per figure.
+
+Every function takes a :class:`~analysis.store.Store` (or a store directory) and returns a matplotlib
+``Figure``; when the store lacks what a figure needs (no cases stored, not a sweep design, ...) it raises
+:class:`FigureSkipped` with the reason, which the report prints instead of the picture.
+
+Style: one look for all figures (seaborn "whitegrid", labelled axes with units), and each scenario keeps one
+colour, marker, line style and hatch everywhere. Colours come from viridis, whose lightness rises steadily,
+and every series also differs by marker, line style or hatch, so the figures read in grey-scale too.
+Intervals are 95% Student-t intervals over replications unless a caption says otherwise.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib as mpl
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from .store import PARAM_PREFIX, SPLITS, Store, as_store
+from .summarize import (
+    HIGHER_IS_BETTER,
+    SensitivityUnavailable,
+    group_table,
+    is_share,
+    kpi_label,
+    kpi_table,
+    kpi_unit,
+    morris_indices,
+    pareto_efficient,
+    sobol_indices,
+    t_interval,
+    timeseries_bands,
+)
+
+RATE_KPIS: tuple[str, ...] = ("response_rate", "resolution_rate", "satisfaction_rate")
+TIMESERIES_METRICS: tuple[str, ...] = ("backlog", "response_rate", "resolution_rate", "mean_trust")
+METRIC_UNITS: dict[str, str] = {
+    "backlog": "open cases", "response_rate": "share of cases (%)", "resolution_rate": "share of cases (%)",
+    "satisfaction_rate": "share of judged cases (%)", "mean_trust": "trust (0–1)", "arrivals": "cases per day",
+    "overdue": "open overdue cases", "participation": "share of problems reported (%)",
+}
+#: Shortest time drawn on the log-scale distributions (hours): one minute; quicker times are drawn there.
+MIN_LOG_HOURS = 1.0 / 60.0
+#: At most this many cases per scenario are drawn in the distributions (a fixed-seed random subset).
+MAX_CASES_PER_SCENARIO = 200_000
+
+HATCHES: tuple[str, ...] = ("", "///", "\\\\\\", "xxx", "...", "+++", "ooo", "---", "|||", "***")
+MARKERS: tuple[str, ...] = ("o", "s", "^", "D", "v", "P", "X", "*", "h", "<")
+LINESTYLES: tuple = ("-", "--", ":", "-.", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1)), (0, (1, 1)),
+                     (0, (5, 3, 1, 3)), (0, (8, 2)), (0, (2, 2, 6, 2)))
+_HATCHCOLOR = tuple(int(v) for v in mpl.__version__.split(".")[:2]) >= (3, 10)
+
+
+class FigureSkipped(Exception):  # noqa: N818 — reads as "the figure was skipped: <reason>"
+    """The store lacks what this figure needs; the message says what (shown in the report)."""
+
+
+@dataclass(frozen=True)
+class SeriesStyle:
+    """How one scenario is drawn, the same in every figure."""
+
+    color: tuple[float, float, float, float]
+    marker: str
+    linestyle: object
+    hatch: str
+
+    @property
+    def hatch_color(self) -> str:
+        r, g, b, _ = self.color
+        return "white" if 0.2126 * r + 0.7152 * g + 0.0722 * b < 0.45 else "0.1"
+
+    def bar_kwargs(self) -> dict:
+        kw = {"facecolor": self.color, "hatch": self.hatch, "edgecolor": "0.15", "linewidth": 0.6}
+        if _HATCHCOLOR and self.hatch:
+            kw["hatchcolor"] = self.hatch_color
+        return kw
+
+    def patch(self, label: str) -> Patch:
+        return Patch(label=label, **self.bar_kwargs())
+
+    def line(self, label: str) -> Line2D:
+        return Line2D([], [], color=self.color, marker=self.marker, linestyle=self.linestyle, label=label,
+                      markeredgecolor="0.1", markeredgewidth=0.5)
+
+
+def scenario_styles(names: Sequence[str]) -> dict[str, SeriesStyle]:
+    """A colour (viridis, dark to light), marker, line style and hatch for each scenario, in order."""
+    cmap = mpl.colormaps["viridis"]
+    n = len(names)
+    positions = np.linspace(0.05, 0.82, n) if n > 1 else [0.3]
+    return {name: SeriesStyle(tuple(cmap(p)), MARKERS[i % len(MARKERS)], LINESTYLES[i % len(LINESTYLES)],
+                              HATCHES[i % len(HATCHES)])
+            for i, (name, p) in enumerate(zip(names, positions, strict=True))}
+
+
+def style_rc() -> dict:
+    """The matplotlib settings every figure is drawn with."""
+    rc = {**sns.axes_style("whitegrid"), **sns.plotting_context("notebook", font_scale=0.85)}
+    rc.update({"axes.titlesize": 11, "axes.titleweight": "bold", "axes.labelsize": 9.5, "legend.fontsize": 8.5,
+               "legend.frameon": False, "axes.spines.top": False, "axes.spines.right": False,
+               "hatch.linewidth": 0.8, "figure.dpi": 100, "savefig.dpi": 110, "savefig.bbox": "tight",
+               "grid.color": "0.88", "axes.edgecolor": "0.3"})
+    return rc
+
+
+@contextmanager
+def styled() -> Iterator[None]:
+    with mpl.rc_context(style_rc()):
+        yield
+
+
+def to_png(fig: Figure, dpi: int = 110) -> bytes:
+    """Render a figure to PNG bytes (no pyplot involved)."""
+    buf = io.BytesIO()
+    with styled():
+        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
+    return buf.getvalue()
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    return Figure(figsize=(width, height), layout="constrained", facecolor="white")
+
+
+def _scenarios_in(store: Store, present: Sequence[str]) -> list[str]:
+    seen = set(present)
+    return [s for s in store.scenarios if s in seen]
+
+
+def _pooled_intervals(store: Store, kpis: Sequence[str]) -> pd.DataFrame:
+    """Mean and t interval per scenario and KPI over all finished runs (all design points pooled)."""
+    data = store.overall[store.overall["kpi"].isin(kpis)]
+    rows = []
+    for (scenario, kpi), grp in data.groupby(["scenario", "kpi"], sort=False):
+        iv = t_interval(grp["value"])
+        rows.append({"scenario": scenario, "kpi": kpi, "n": iv.n, "mean": iv.mean, "low": iv.low, "high": iv.high})
+    return pd.DataFrame(rows, columns=["scenario", "kpi", "n", "mean", "low", "high"])
+
+
+def _percent() -> mpl.ticker.Formatter:
+    """Shares (0–1) shown as percentages with as few decimals as the ticks need."""
+    return mpl.ticker.FuncFormatter(lambda v, _p: f"{100 * v:.4g}%")
+
+
+def _err(mean: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    lo = np.nan_to_num(np.asarray(mean) - np.asarray(low), nan=0.0)
+    hi = np.nan_to_num(np.asarray(high) - np.asarray(mean), nan=0.0)
+    return np.vstack([lo, hi])
+
+
+def _legend_below(fig: Figure, handles: list, ncol: int | None = None) -> None:
+    fig.legend(handles=handles, loc="outside lower center", ncol=ncol or min(len(handles), 4), title=None,
+               handlelength=2.6, handleheight=1.4)
+
+
+# ---------------------------------------------------------------------------------------------- figures
+def rates_figure(store: Store | str | Path, kpis: Sequence[str] = RATE_KPIS) -> Figure:
+    """The three rates (response, resolution, satisfaction) per scenario: mean and 95% interval over
+    replications, one panel per rate, the baseline's mean as a dashed line."""
+    store = as_store(store)
+    iv = _pooled_intervals(store, kpis)
+    if iv.empty:
+        raise FigureSkipped("no finished run reports the response, resolution or satisfaction rate")
+    kpis = [k for k in kpis if k in set(iv["kpi"])]
+    scenarios = _scenarios_in(store, iv["scenario"])
+    styles = scenario_styles(store.scenarios)
+    with styled():
+        fig = _new_figure(3.2 * len(kpis) + 1.2, 0.9 + 0.42 * len(scenarios) + 1.0)
+        axes = fig.subplots(1, len(kpis), sharey=True, squeeze=False)[0]
+        for ax, kpi in zip(axes, kpis, strict=True):
+            sub = iv[iv["kpi"] == kpi].set_index("scenario")
+            for y, sc in enumerate(scenarios):
+                if sc not in sub.index:
+                    continue
+                r = sub.loc[sc]
+                st = styles[sc]
+                ax.errorbar([r["mean"]], [y], xerr=_err([r["mean"]], [r["low"]], [r["high"]]), fmt=st.marker,
+                            color=st.color, ecolor="0.15", elinewidth=1.2, capsize=4, markersize=8,
+                            markeredgecolor="0.1", markeredgewidth=0.6)
+            if store.baseline in sub.index:
+                ax.axvline(sub.loc[store.baseline, "mean"], color="0.35", linestyle="--", linewidth=0.9)
+            ax.set_title(kpi_label(kpi).capitalize())
+            ax.set_xlabel(f"{kpi_unit(kpi)} (%)")
+            ax.set_yticks(range(len(scenarios)), scenarios)
+            ax.set_ylim(len(scenarios) - 0.5, -0.5)
+            ax.xaxis.set_major_formatter(_percent())
+        axes[0].set_ylabel("scenario")
+        fig.suptitle("Service rates by scenario (mean, 95% CI over replications; dashed: baseline)",
+                     fontsize=10.5)
+    return fig
+
+
+def timeseries_figure(store: Store | str | Path, metrics: Sequence[str] = TIMESERIES_METRICS) -> Figure:
+    """Daily backlog, response and resolution rates and trust after the warm-up: each scenario's mean over
+    replications (line) with its 95% interval (band)."""
+    store = as_store(store)
+    bands = timeseries_bands(store, metrics)
+    if bands.empty:
+        raise FigureSkipped("the store holds no daily time series (timeseries/part-*.parquet)")
+    metrics = [m for m in metrics if m in set(bands["metric"])]
+    scenarios = _scenarios_in(store, bands["scenario"])
+    styles = scenario_styles(store.scenarios)
+    ncols = 2 if len(metrics) > 1 else 1
+    nrows = int(np.ceil(len(metrics) / ncols))
+    with styled():
+        fig = _new_figure(5.2 * ncols, 3.0 * nrows + 0.6)
+        axes = fig.subplots(nrows, ncols, sharex=True, squeeze=False).ravel()
+        for ax, metric in zip(axes, metrics, strict=False):
+            sub = bands[bands["metric"] == metric]
+            for sc in scenarios:
+                d = sub[sub["scenario"] == sc].sort_values("day")
+                if d.empty:
+                    continue
+                st = styles[sc]
+                ax.fill_between(d["day"], d["ci_low"], d["ci_high"], color=st.color, alpha=0.18, linewidth=0)
+                ax.plot(d["day"], d["mean"], color=st.color, linestyle=st.linestyle, marker=st.marker,
+                        markevery=max(1, len(d) // 8), markersize=5, markeredgecolor="0.1",
+                        markeredgewidth=0.4, linewidth=1.4)
+            ax.set_title(metric.replace("_", " ").capitalize())
+            ax.set_ylabel(METRIC_UNITS.get(metric, metric))
+            if "(%)" in METRIC_UNITS.get(metric, ""):
+                ax.yaxis.set_major_formatter(_percent())
+        for ax in axes[len(metrics):]:
+            ax.set_visible(False)
+        for ax in axes[max(0, len(metrics) - ncols):len(metrics)]:
+            ax.set_xlabel("day after the warm-up")
+            ax.tick_params(labelbottom=True)
+        _legend_below(fig, [styles[s].line(s) for s in scenarios])
+        fig.suptitle("Daily indicators (mean over replications, band: 95% CI)", fontsize=10.5)
+    return fig
+
+
+def _case_times(store: Store) -> pd.DataFrame:
+    """Hours from report to first response and to closure, per case, for each scenario's finished runs
+    (cases reported during the warm-up are left out). NaN where it did not happen."""
+    warm_h = float(store.manifest.get("warmup_days") or 0) * 24.0
+    frames = []
+    rng = np.random.default_rng(0)
+    for sc in store.scenarios:
+        ids = store.ok_runs.loc[store.ok_runs["scenario"] == sc, "run_id"]
+        parts = []
+        for run_id in ids:
+            df = store.cases(run_id, ["created_h", "first_response_h", "closed_h"])
+            if df is None or df.empty:
+                continue
+            df = df[df["created_h"] >= warm_h]
+            parts.append(pd.DataFrame({"response_h": df["first_response_h"] - df["created_h"],
+                                       "close_h": df["closed_h"] - df["created_h"]}))
+        if not parts:
+            continue
+        times = pd.concat(parts, ignore_index=True)
+        if len(times) > MAX_CASES_PER_SCENARIO:
+            times = times.iloc[rng.choice(len(times), MAX_CASES_PER_SCENARIO, replace=False)]
+        frames.append(times.assign(scenario=sc))
+    if not frames:
+        return pd.DataFrame(columns=["response_h", "close_h", "scenario"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def time_distributions_figure(store: Store | str | Path) -> Figure:
+    """Distributions of the time to first response and to closure per scenario (log-scale hours), drawn as
+    cumulative shares of all cases: each curve ends at the share of cases that ever got there."""
+    store = as_store(store)
+    if not store.has_cases:
+        raise FigureSkipped("the store keeps no per-case tables (cases/<run_id>.parquet); rerun the experiment "
+                            "with cases kept to see time distributions")
+    times = _case_times(store)
+    if times.empty:
+        raise FigureSkipped("no finished run has stored cases")
+    scenarios = _scenarios_in(store, times["scenario"])
+    styles = scenario_styles(store.scenarios)
+    panels = [("response_h", "Time to first response", "hours from report to first response (log scale)"),
+              ("close_h", "Time to close", "hours from report to closure (log scale)")]
+    with styled():
+        fig = _new_figure(10.4, 4.2)
+        axes = fig.subplots(1, 2, sharey=True)
+        for ax, (col, title, xlabel) in zip(axes, panels, strict=True):
+            for sc in scenarios:
+                t = times.loc[times["scenario"] == sc, col]
+                total = len(t)
+                x = np.sort(np.clip(t.dropna().to_numpy(dtype="float64"), MIN_LOG_HOURS, None))
+                if total == 0 or x.size == 0:
+                    continue
+                y = np.arange(1, x.size + 1) / total
+                st = styles[sc]
+                ax.step(np.r_[MIN_LOG_HOURS, x], np.r_[0.0, y], where="post", color=st.color,
+                        linestyle=st.linestyle, linewidth=1.6)
+                idx = np.linspace(0, x.size - 1, 6).astype(int)
+                ax.plot(x[idx], y[idx], linestyle="none", marker=st.marker, color=st.color, markersize=5,
+                        markeredgecolor="0.1", markeredgewidth=0.4)
+            ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(mpl.ticker.FuncFormatter(lambda v, _p: f"{v:g}"))
+            for h, lab in ((1, "1 h"), (24, "1 day"), (168, "1 week")):
+                ax.axvline(h, color="0.6", linewidth=0.7, linestyle=":")
+                ax.text(h, 1.0, lab, transform=ax.get_xaxis_transform(), fontsize=7, color="0.35",
+                        ha="left", va="bottom")
+            ax.set_title(title, pad=14)
+            ax.set_xlabel(xlabel)
+            ax.set_ylim(0, 1.02)
+            ax.yaxis.set_major_formatter(_percent())
+        axes[0].set_ylabel("cumulative share of reported cases")
+        _legend_below(fig, [styles[s].line(s) for s in scenarios])
+        fig.suptitle("How long cases wait (all replications pooled; times under a minute drawn at 1 min)",
+                     fontsize=10.5)
+    return fig
+
+
+def sweep_heatmap_figure(store: Store | str | Path, kpis: Sequence[str] | None = None) -> Figure:
+    """For a grid design over two parameters: each KPI's mean over replications at every grid point
+    (more than two parameters: averaged over the others)."""
+    store = as_store(store)
+    if store.design_type != "grid":
+        raise FigureSkipped(f"the design is '{store.design_type}', not a grid sweep")
+    pcols = store.param_columns()
+    if len(pcols) < 2:
+        raise FigureSkipped("the grid sweeps fewer than two parameters (a heatmap needs two)")
+    px, py = pcols[0], pcols[1]
+    kpis = [k for k in (kpis or store.kpis) if k in set(store.overall["kpi"])][:4]
+    if not kpis:
+        raise FigureSkipped("no finished run reports the KPIs to map")
+    table = kpi_table(store, kpis).merge(store.points(), on="point")
+    ncols = min(2, len(kpis))
+    nrows = int(np.ceil(len(kpis) / ncols))
+    with styled():
+        fig = _new_figure(5.6 * ncols, 4.3 * nrows + 0.4)
+        axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+        for ax, kpi in zip(axes, kpis, strict=False):
+            sub = table[table["kpi"] == kpi]
+            grid = sub.pivot_table(index=py, columns=px, values="mean", aggfunc="mean").sort_index(ascending=False)
+            fmt = ".2f" if is_share(kpi) or kpi_unit(kpi) == "0–1" else ".3g"
+            sns.heatmap(grid, ax=ax, cmap="cividis", annot=grid.size <= 64, fmt=fmt, annot_kws={"fontsize": 7.5},
+                        linewidths=0.5, linecolor="white",
+                        cbar_kws={"label": f"{kpi_label(kpi)} ({kpi_unit(kpi)})"})
+            ax.set_xlabel(px.removeprefix(PARAM_PREFIX))
+            ax.set_ylabel(py.removeprefix(PARAM_PREFIX))
+            ax.set_xticklabels([_tick(t.get_text()) for t in ax.get_xticklabels()], rotation=0)
+            ax.set_yticklabels([_tick(t.get_text()) for t in ax.get_yticklabels()], rotation=0)
+            ax.set_title(kpi_label(kpi).capitalize())
+        for ax in axes[len(kpis):]:
+            ax.set_visible(False)
+        extra = f"; averaged over {', '.join(c.removeprefix(PARAM_PREFIX) for c in pcols[2:])}" if len(pcols) > 2 else ""
+        fig.suptitle(f"Parameter sweep (mean over replications{extra})", fontsize=10.5)
+    return fig
+
+
+def _tick(text: str) -> str:
+    try:
+        return f"{float(text):g}"
+    except ValueError:
+        return text
+
+
+def _sensitivity_panels(
+    store: Store, table: pd.DataFrame, first: str, second: str, first_label: str, second_label: str,
+    xlabel: Callable[[str], str], title: str, conf: tuple[str | None, str | None],
+) -> Figure:
+    kpis = list(pd.unique(table["kpi"]))[:4]
+    ncols = min(2, len(kpis))
+    nrows = int(np.ceil(len(kpis) / ncols))
+    params = list(pd.unique(table["parameter"]))
+    dark, light = scenario_styles(["a", "b"]).values()
+    light = SeriesStyle(light.color, light.marker, light.linestyle, "///")
+    with styled():
+        fig = _new_figure(5.4 * ncols, (0.55 * len(params) + 1.4) * nrows + 0.5)
+        axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+        for ax, kpi in zip(axes, kpis, strict=False):
+            sub = table[table["kpi"] == kpi].set_index("parameter").reindex(params)
+            y = np.arange(len(params))
+            h = 0.38
+            for off, col, st, cf in ((-h / 2, first, dark, conf[0]), (h / 2, second, light, conf[1])):
+                err = np.nan_to_num(sub[cf].to_numpy(dtype="float64")) if cf else None
+                ax.barh(y + off, sub[col], height=h, xerr=err, capsize=2.5 if cf else 0,
+                        error_kw={"elinewidth": 0.9, "ecolor": "0.2"}, **st.bar_kwargs())
+            ax.set_yticks(y, params)
+            ax.set_ylim(len(params) - 0.5, -0.5)
+            ax.set_xlabel(xlabel(kpi))
+            ax.set_title(kpi_label(kpi).capitalize())
+            ax.axvline(0, color="0.3", linewidth=0.8)
+        for ax in axes[len(kpis):]:
+            ax.set_visible(False)
+        _legend_below(fig, [dark.patch(first_label), light.patch(second_label)])
+        fig.suptitle(title, fontsize=10.5)
+    return fig
+
+
+def morris_figure(store: Store | str | Path, kpis: Sequence[str] | None = None) -> Figure:
+    """Morris screening per KPI: μ* (mean absolute elementary effect, with its bootstrap 95% interval) and σ
+    (spread of the effects: interactions or non-linearity), per parameter, in the KPI's unit."""
+    store = as_store(store)
+    try:
+        table = morris_indices(store, kpis)
+    except SensitivityUnavailable as exc:
+        raise FigureSkipped(f"Morris screening unavailable: {exc}") from exc
+    if table.empty:
+        raise FigureSkipped("no KPI to screen")
+    return _sensitivity_panels(
+        store, table, "mu_star", "sigma", "μ* (mean |elementary effect|, 95% CI)", "σ (spread of effects)",
+        lambda k: f"effect over the parameter's range ({kpi_unit(k)})",
+        "Morris screening: which parameters move each KPI", ("mu_star_conf", None))
+
+
+def sobol_figure(store: Store | str | Path, kpis: Sequence[str] | None = None) -> Figure:
+    """Sobol indices per KPI: first-order S1 (the parameter alone) and total ST (with its interactions),
+    with bootstrap 95% intervals, as shares of the KPI's variance over the design."""
+    store = as_store(store)
+    try:
+        table = sobol_indices(store, kpis)
+    except SensitivityUnavailable as exc:
+        raise FigureSkipped(f"Sobol analysis unavailable: {exc}") from exc
+    if table.empty:
+        raise FigureSkipped("no KPI to analyse")
+    return _sensitivity_panels(
+        store, table, "S1", "ST", "S1 (first order, 95% CI)", "ST (total, 95% CI)",
+        lambda k: "share of the KPI's variance (0–1)", "Sobol indices: what drives the variance of each KPI",
+        ("S1_conf", "ST_conf"))
+
+
+def cost_tradeoff_figure(
+    store: Store | str | Path,
+    outcomes: Sequence[str] = ("resolution_rate", "satisfaction_rate"),
+    cost: str = "staff_hours",
+) -> Figure:
+    """Service outcome against staff hours (cost) per scenario, with 95% intervals on both axes. Filled
+    markers joined by a line: the scenarios no other scenario beats on both (cheaper or equal and at least
+    as good, better on one); hollow: beaten."""
+    store = as_store(store)
+    present = set(store.overall["kpi"])
+    if cost not in present:
+        raise FigureSkipped(f"the store has no '{cost}' KPI to weigh outcomes against")
+    outcomes = [o for o in outcomes if o in present]
+    if not outcomes:
+        raise FigureSkipped("the store has none of the outcome KPIs " + ", ".join(outcomes))
+    table = kpi_table(store, [cost, *outcomes])
+    wide = table.pivot_table(index=["scenario", "point"], values=["mean", "ci_low", "ci_high"], columns="kpi")
+    wide = wide.reset_index()
+    scenarios = _scenarios_in(store, wide["scenario"])
+    styles = scenario_styles(store.scenarios)
+    multi = wide.groupby("scenario")["point"].nunique().max() > 1
+    with styled():
+        fig = _new_figure(5.3 * len(outcomes), 4.4)
+        axes = fig.subplots(1, len(outcomes), squeeze=False)[0]
+        for ax, out in zip(axes, outcomes, strict=True):
+            x = wide[("mean", cost)].to_numpy(dtype="float64")
+            y = wide[("mean", out)].to_numpy(dtype="float64")
+            eff = np.array(pareto_efficient(x, y, higher_is_better=out in HIGHER_IS_BETTER))
+            order = np.argsort(x[eff])
+            ax.plot(x[eff][order], y[eff][order], color="0.25", linewidth=1.0, linestyle="--", zorder=1)
+            for i, row in wide.iterrows():
+                sc = row[("scenario", "")]
+                st = styles[sc]
+                ax.errorbar([x[i]], [y[i]],
+                            xerr=_err([x[i]], [row[("ci_low", cost)]], [row[("ci_high", cost)]]),
+                            yerr=_err([y[i]], [row[("ci_low", out)]], [row[("ci_high", out)]]),
+                            fmt=st.marker, markersize=9, color=st.color if eff[i] else "white",
+                            markeredgecolor=st.color if not eff[i] else "0.1", markeredgewidth=1.6,
+                            ecolor="0.45", elinewidth=0.8, capsize=2, zorder=3)
+                if len(wide) <= 12:
+                    label = f"{sc} · p{row[('point', '')]}" if multi else sc
+                    ax.annotate(label, (x[i], y[i]), xytext=(6, 5), textcoords="offset points", fontsize=8)
+            ax.set_xlabel(f"{kpi_label(cost)} ({kpi_unit(cost)}), cost")
+            ax.set_ylabel(f"{kpi_label(out)} ({kpi_unit(out)})")
+            if is_share(out):
+                ax.yaxis.set_major_formatter(_percent())
+            ax.xaxis.set_major_formatter(mpl.ticker.FuncFormatter(lambda v, _p: f"{v:,.0f}"))
+            ax.set_title(f"{kpi_label(out).capitalize()} vs cost")
+            ax.margins(x=0.15, y=0.15)
+        handles = [styles[s].line(s) for s in scenarios]
+        for h in handles:
+            h.set_linestyle("none")
+        handles += [Line2D([], [], marker="o", color="0.3", markerfacecolor="0.3", linestyle="--",
+                           label="not beaten on both (Pareto-efficient)"),
+                    Line2D([], [], marker="o", color="0.3", markerfacecolor="white", linestyle="none",
+                           label="beaten: another is cheaper and better")]
+        _legend_below(fig, handles, ncol=min(len(handles), 4))
+        fig.suptitle("Service against cost (mean, 95% CI over replications)", fontsize=10.5)
+    return fig
+
+
+EQUITY_KPIS: tuple[str, ...] = ("resolution_rate", "satisfaction_rate", "response_rate", "median_response_h")
+
+
+def equity_figure(store: Store | str | Path, kpis: Sequence[str] | None = None) -> Figure:
+    """Equity: KPIs split by requester kind, channel and urban/rural area (bars per scenario, 95%
+    intervals), and the digital gap (urban − rural online share) per scenario."""
+    store = as_store(store)
+    groups = group_table(store)
+    if groups.empty:
+        raise FigureSkipped("the summary has no splits by requester kind, channel or area")
+    present = set(groups["kpi"])
+    kpis = [k for k in (kpis or EQUITY_KPIS) if k in present][:2] or sorted(present)[:2]
+    splits = [s for s in SPLITS if s in set(groups["group_by"])]
+    gap = _pooled_intervals(store, ["digital_gap"])
+    scenarios = _scenarios_in(store, groups["scenario"])
+    styles = scenario_styles(store.scenarios)
+    ncols = len(splits) + (1 if not gap.empty else 0)
+    widths = [len(SPLITS[s]) + 0.6 for s in splits] + ([1.6] if not gap.empty else [])
+    with styled():
+        fig = _new_figure(max(8.0, 1.3 * sum(widths) + 0.4 * len(scenarios)), 3.2 * len(kpis) + 0.8)
+        gs = fig.add_gridspec(len(kpis), ncols, width_ratios=widths)
+        width = 0.8 / max(1, len(scenarios))
+        for r, kpi in enumerate(kpis):
+            first_ax = None
+            for c, split in enumerate(splits):
+                ax = fig.add_subplot(gs[r, c], sharey=first_ax)
+                first_ax = first_ax or ax
+                names = [g for g in SPLITS[split] if g in set(groups.loc[groups["group_by"] == split, "group"])]
+                sub = groups[(groups["group_by"] == split) & (groups["kpi"] == kpi)]
+                for j, sc in enumerate(scenarios):
+                    d = sub[sub["scenario"] == sc]
+                    d = d.groupby("group").agg(mean=("mean", "mean"), lo=("ci_low", "mean"), hi=("ci_high", "mean"))
+                    d = d.reindex(names)
+                    xpos = np.arange(len(names)) - 0.4 + width * (j + 0.5)
+                    ax.bar(xpos, d["mean"], width=width * 0.95, yerr=_err(d["mean"], d["lo"], d["hi"]),
+                           capsize=2, error_kw={"elinewidth": 0.8, "ecolor": "0.2"}, **styles[sc].bar_kwargs())
+                ax.set_xticks(range(len(names)), names)
+                ax.set_xlabel(split.replace("_", " "))
+                if c == 0:
+                    ax.set_ylabel(f"{kpi_label(kpi)}\n({kpi_unit(kpi)})")
+                else:
+                    ax.tick_params(labelleft=False)
+                if is_share(kpi):
+                    ax.yaxis.set_major_formatter(_percent())
+                if r == 0:
+                    ax.set_title(f"By {split.replace('_', ' ')}")
+            if not gap.empty:
+                ax = fig.add_subplot(gs[r, ncols - 1])
+                if r == 0:
+                    g = gap.set_index("scenario").reindex(scenarios)[["mean", "low", "high"]] * 100.0
+                    for j, sc in enumerate(scenarios):
+                        ax.bar([j], [g.loc[sc, "mean"]], width=0.75,
+                               yerr=_err([g.loc[sc, "mean"]], [g.loc[sc, "low"]], [g.loc[sc, "high"]]), capsize=2,
+                               error_kw={"elinewidth": 0.8, "ecolor": "0.2"}, **styles[sc].bar_kwargs())
+                    ax.set_xticks(range(len(scenarios)), [""] * len(scenarios))
+                    ax.set_xlabel("scenario (legend)")
+                    ax.set_ylabel("urban − rural online share\n(percentage points)")
+                    ax.set_title("Digital gap")
+                    ax.axhline(0, color="0.3", linewidth=0.8)
+                else:
+                    ax.set_visible(False)
+        _legend_below(fig, [styles[s].patch(s) for s in scenarios], ncol=min(len(scenarios), 6))
+        fig.suptitle("Equity: outcomes by requester kind, channel and area (mean, 95% CI)", fontsize=10.5)
+    return fig
+
+
+@dataclass
+class FigureOutput:
+    """One figure of the report: its file stem, title, caption, and the figure or the reason it is absent."""
+
+    name: str
+    title: str
+    caption: str
+    figure: Figure | None = None
+    skipped: str | None = None
+
+
+#: The report's figures in order: (file stem, title, function). Captions come from the docstrings.
+FIGURES: tuple[tuple[str, str, Callable[[Store], Figure]], ...] = (
+    ("rates", "Service rates by scenario", rates_figure),
+    ("timeseries", "Daily indicators", timeseries_figure),
+    ("time_distributions", "Time to first response and to close", time_distributions_figure),
+    ("tradeoff", "Service against cost", cost_tradeoff_figure),
+    ("equity", "Equity and the digital gap", equity_figure),
+    ("sweep_heatmap", "Parameter sweep", sweep_heatmap_figure),
+    ("morris", "Morris screening", morris_figure),
+    ("sobol", "Sobol indices", sobol_figure),
+)
+
+
+def _caption(func: Callable) -> str:
+    doc = (func.__doc__ or "").strip()
+    return " ".join(line.strip() for line in doc.splitlines() if line.strip())
+
+
+def all_figures(store: Store | str | Path) -> list[FigureOutput]:
+    """Every figure the store supports, with a skip reason for the others. Figures for sweep and
+    sensitivity designs are only attempted for those designs."""
+    store = as_store(store)
+    design_figs = {"grid": "sweep_heatmap", "morris": "morris", "sobol": "sobol"}
+    wanted_design = design_figs.get(store.design_type)
+    out = []
+    for name, title, func in FIGURES:
+        if name in design_figs.values() and name != wanted_design:
+            continue
+        try:
+            out.append(FigureOutput(name, title, _caption(func), figure=func(store)))
+        except FigureSkipped as exc:
+            out.append(FigureOutput(name, title, _caption(func), skipped=str(exc)))
+    return out
+
+
+__all__ = [
+    "FIGURES", "FigureOutput", "FigureSkipped", "SeriesStyle", "all_figures", "cost_tradeoff_figure",
+    "equity_figure", "morris_figure", "rates_figure", "scenario_styles", "sobol_figure", "style_rc",
+    "sweep_heatmap_figure", "time_distributions_figure", "timeseries_figure", "to_png",
+]
