@@ -196,11 +196,11 @@ class Population:
         # several outcomes for one person in a step: apply them in order (np.add.at keeps them all)
         dt = c.trust_learning_rate * (sat - self.trust[who])
         np.add.at(self.trust, who, dt)
-        np.clip(self.trust, 0.0, 1.0, out=self.trust)
+        self.trust[who] = np.clip(self.trust[who], 0.0, 1.0)  # touch only these rows: cost ∝ outcomes
         np.add.at(self.trust_change, who, dt)
         de = c.efficacy_learning_rate * (resolved.astype(float) - self.efficacy[who])
         np.add.at(self.efficacy, who, de)
-        np.clip(self.efficacy, 0.0, 1.0, out=self.efficacy)
+        self.efficacy[who] = np.clip(self.efficacy[who], 0.0, 1.0)
         good = satisfied.astype(bool)
         self.last_good_channel[who[good]] = channel[good]
         self.changed.append(who)
@@ -222,5 +222,5 @@ class Population:
             listeners = self.contacts[who].ravel()
             shift = np.repeat(delta * c.social_influence / self.contacts.shape[1], self.contacts.shape[1])
             np.add.at(self.trust, listeners, shift)
-            np.clip(self.trust, 0.0, 1.0, out=self.trust)
+            self.trust[listeners] = np.clip(self.trust[listeners], 0.0, 1.0)
         self.trust_change[who] = 0.0

@@ -71,7 +71,7 @@ def test_systemic_fix_lowers_repeat_complaints(root):
         assert on.platform.fix_log, "the low threshold must trigger systemic fixes"
         cells = {(c, j): day for day, c, j in on.platform.fix_log}
 
-        def after_fix(model: GovernanceModel) -> int:
+        def after_fix(model: GovernanceModel, cells: dict = cells) -> int:
             df = cases_frame(model)
             cat = df["category"].cat.codes.to_numpy()
             twp = df["region"].to_numpy()
