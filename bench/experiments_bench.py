@@ -1,0 +1,107 @@
+"""Experiment throughput: runs per minute for ``experiments/reforms.yaml`` with 1 and 2 local workers.
+
+The same runs (the reform spec's six scenarios, fewer replications and days than the spec so that a
+measurement takes tens of seconds) are made with ``--workers 1`` and ``--workers 2``, alternating, several
+times; the figures are medians. Wall time is the whole ``run_experiment`` call (spec loading, pool start,
+store writing included), as a user experiences it. Parallel efficiency = (runs/min with 2 workers) /
+(2 × runs/min with 1 worker); the target on 2 cores is at least 0.85. The stores of the two worker counts
+are checked to hold identical results. The machine's load average is recorded, because other processes on
+the same cores lower the 2-worker figure.
+
+    python -m bench --suite experiments [--quick]
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+SPEC = ROOT / "experiments" / "reforms.yaml"
+TARGET_EFFICIENCY = 0.85
+
+
+def _same_results(a: Path, b: Path) -> bool:
+    from experiments.store import load_tables
+
+    ta, tb = load_tables(a), load_tables(b)
+    sa = ta["summary"].sort_values(["run_id", "group_by", "group", "kpi"]).reset_index(drop=True)
+    sb = tb["summary"].sort_values(["run_id", "group_by", "group", "kpi"]).reset_index(drop=True)
+    return bool(sa.equals(sb)) and len(sa) > 0
+
+
+def run_benchmark(quick: bool = False) -> dict[str, Any]:
+    """Measure runs per minute with 1 and 2 workers; return a JSON-able dict (medians, efficiency)."""
+    from experiments.runner import run_experiment
+    from experiments.spec import load_spec
+
+    days, warmup, replications, repeats = (10.0, 0.0, 2, 1) if quick else (60.0, 10.0, 4, 3)
+    with tempfile.TemporaryDirectory(prefix="wenzheng-bench-") as tmp:
+        # the reform spec with a shorter warm-up; scenario paths made absolute so the copy can live in tmp
+        raw = yaml.safe_load(SPEC.read_text(encoding="utf-8"))
+        raw["warmup_days"] = warmup
+        raw["scenarios"] = {name: str((SPEC.parent / ref).resolve()) for name, ref in raw["scenarios"].items()}
+        spec_path = Path(tmp) / "reforms.yaml"
+        spec_path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+        plan = load_spec(spec_path, replications=replications, days=days)
+        n_runs = plan.n_runs
+        samples: dict[int, list[float]] = {1: [], 2: []}
+        main_cpu: dict[int, list[float]] = {1: [], 2: []}
+        failed = 0
+        load_before = os.getloadavg()
+        stores: dict[int, Path] = {}
+        for rep in range(repeats):
+            for workers in (1, 2):  # alternating, so that a change in the machine's load hits both
+                out = Path(tmp) / f"w{workers}-r{rep}"
+                t0, c0 = time.perf_counter(), time.process_time()
+                outcome = run_experiment(str(spec_path), out=str(out), workers=workers, engine="local",
+                                         replications=replications, days=days, progress=False)
+                samples[workers].append(time.perf_counter() - t0)
+                main_cpu[workers].append(time.process_time() - c0)
+                failed += outcome.n_failed
+                stores[workers] = out
+        load_after = os.getloadavg()
+        identical = _same_results(stores[1], stores[2])
+
+    def figures(workers: int) -> dict[str, Any]:
+        wall = statistics.median(samples[workers])
+        return {"wall_s": round(wall, 3), "runs_per_min": round(60.0 * n_runs / wall, 2),
+                "main_process_cpu_s": round(statistics.median(main_cpu[workers]), 3),
+                "samples_wall_s": [round(w, 3) for w in samples[workers]]}
+
+    one, two = figures(1), figures(2)
+    efficiency = two["runs_per_min"] / (2.0 * one["runs_per_min"])
+    return {
+        "spec": "experiments/reforms.yaml",
+        "scenarios": len(plan.scenarios),
+        "replications": replications,
+        "days": days,
+        "warmup_days": warmup,
+        "runs_per_measurement": n_runs,
+        "repeats": repeats,
+        "cores": os.cpu_count(),
+        "workers_1": one,
+        "workers_2": two,
+        "parallel_efficiency": round(efficiency, 3),
+        "target_efficiency": TARGET_EFFICIENCY,
+        "met": bool(efficiency >= TARGET_EFFICIENCY),
+        "identical_results": identical,
+        "failed_runs": failed,
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in load_after],
+        "note": "medians of alternating 1- and 2-worker measurements; wall time of the whole run_experiment "
+                "call; other processes on the same cores lower the 2-worker figure",
+    }
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    print(json.dumps(run_benchmark(quick="--quick" in sys.argv), indent=2))
