@@ -64,6 +64,15 @@ def _worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def _run_scenario() -> Any:
+    """``sim.run_scenario``, looked up at call time (tests replace it); straight from ``sim.model`` when
+    ``sim`` was imported without its ``__init__`` (a stale editable install seen from another folder)."""
+    fn = getattr(sim, "run_scenario", None)
+    if fn is None:
+        from sim.model import run_scenario as fn
+    return fn
+
+
 def run_one(task: RunTask) -> dict[str, Any]:
     """Run one scenario with one seed; never raises for a model error (status "failed" + error text).
 
@@ -74,7 +83,7 @@ def run_one(task: RunTask) -> dict[str, Any]:
     out: dict[str, Any] = {"run_id": task.run_id, "worker": _worker_id(), "summary": None, "timeseries": None,
                            "cases": None}
     try:
-        result = sim.run_scenario(task.scenario, seed=task.seed)
+        result = _run_scenario()(task.scenario, seed=task.seed)
         out["summary"] = _summary_rows(result, task.kpis)
         out["timeseries"] = _timeseries_long(result.timeseries)
         if task.keep_cases:
@@ -155,16 +164,18 @@ class ExperimentOutcome:
         title = (f"{self.n_ok} runs ok, {self.n_failed} failed"
                  + (f", {self.n_skipped} kept from before" if self.n_skipped else "")
                  + f" — {self.store_dir}")
-        table = Table(title=title, title_justify="left")
+        caption = ("range of the design points' means" if self.design_type != "none" and t["point"].nunique() > 1
+                   else "mean, ± half-width of the 95% confidence interval (t, over replications)")
+        table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
         if t.empty:
             table.add_column("no finished runs")
             return table
-        table.add_column("KPI (mean ± 95% CI)", style="bold", no_wrap=True)
+        table.add_column("KPI", style="bold", no_wrap=True)
         scenarios = list(dict.fromkeys(t["scenario"]))
         kpis = list(dict.fromkeys(t["kpi"]))
         by_design = self.design_type != "none" and t["point"].nunique() > 1
         for s in scenarios:
-            table.add_column(s + (" (range of point means)" if by_design else ""), justify="right")
+            table.add_column(s, justify="right")
         for k in kpis:
             cells = []
             for s in scenarios:
@@ -172,14 +183,13 @@ class ExperimentOutcome:
                 if rows.empty:
                     cells.append("–")
                 elif by_design:
-                    cells.append(f"{_fmt(rows['mean'].min())} – {_fmt(rows['mean'].max())} "
-                                 f"({len(rows)} points)")
+                    cells.append(f"{_fmt(rows['mean'].min())} –\n{_fmt(rows['mean'].max())}")
                 else:
                     r = rows.iloc[0]
                     half = (r["ci_high"] - r["ci_low"]) / 2
-                    ci = "" if math.isnan(half) else f" ± {_fmt(half)}"
+                    ci = "" if math.isnan(half) else f"\n±{_fmt(half)}"
                     cells.append(f"{_fmt(r['mean'])}{ci}")
-            table.add_row(k, *cells)
+            table.add_row(k, *cells, end_section=True)
         return table
 
 
@@ -345,6 +355,7 @@ def execute_plan(plan: ExperimentPlan, store: ResultStore, engine: Engine, progr
 
     interrupted = False
     try:
+        engine.executor  # start the pool or join the cluster before drawing the bar  # noqa: B018
         if bar:
             bar.start()
         execute(engine, run_batch, batcher, on_result, on_lost, prepare=prepare,
@@ -433,4 +444,4 @@ def scenario_of_run(store_dir: str | Path, run_id: str) -> tuple[Scenario, int]:
 def rerun(store_dir: str | Path, run_id: str) -> RunResult:
     """Run one stored run again: ``sim.run_scenario(scenario_at_its_point, seed)``, bit for bit the same."""
     scenario, seed = scenario_of_run(store_dir, run_id)
-    return sim.run_scenario(scenario, seed=seed)
+    return _run_scenario()(scenario, seed=seed)

@@ -281,7 +281,7 @@ def test_design_runs_and_keep_cases(tmp_path):
 
 # ---------------------------------------------------------------------------------- kill and resume
 def test_sigkill_then_resume_gives_the_uninterrupted_store(tmp_path):
-    spec = write_spec(tmp_path, replications=6, batch_size=1)
+    spec = write_spec(tmp_path, replications=4, batch_size=1)
     reference = tmp_path / "reference"
     run_experiment(str(spec), out=str(reference), engine="serial", progress=False)
 
@@ -292,7 +292,7 @@ def test_sigkill_then_resume_gives_the_uninterrupted_store(tmp_path):
                             start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 120
-        while len(committed_run_ids(out)) < 3:
+        while len(committed_run_ids(out)) < 2:
             assert proc.poll() is None, proc.stderr.read().decode()
             assert time.monotonic() < deadline, "the experiment made no progress"
             time.sleep(0.02)
@@ -301,9 +301,9 @@ def test_sigkill_then_resume_gives_the_uninterrupted_store(tmp_path):
         proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
     done = committed_run_ids(out)
-    assert 3 <= len(done) < 12, "the kill should land mid-experiment"
+    assert 2 <= len(done) < 8, "the kill should land mid-experiment"
 
     resumed = run_experiment(str(spec), out=str(out), engine="serial", resume=True, progress=False)
-    assert resumed.n_skipped == len(done) and resumed.n_ok == 12 and resumed.n_failed == 0
+    assert resumed.n_skipped == len(done) and resumed.n_ok == 8 and resumed.n_failed == 0
     assert_same_store(out, reference)
     assert not list(out.rglob("*.tmp"))
