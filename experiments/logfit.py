@@ -485,7 +485,7 @@ def channel_of(value: str) -> str:
 
 
 def _slug(label: str, taken: set[str]) -> str:
-    s = re.sub(r"[^0-9a-z]+", "_", label.lower()).strip("_") or "blank"
+    s = re.sub(r"\W+", "_", label.lower()).strip("_") or "blank"
     if s[0].isdigit():
         s = "c_" + s
     base, i = s, 2

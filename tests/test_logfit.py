@@ -352,3 +352,12 @@ def test_shipped_baltimore_scenario_is_up_to_date(baltimore):
     shipped, fresh = yaml.safe_load(SHIPPED.read_text()), yaml.safe_load(out.read_text())
     assert shipped == fresh
     load_scenario(SHIPPED)
+
+
+def test_category_keys_keep_non_ascii_letters(tmp_path):
+    rows = [{"c": f"2022-05-{d:02d} 10:00:00", "x": f"2022-05-{d:02d} 12:00:00",
+             "k": ["城市管理", "Café", "Café!"][d % 3]} for d in range(1, 29)]
+    log = _write(tmp_path / "log.csv", rows)
+    fit = calibrate_from_log(str(log), {"created": "c", "closed": "x", "category": "k"}, str(tmp_path / "u.yaml"))
+    assert set(fit.categories) == {"城市管理", "café", "café_2"}
+    assert set(load_scenario(tmp_path / "u.yaml").demand.categories) == {"城市管理", "café", "café_2"}
