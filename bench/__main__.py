@@ -42,16 +42,16 @@ def _fmt(v: Any, digits: int = 1) -> str:
 
 def runs_table(title: str, runs: list[dict[str, Any]]) -> Table:
     t = Table(title=title, title_justify="left")
-    for col in ("run", "impl", "citizens", "days", "cases/day", "wall s", "process s", "peak MiB",
-                "cases/s", "closed/s", "citizen-h/s", "repeats"):
+    for col in ("run", "impl", "citizens", "days", "cases/day", "wall s", "cpu s", "process s", "peak MiB",
+                "cases/s", "closed/s", "citizen-h/s", "load", "repeats"):
         t.add_column(col, justify="left" if col in ("run", "impl") else "right")
     for r in runs:
         if r.get("error"):
-            t.add_row(r["label"], r["kind"], *["—"] * 9, f"failed: {r['error']}")
+            t.add_row(r["label"], r["kind"], *["—"] * 11, f"failed: {r['error']}")
             continue
         t.add_row(r["label"], r["kind"], _fmt(r["population"]), _fmt(r["days"], 0), _fmt(r["cases_per_day"], 0),
-                  _fmt(r["wall_s"]), _fmt(r["process_s"]), _fmt(r["peak_rss_mib"], 0), _fmt(r["cases_per_s"], 0),
-                  _fmt(r["closed_per_s"], 0), f"{r['citizen_hours_per_s']:,.3g}",
+                  _fmt(r["wall_s"]), _fmt(r["work_cpu_s"]), _fmt(r["process_s"]), _fmt(r["peak_rss_mib"], 0), _fmt(r["cases_per_s"], 0),
+                  _fmt(r["closed_per_s"], 0), f"{r['citizen_hours_per_s']:,.3g}", _fmt(r.get("load_before", float("nan")), 0),
                   f"{r['repeats']}" + ("" if r.get("deterministic", True) else " (!)"))
     return t
 
@@ -69,7 +69,7 @@ def checks_table(title: str, checks: dict[str, dict[str, Any]]) -> Table:
 def flat_table(title: str, data: dict[str, Any]) -> Table:
     t = Table(title=title, title_justify="left")
     t.add_column("key")
-    t.add_column("value", justify="right")
+    t.add_column("value")
 
     def walk(prefix: str, v: Any) -> None:
         if isinstance(v, dict):
@@ -128,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile-html", default=None, help="also write the profile as HTML to this path")
     args = ap.parse_args(argv)
     console = Console()
+    if not console.is_terminal:  # piped or captured: keep the tables readable
+        console = Console(width=170)
 
     if args.profile:
         console.print(profile_run(html=args.profile_html), markup=False, highlight=False)
