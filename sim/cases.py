@@ -121,10 +121,13 @@ class Agenda:
             return
         order = np.argsort(hours, kind="stable")
         hours, ids, times = hours[order], ids[order], times[order]
-        cuts = np.flatnonzero(np.diff(hours)) + 1
-        for h_ids, h_times, h in zip(np.split(ids, cuts), np.split(times, cuts), hours[np.r_[0, cuts]],
-                                     strict=True):
-            self._buckets[int(h)][kind].append((h_ids, h_times))
+        cuts = (np.flatnonzero(np.diff(hours)) + 1).tolist()
+        lo = [0, *cuts]
+        hi = [*cuts, len(hours)]
+        hs = hours[lo].tolist()
+        buckets = self._buckets
+        for a, b, h in zip(lo, hi, hs, strict=True):
+            buckets[h][kind].append((ids[a:b], times[a:b]))
 
     def pop(self, hour: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """All events due in [hour, hour+1), by kind, sorted by time."""

@@ -49,7 +49,7 @@ class ServerPool:
         self.free: list[float] = [0.0] * int(servers)
         self.waiting: list[tuple] = []
         self.live: dict[int, tuple] = {}
-        self.arrivals: list[tuple[float, int]] = []
+        self.arrivals: list[tuple[np.ndarray, np.ndarray]] = []
         self.seq = 0
         self.always_open = always_open
         self.calendar = calendar
@@ -60,30 +60,30 @@ class ServerPool:
         return len(self.live)
 
     def key(self, case: int, arrival: float, due: float, boost: int) -> tuple:
+        """Queue order: boosted (supervised, escalated, reopened) cases first, then by the discipline:
+        arrival (FIFO and supervised-first) or due time (deadline-first)."""
         if self.discipline == QueueDiscipline.DEADLINE:
             return (-boost, due, arrival)
-        if self.discipline == QueueDiscipline.SUPERVISED:
-            return (-boost, arrival)
-        return (-boost, arrival) if boost else (0, arrival)
+        return (-boost, arrival)
 
-    def arrive(self, case: int, time: float) -> None:
-        self.arrivals.append((time, case))
+    def arrive(self, cases: np.ndarray, times: np.ndarray) -> None:
+        """Cases reach the queue at the given times (during the current step)."""
+        self.arrivals.append((np.asarray(cases, dtype=np.int64), np.asarray(times, dtype=float)))
 
-    def push(self, case: int, arrival: float, key: tuple) -> None:
+    def push(self, case: int, arrival: float, key: tuple, service: float) -> None:
         self.seq += 1
-        entry = (key, self.seq, case, arrival)
+        entry = (key, self.seq, case, arrival, service)
         self.live[case] = entry
         heapq.heappush(self.waiting, entry)
 
     def raise_priority(self, case: int, key: tuple) -> None:
         entry = self.live.get(case)
         if entry is not None and key < entry[0]:
-            self.push(case, entry[3], key)
+            self.push(case, entry[3], key, entry[4])
 
-    def remove(self, case: int) -> None:
-        """Withdraw a case (its requester gave up), whether it waits or is about to arrive."""
-        if self.live.pop(case, None) is None:
-            self.cancelled.add(case)
+    def remove(self, case: int) -> bool:
+        """Withdraw a waiting case (its requester gave up). False if it was not waiting here."""
+        return self.live.pop(case, None) is not None
 
     def _pop(self) -> tuple | None:
         while self.waiting:
@@ -94,16 +94,75 @@ class ServerPool:
         return None
 
     def advance(self, t_end: float, service_time: np.ndarray, due: np.ndarray, boost: np.ndarray,
-                starts: list[tuple[int, float, float]]) -> None:
-        """Start every case that can start before ``t_end``; append (case, start, done) to ``starts``."""
-        arr = self.arrivals
-        if len(arr) > 1:
-            arr.sort()
-        self.arrivals = []
+                starts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> None:
+        """Start every case that can start before ``t_end``; append (cases, starts, dones) to ``starts``."""
+        if not self.arrivals and not self.live:
+            return
+        if self.arrivals:
+            cases = np.concatenate([a[0] for a in self.arrivals])
+            times = np.concatenate([a[1] for a in self.arrivals])
+            self.arrivals = []
+            if self.cancelled:
+                gone = np.isin(cases, np.fromiter(self.cancelled, dtype=np.int64, count=len(self.cancelled)))
+                if gone.any():
+                    self.cancelled.difference_update(cases[gone].tolist())
+                    cases, times = cases[~gone], times[~gone]
+            order = np.lexsort((cases, times))
+            cases, times = cases[order], times[order]
+        else:
+            cases, times = np.zeros(0, dtype=np.int64), np.zeros(0)
+        n = len(cases)
+        if n:
+            svc = service_time[cases]
+            arr = list(zip(times.tolist(), cases.tolist(), self.keys(cases, times, due, boost), svc.tolist(),
+                           strict=True))
+        else:
+            svc, arr = np.zeros(0), []
+        self.run_sorted(t_end, cases, times, svc, arr, starts)
+
+    def run_sorted(self, t_end: float, cases: np.ndarray, times: np.ndarray, svc: np.ndarray,
+                   arr: list[tuple[float, int, tuple, float]], starts: list) -> None:
+        """Advance with this step's arrivals already sorted by (time, case).
+
+        Fast path (vectorised, same result): when nobody is waiting and every arrival of the step finds a
+        free server at its arrival time, each case starts on arrival, and the servers' free times become
+        the ``c`` largest of the old free times and the new completion times (each start replaced the
+        smallest free time, which was already past).
+        """
+        n = len(arr)
+        c = len(self.free)
+        if (n >= 16 and not self.live and c
+                and (self.always_open or bool(self.calendar.is_open(times).all()))):
+            done = times + svc
+            old = np.sort(np.asarray(self.free))
+            # busy servers met by arrival i: old ones still busy, plus earlier arrivals not yet done.
+            # An earlier arrival j is done by a_i iff d_j <= a_i, and d_j <= a_i implies j < i.
+            busy = (c - np.searchsorted(old, times, side="right")) + (
+                np.arange(n) - np.searchsorted(np.sort(done), times, side="right"))
+            if (busy < c).all():
+                union = np.concatenate([old, done])
+                self.free = np.sort(union)[-c:].tolist()  # a sorted list is a valid heap
+                starts.append((cases.astype(np.int64), times, done))
+                return
+        self._advance_heap(t_end, arr, starts)
+
+    def keys(self, cases: np.ndarray, times: np.ndarray, due: np.ndarray, boost: np.ndarray) -> list[tuple]:
+        """Queue keys of arriving cases (vectorised form of :meth:`key`)."""
+        b = (-boost[cases].astype(np.int64)).tolist()
+        t = times.tolist()
+        if self.discipline == QueueDiscipline.DEADLINE:
+            return list(zip(b, due[cases].tolist(), t, strict=True))
+        return list(zip(b, t, strict=True))
+
+    def _advance_heap(self, t_end: float, arr: list[tuple[float, int, tuple, float]], starts: list) -> None:
+        """The general event loop: priorities, waiting queues and office hours."""
         free = self.free
         i = 0
         n_arr = len(arr)
         cal = self.calendar
+        out_c: list[int] = []
+        out_s: list[float] = []
+        out_d: list[float] = []
         while free:
             s = free[0]
             if not self.live:
@@ -117,12 +176,9 @@ class ServerPool:
             if tau >= t_end:
                 break
             while i < n_arr and arr[i][0] <= tau:
-                a, c = arr[i]
+                a, c, k, sv = arr[i]
                 i += 1
-                if self.cancelled and c in self.cancelled:
-                    self.cancelled.discard(c)
-                    continue
-                self.push(c, a, self.key(c, a, due[c], int(boost[c])))
+                self.push(c, a, k, sv)
             entry = self._pop()
             if entry is None:
                 continue
@@ -130,16 +186,17 @@ class ServerPool:
             start = tau if tau >= arrival else arrival
             if not self.always_open and start != tau:
                 start = cal.next_open_scalar(start)
-            done = start + service_time[case]
+            done = start + entry[4]
             heapq.heapreplace(free, done)
-            starts.append((case, start, done))
+            out_c.append(case)
+            out_s.append(start)
+            out_d.append(done)
         while i < n_arr:
-            a, c = arr[i]
+            a, c, k, sv = arr[i]
             i += 1
-            if self.cancelled and c in self.cancelled:
-                self.cancelled.discard(c)
-                continue
-            self.push(c, a, self.key(c, a, due[c], int(boost[c])))
+            self.push(c, a, k, sv)
+        if out_c:
+            starts.append((np.array(out_c, dtype=np.int64), np.array(out_s), np.array(out_d)))
 
     def next_start_possible(self) -> float:
         return self.free[0] if self.free else np.inf

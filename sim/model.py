@@ -22,7 +22,7 @@ from .departments import Department, EffortChoice
 from .hierarchy import Hierarchy
 from .platform import Platform
 from .results import RunResult
-from .scenario import Hours, Scenario, ServiceDist
+from .scenario import Hours, QueueDiscipline, Scenario, ServiceDist
 from .supervisors import Supervisor
 
 STREAMS = ("world", "population", "demand", "intake", "departments", "citizens", "supervision", "service")
@@ -98,6 +98,8 @@ class GovernanceModel(mesa.Model):
         self.diligence = np.full(n_d, scenario.departments.base_diligence)
         self.dept_waiting = np.zeros(n_d)
         self.active_depts: set[int] = set()
+        self._dept_arrivals: list[tuple[np.ndarray, np.ndarray]] = []
+        self._cancelled: set[int] = set()
         self.effort = EffortChoice(self)
         self.supervisor = Supervisor(self, "prefecture")
         self.upper_supervisor = Supervisor(self, "province")
@@ -288,24 +290,55 @@ class GovernanceModel(mesa.Model):
             cs.status[q_ids] = Status.QUEUED
             depts = cs.dept[q_ids]
             np.add.at(self.dept_waiting, depts, 1)
-            for c, t, dp in zip(q_ids.tolist(), q_t.tolist(), depts.tolist(), strict=True):
-                self.departments[dp].pool.arrive(c, t)
-            self.active_depts.update(np.unique(depts).tolist())
+            self._dept_arrivals.append((q_ids, q_t))
 
     def _work_departments(self, t_end: float) -> None:
+        """Departments with work take up cases until ``t_end``.
+
+        This step's arrivals are prepared for all departments at once (sorted by department, time, case;
+        keys and service times looked up in one pass), then each department's queue runs.
+        """
         cs = self.cases
-        starts: list[tuple[int, float, float]] = []
+        starts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        groups: dict[int, tuple] = {}
+        if self._dept_arrivals:
+            ids = np.concatenate([a[0] for a in self._dept_arrivals])
+            t = np.concatenate([a[1] for a in self._dept_arrivals])
+            self._dept_arrivals = []
+            if self._cancelled:
+                gone = np.isin(ids, np.fromiter(self._cancelled, dtype=np.int64, count=len(self._cancelled)))
+                if gone.any():
+                    self._cancelled.difference_update(ids[gone].tolist())
+                    ids, t = ids[~gone], t[~gone]
+            dept = cs.dept[ids]
+            order = np.lexsort((ids, t, dept))
+            ids, t, dept = ids[order], t[order], dept[order]
+            svc = cs.service_time[ids]
+            boost = (-self.boost[ids].astype(np.int64)).tolist()
+            t_list = t.tolist()
+            if self.settings.departments.queue_discipline == QueueDiscipline.DEADLINE:
+                keys = list(zip(boost, cs.due[ids].tolist(), t_list, strict=True))
+            else:
+                keys = list(zip(boost, t_list, strict=True))
+            arr = list(zip(t_list, ids.tolist(), keys, svc.tolist(), strict=True))
+            cuts = (np.flatnonzero(np.diff(dept)) + 1).tolist()
+            lo, hi = [0, *cuts], [*cuts, len(ids)]
+            for a, b, dp in zip(lo, hi, dept[lo].tolist(), strict=True):
+                groups[dp] = (ids[a:b], t[a:b], svc[a:b], arr[a:b])
+            self.active_depts.update(groups)
+        empty = (np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0), [])
         still = set()
         for dp in sorted(self.active_depts):
             pool = self.departments[dp].pool
-            pool.advance(t_end, cs.service_time, cs.due, self.boost, starts)
+            g = groups.get(dp, empty)
+            pool.run_sorted(t_end, g[0], g[1], g[2], g[3], starts)
             if len(pool):
                 still.add(dp)
         self.active_depts = still
         if starts:
-            arr = np.array(starts)
-            ids = arr[:, 0].astype(np.int64)
-            st, done = arr[:, 1], arr[:, 2]
+            ids = np.concatenate([x[0] for x in starts])
+            st = np.concatenate([x[1] for x in starts])
+            done = np.concatenate([x[2] for x in starts])
             cs.service_start[ids] = st
             first = cs.first_response[ids]
             cs.first_response[ids] = np.where(np.isnan(first), st, first)
@@ -426,7 +459,8 @@ class GovernanceModel(mesa.Model):
         if len(g_ids):
             queued = g_ids[cs.status[g_ids] == Status.QUEUED]
             for c in queued.tolist():
-                self.departments[int(cs.dept[c])].pool.remove(c)
+                if not self.departments[int(cs.dept[c])].pool.remove(c):
+                    self._cancelled.add(c)  # still among this step's arrivals
             if len(queued):
                 np.add.at(self.dept_waiting, cs.dept[queued], -1)
             cs.status[g_ids] = Status.ABANDONED
@@ -449,8 +483,8 @@ class GovernanceModel(mesa.Model):
             starts: list = []
             self.platform.work(t_end, starts)
             if starts:
-                arr = np.array(starts)
-                self.agenda.schedule("accept", arr[:, 2], arr[:, 0].astype(np.int64))
+                self.agenda.schedule("accept", np.concatenate([x[2] for x in starts]),
+                                     np.concatenate([x[0] for x in starts]))
             self.intake_active = bool(len(self.platform.pool) or self.platform.pool.arrivals)
         # events of this hour, in lifecycle order; an event may schedule more events in this same hour
         for _ in range(8):

@@ -51,8 +51,7 @@ class Platform(mesa.Agent):
         if self.settings.instant_intake:
             m.agenda.schedule("accept", arrive, ids)
             return
-        for c, a in zip(ids.tolist(), arrive.tolist(), strict=True):
-            self.pool.arrive(c, a)
+        self.pool.arrive(ids, arrive)
         m.intake_active = True
 
     def work(self, t_end: float, starts: list) -> None:
