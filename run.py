@@ -109,7 +109,7 @@ def cmd_calibrate_from_log(args: argparse.Namespace) -> int:
     from experiments.logfit import calibrate_from_log, parse_columns
 
     fit = calibrate_from_log(args.log, parse_columns(args.columns), out=args.out, date_format=args.date_format,
-                             hourly=args.hourly, top_categories=args.top_categories)
+                             hourly=args.hourly, top_categories=args.top_categories, days=args.days)
     print(fit.describe())
     print(f"wrote {args.out}")
     return 0
@@ -198,6 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
     lg.add_argument("--date-format", help="strptime format of the date columns (inferred when omitted)")
     lg.add_argument("--hourly", action="store_true", help="trust the clock times: fit the hour-of-day profile")
     lg.add_argument("--top-categories", type=int, default=10, help="categories kept; the rest are pooled")
+    lg.add_argument("--days", type=float, help="simulated days of the written scenario (default: the log's span, "
+                    "at most 365)")
     lg.add_argument("--out", required=True, help="scenario file to write, e.g. scenarios/mycity.yaml")
     lg.set_defaults(func=cmd_calibrate_from_log)
 

@@ -41,7 +41,7 @@ class Platform(mesa.Agent):
         created = cs.created[ids]
         ch = cs.channel[ids]
         arrive = created.copy()
-        offline = ch == Channel.OFFLINE
+        offline = (ch == Channel.OFFLINE) & self.settings.offline_office_hours
         if offline.any():  # a visit happens in office hours
             arrive[offline] = m.calendar.next_open(created[offline])
         if not self.always_open:

@@ -215,6 +215,9 @@ class Platform(_Strict):
     operators: int = Field(12, ge=1, le=100_000, description="Operators on duty per open hour.")
     handling_minutes: PositiveHours = Field(6.0, description="Mean minutes to take in one request (Beijing ≈ 6).")
     instant_intake: bool = Field(False, description="True: intake takes no time and never queues (queue_check).")
+    offline_office_hours: bool = Field(
+        True, description="Offline requests (office visits) arrive only in office hours; false for logs where "
+        "'offline' means requests logged by staff at any time.")
     channels: Channels = Field(default_factory=Channels)
     direct_answer_share: Share = Field(
         0.9, description="Share of consultations the platform answers itself from its knowledge base.")
