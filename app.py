@@ -30,13 +30,14 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import solara  # noqa: E402
+from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.colors import Normalize  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from mesa import DataCollector  # noqa: E402
 from mesa.visualization import SolaraViz, make_plot_component  # noqa: E402
 from mesa.visualization.utils import update_counter  # noqa: E402
 
-from sim import Scenario, load_scenario  # noqa: E402
+from sim import Scenario, WenzhengError, load_scenario  # noqa: E402
 from sim.cases import STATUS_NAMES, Status  # noqa: E402
 from sim.hierarchy import LEVELS, Hierarchy  # noqa: E402
 from sim.metrics import cases_frame, kpis  # noqa: E402
@@ -139,12 +140,22 @@ class ExplorerModel(GovernanceModel):
                  seed: int | None = None) -> None:
         choices = scenario_choices(startup=str(startup_scenario()))
         path = choices.get(scenario_file) or (Path(scenario_file) if scenario_file else startup_scenario())
-        scenario = explorer_scenario(
-            path, use_scenario_policies=use_scenario_policies, response_mandate_hours=response_mandate_hours,
-            supervision_intensity=supervision_intensity, dispatch_mode=dispatch_mode,
-            platform_hours=platform_hours, tracking=tracking, public_ranking=public_ranking,
-            systemic_fix=systemic_fix, demand_multiplier=demand_multiplier)
+        controls = dict(use_scenario_policies=use_scenario_policies, response_mandate_hours=response_mandate_hours,
+                        supervision_intensity=supervision_intensity, dispatch_mode=dispatch_mode,
+                        platform_hours=platform_hours, tracking=tracking, public_ranking=public_ranking,
+                        systemic_fix=systemic_fix, demand_multiplier=demand_multiplier)
+        load_error = ""
+        try:
+            scenario = explorer_scenario(path, **controls)
+        except WenzhengError as exc:  # a broken file in the list: say so, and keep the startup scenario
+            if Path(path).resolve() == startup_scenario():
+                raise
+            load_error = f"{exc} (showing {startup_scenario().name} instead)"
+            path = startup_scenario()
+            scenario = explorer_scenario(path, **controls)
         super().__init__(scenario, seed)
+        self.load_error = load_error
+        """Why the chosen scenario file could not be used ("" when it could)."""
         self.scenario_path = Path(path)
         self.layout = hierarchy_layout(self.hierarchy)  # computed once: the hierarchy does not change
         self.snapshot: dict[str, float] = {}
@@ -312,15 +323,15 @@ def draw_network(model: ExplorerModel, fig: Figure | None = None) -> Figure:
     cmap = matplotlib.colormaps["RdYlGn_r"]
     norm = Normalize(0.0, 1.0)
     cascade = model.settings.policy.dispatch_mode == DispatchMode.CASCADE
-    styles = {"admin": ("#555555", 1.2, 0.9), "attached": ("#bbbbbb", 0.5, 0.7),
-              "counterpart": ("#7aa6d6", 0.5, 0.45)}
+    h = model.hierarchy
+    crowd = min(1.0, 40.0 / h.n_townships)  # shrink township-level marks in a big city
+    styles = {"admin": ("#555555", 1.2, 0.9), "attached": ("#bbbbbb", 0.5, 0.7 * crowd),
+              "counterpart": ("#7aa6d6", 0.5, 0.45 * crowd)}
     for kind, (colour, lw, alpha) in styles.items():
         if kind == "counterpart" and not cascade:
             continue
         segs = [(pos[u], pos[v]) for u, v, d in g.edges(data=True) if d.get("kind") == kind]
         if segs:
-            from matplotlib.collections import LineCollection
-
             ax.add_collection(LineCollection(segs, colors=colour, linewidths=lw, alpha=alpha, zorder=1))
     top = overdue_cases(model, 1)
     if len(top):
@@ -330,31 +341,28 @@ def draw_network(model: ExplorerModel, fig: Figure | None = None) -> Figure:
         pts = [pos["prefecture"] if n == "platform" else pos[n] for n in route]
         xs, ys = zip(*pts, strict=True)
         ax.plot(xs, ys, color="crimson", lw=2.2, alpha=0.85, zorder=2, label="route of the most overdue case")
-    biggest = max(1, max(v[0] for v in loads.values()))
-
-    def size(n_open: int, base: float, top_size: float) -> float:
-        return base + top_size * math.sqrt(n_open / biggest)
-
+    # marker area grows with the square root of the open cases held, relative to the largest of its kind
     groups = {"unit": ("o", 40.0, 420.0), "department": ("s", 10.0, 260.0)}
     for kind, (marker, base, top_size) in groups.items():
         nodes = [n for n, d in g.nodes(data=True) if d.get("kind") == kind]
         xy = np.array([pos[n] for n in nodes])
-        n_open = np.array([loads[n][0] for n in nodes])
+        n_open = np.array([loads[n][0] for n in nodes], dtype=float)
         share = np.array([loads[n][1] / loads[n][0] if loads[n][0] else np.nan for n in nodes])
         colours = [cmap(norm(s)) if s == s else "#dddddd" for s in share]
-        ax.scatter(xy[:, 0], xy[:, 1], s=[size(k, base, top_size) for k in n_open], c=colours, marker=marker,
-                   edgecolors="#333333", linewidths=0.4, zorder=3)
+        scale = np.where(xy[:, 1] < LEVEL_Y["county"] - DEPT_DROP, math.sqrt(crowd), 1.0)
+        sizes = (base + top_size * np.sqrt(n_open / max(1.0, n_open.max()))) * scale
+        ax.scatter(xy[:, 0], xy[:, 1], s=sizes, c=colours, marker=marker, edgecolors="#333333", linewidths=0.4,
+                   zorder=3)
     relays = [n for n, d in g.nodes(data=True) if d.get("kind") == "relay"]
     if relays:
         xy = np.array([pos[n] for n in relays])
-        ax.scatter(xy[:, 0], xy[:, 1], s=10, facecolors="white", edgecolors="#7aa6d6", marker="s",
+        ax.scatter(xy[:, 0], xy[:, 1], s=10 * crowd, facecolors="white", edgecolors="#7aa6d6", marker="s",
                    linewidths=0.6, zorder=3)
     for unit in ("central", "province", "prefecture"):
         x, y = pos[unit]
         n_open = loads[unit][0]
         ax.annotate(f"{unit}{' (platform)' if unit == 'prefecture' else ''}: {n_open} open", (x, y),
                     xytext=(12, 6), textcoords="offset points", fontsize=8, zorder=4)
-    h = model.hierarchy
     for i in range(h.n_counties):
         x, y = pos[f"county:{i}"]
         ax.annotate(f"county {i}", (x, y), xytext=(8, 5), textcoords="offset points", fontsize=7, zorder=4)
@@ -363,7 +371,7 @@ def draw_network(model: ExplorerModel, fig: Figure | None = None) -> Figure:
     for side in ("top", "right", "bottom"):
         ax.spines[side].set_visible(False)
     width = max(h.n_townships - 1, 1)
-    ax.set_xlim(-0.8, width + 0.8)
+    ax.set_xlim(-0.8, width + 0.8 + 0.04 * width)
     ax.set_ylim(LEVEL_Y["township"] - DEPT_DROP - 0.35, LEVEL_Y["central"] + 0.45)
     sm = matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap)
     fig.colorbar(sm, ax=ax, fraction=0.025, pad=0.01, label="overdue share of open cases held")
@@ -449,7 +457,8 @@ def status_line(model: ExplorerModel) -> str:
     mandate = f"{p.response_mandate_hours:g} h" if p.response_mandate_hours else "none"
     on = {True: "on", False: "off"}
     rate = lambda v: "n/a" if v != v else f"{v:.3f}"  # noqa: E731
-    return (f"<b>{html.escape(model.settings.name)}</b>, seed {model.seed}: mandate {mandate} · supervision "
+    error = f'<span style="color:#b00020">{html.escape(model.load_error)}</span><br>' if model.load_error else ""
+    return error + (f"<b>{html.escape(model.settings.name)}</b>, seed {model.seed}: mandate {mandate} · supervision "
             f"{p.supervision_intensity:g}/day · {p.dispatch_mode.value} dispatch · {p.platform_hours.value} intake · "
             f"tracking {on[p.tracking]} · ranking {on[p.public_ranking]} · systemic fix {on[p.systemic_fix]}<br>"
             f"<b>Day {model.day:.0f} of {model.total_days:.0f}</b>: response rate {rate(s['response rate'])} · "

@@ -109,6 +109,16 @@ def test_controls_offer_every_scenario_and_start_from_the_startup_file(monkeypat
     assert m.settings.name == "baseline" and m.settings.policy == load_scenario(startup).policy
 
 
+def test_a_broken_file_is_reported_and_the_startup_scenario_kept(tmp_path, monkeypatch):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("policy:\n  supervision_intensity: -3\n")
+    monkeypatch.setenv("WENZHENG_SCENARIO", str(ROOT / "scenarios" / "default.yaml"))
+    m = app.ExplorerModel(scenario_file=str(bad), use_scenario_policies=True)
+    assert "supervision_intensity" in m.load_error and "bad.yaml" in m.load_error
+    assert m.settings.name == "default"
+    assert "supervision_intensity" in app.status_line(m)
+
+
 def test_layout_puts_levels_in_rows_and_departments_under_their_unit(stepped):
     g = stepped.hierarchy.graph
     pos = stepped.layout
