@@ -60,10 +60,13 @@ class ServerPool:
         return len(self.live)
 
     def key(self, case: int, arrival: float, due: float, boost: int) -> tuple:
-        """Queue order: boosted (supervised, escalated, reopened) cases first, then by the discipline:
-        arrival (FIFO and supervised-first) or due time (deadline-first)."""
+        """Queue order. FIFO: arrival time only. Supervised-first: pressed cases (reminded, supervised,
+        escalated, reopened: ``boost`` 1–2) first, then arrival. Deadline-first: pressed cases first, then
+        the earliest due time."""
         if self.discipline == QueueDiscipline.DEADLINE:
             return (-boost, due, arrival)
+        if self.discipline == QueueDiscipline.FIFO:
+            return (0, arrival)
         return (-boost, arrival)
 
     def arrive(self, cases: np.ndarray, times: np.ndarray) -> None:
@@ -148,7 +151,7 @@ class ServerPool:
 
     def keys(self, cases: np.ndarray, times: np.ndarray, due: np.ndarray, boost: np.ndarray) -> list[tuple]:
         """Queue keys of arriving cases (vectorised form of :meth:`key`)."""
-        b = (-boost[cases].astype(np.int64)).tolist()
+        b = (-boost[cases].astype(np.int64)).tolist() if self.discipline != QueueDiscipline.FIFO else [0] * len(cases)
         t = times.tolist()
         if self.discipline == QueueDiscipline.DEADLINE:
             return list(zip(b, due[cases].tolist(), t, strict=True))

@@ -314,9 +314,11 @@ class GovernanceModel(mesa.Model):
             order = np.lexsort((ids, t, dept))
             ids, t, dept = ids[order], t[order], dept[order]
             svc = cs.service_time[ids]
-            boost = (-self.boost[ids].astype(np.int64)).tolist()
+            discipline = self.settings.departments.queue_discipline
+            boost = ([0] * len(ids) if discipline == QueueDiscipline.FIFO
+                     else (-self.boost[ids].astype(np.int64)).tolist())
             t_list = t.tolist()
-            if self.settings.departments.queue_discipline == QueueDiscipline.DEADLINE:
+            if discipline == QueueDiscipline.DEADLINE:
                 keys = list(zip(boost, cs.due[ids].tolist(), t_list, strict=True))
             else:
                 keys = list(zip(boost, t_list, strict=True))
@@ -486,8 +488,9 @@ class GovernanceModel(mesa.Model):
                 self.agenda.schedule("accept", np.concatenate([x[2] for x in starts]),
                                      np.concatenate([x[0] for x in starts]))
             self.intake_active = bool(len(self.platform.pool) or self.platform.pool.arrivals)
-        # events of this hour, in lifecycle order; an event may schedule more events in this same hour
-        for _ in range(8):
+        # events of this hour, in lifecycle order; an event may schedule more events in this same hour,
+        # so the hour's bucket is emptied repeatedly (chains are short: at most a few passes)
+        while True:
             events = self.agenda.pop(h)
             if not events:
                 break

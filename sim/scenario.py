@@ -253,7 +253,9 @@ class Departments(_Strict):
         0.6, description="If set: each department gets the staff that keeps its expected load at this "
         "utilisation (staff = ceil(arrival rate × mean service time / target)); null: staff by level.")
     hours: Hours = Field(Hours.OFFICE, description="When departments take up new cases.")
-    queue_discipline: QueueDiscipline = QueueDiscipline.FIFO
+    queue_discipline: QueueDiscipline = Field(
+        QueueDiscipline.SUPERVISED, description="fifo (arrival order only), supervised (pressed cases first: "
+        "reminded, supervised, escalated, reopened), or deadline (pressed first, then earliest due time).")
     effort_choice: bool = Field(True, description="False: every case is handled diligently (no neglect, no perfunctory).")
     neglect_intercept: float = Field(
         -0.75, description="Log-odds of answering a case with no accountability at all (σ(−0.7)≈0.33, Chen–Pan–Xu).")
