@@ -151,10 +151,27 @@ def _percent() -> mpl.ticker.Formatter:
     return mpl.ticker.FuncFormatter(lambda v, _p: f"{100 * v:.4g}%")
 
 
-def _err(mean: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
-    lo = np.nan_to_num(np.asarray(mean) - np.asarray(low), nan=0.0)
-    hi = np.nan_to_num(np.asarray(high) - np.asarray(mean), nan=0.0)
-    return np.vstack([lo, hi])
+def bounds(name: str) -> tuple[float, float]:
+    """The range a KPI or daily metric can take: shares and 0–1 indices [0, 1], the digital gap [−1, 1],
+    everything else (hours, cases, staff-hours) [0, ∞). Drawn intervals are clipped to it: with few
+    replications a t interval can reach past what is possible."""
+    if name == "digital_gap":
+        return (-1.0, 1.0)
+    unit = kpi_unit(name) or METRIC_UNITS.get(name, "")
+    if unit.startswith("share") or "0–1" in unit or "(%)" in unit:
+        return (0.0, 1.0)
+    return (0.0, np.inf)
+
+
+def _err(mean, low, high, name: str | None = None) -> np.ndarray:
+    """Error-bar lengths below and above ``mean`` (NaN → 0), the interval clipped to ``bounds(name)``."""
+    mean, low, high = (np.asarray(v, dtype="float64") for v in (mean, low, high))
+    if name is not None:
+        lo_b, hi_b = bounds(name)
+        low, high = np.clip(low, lo_b, hi_b), np.clip(high, lo_b, hi_b)
+    lo = np.nan_to_num(mean - low, nan=0.0)
+    hi = np.nan_to_num(high - mean, nan=0.0)
+    return np.vstack([np.maximum(lo, 0.0), np.maximum(hi, 0.0)])
 
 
 def _legend_below(fig: Figure, handles: list, ncol: int | None = None) -> None:
@@ -183,7 +200,7 @@ def rates_figure(store: Store | str | Path, kpis: Sequence[str] = RATE_KPIS) -> 
                     continue
                 r = sub.loc[sc]
                 st = styles[sc]
-                ax.errorbar([r["mean"]], [y], xerr=_err([r["mean"]], [r["low"]], [r["high"]]), fmt=st.marker,
+                ax.errorbar([r["mean"]], [y], xerr=_err([r["mean"]], [r["low"]], [r["high"]], kpi), fmt=st.marker,
                             color=st.color, ecolor="0.15", elinewidth=1.2, capsize=4, markersize=8,
                             markeredgecolor="0.1", markeredgewidth=0.6)
             if store.baseline in sub.index:
@@ -211,6 +228,7 @@ def timeseries_figure(store: Store | str | Path, metrics: Sequence[str] = TIMESE
     styles = scenario_styles(store.scenarios)
     ncols = 2 if len(metrics) > 1 else 1
     nrows = int(np.ceil(len(metrics) / ncols))
+    alpha = max(0.08, 0.3 / np.sqrt(len(scenarios)))
     with styled():
         fig = _new_figure(5.2 * ncols, 3.0 * nrows + 0.6)
         axes = fig.subplots(nrows, ncols, sharex=True, squeeze=False).ravel()
@@ -221,12 +239,15 @@ def timeseries_figure(store: Store | str | Path, metrics: Sequence[str] = TIMESE
                 if d.empty:
                     continue
                 st = styles[sc]
-                ax.fill_between(d["day"], d["ci_low"], d["ci_high"], color=st.color, alpha=0.18, linewidth=0)
+                lo_b, hi_b = bounds(metric)
+                ax.fill_between(d["day"], d["ci_low"].clip(lo_b, hi_b), d["ci_high"].clip(lo_b, hi_b),
+                                color=st.color, alpha=alpha, linewidth=0)
                 ax.plot(d["day"], d["mean"], color=st.color, linestyle=st.linestyle, marker=st.marker,
                         markevery=max(1, len(d) // 8), markersize=5, markeredgecolor="0.1",
                         markeredgewidth=0.4, linewidth=1.4)
             ax.set_title(metric.replace("_", " ").capitalize())
             ax.set_ylabel(METRIC_UNITS.get(metric, metric))
+            ax.xaxis.set_major_locator(mpl.ticker.MaxNLocator(integer=True))
             if "(%)" in METRIC_UNITS.get(metric, ""):
                 ax.yaxis.set_major_formatter(_percent())
         for ax in axes[len(metrics):]:
@@ -324,10 +345,12 @@ def sweep_heatmap_figure(store: Store | str | Path, kpis: Sequence[str] | None =
     if len(pcols) < 2:
         raise FigureSkipped("the grid sweeps fewer than two parameters (a heatmap needs two)")
     px, py = pcols[0], pcols[1]
-    kpis = [k for k in (kpis or store.kpis) if k in set(store.overall["kpi"])][:4]
+    kpis = [k for k in (kpis or store.headline_kpis()) if k in set(store.overall["kpi"])][:4]
     if not kpis:
         raise FigureSkipped("no finished run reports the KPIs to map")
     table = kpi_table(store, kpis).merge(store.points(), on="point")
+    for col in (px, py):
+        table[col] = _ordered_labels(table[col])
     ncols = min(2, len(kpis))
     nrows = int(np.ceil(len(kpis) / ncols))
     with styled():
@@ -335,15 +358,19 @@ def sweep_heatmap_figure(store: Store | str | Path, kpis: Sequence[str] | None =
         axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
         for ax, kpi in zip(axes, kpis, strict=False):
             sub = table[table["kpi"] == kpi]
-            grid = sub.pivot_table(index=py, columns=px, values="mean", aggfunc="mean").sort_index(ascending=False)
-            fmt = ".2f" if is_share(kpi) or kpi_unit(kpi) == "0–1" else ".3g"
+            grid = sub.pivot_table(index=py, columns=px, values="mean", aggfunc="mean", observed=True)
+            grid = grid.sort_index(ascending=False)
+            unit = kpi_unit(kpi)
+            if is_share(kpi):
+                grid, fmt, unit = grid * 100.0, ".1f", f"{unit}, %"
+            else:
+                fmt = ".3f" if unit == "0–1" else ".1f" if unit == "hours" else ".3g"
             sns.heatmap(grid, ax=ax, cmap="cividis", annot=grid.size <= 64, fmt=fmt, annot_kws={"fontsize": 7.5},
-                        linewidths=0.5, linecolor="white",
-                        cbar_kws={"label": f"{kpi_label(kpi)} ({kpi_unit(kpi)})"})
+                        linewidths=0.5, linecolor="white", cbar_kws={"label": f"{kpi_label(kpi)} ({unit})"})
             ax.set_xlabel(px.removeprefix(PARAM_PREFIX))
             ax.set_ylabel(py.removeprefix(PARAM_PREFIX))
-            ax.set_xticklabels([_tick(t.get_text()) for t in ax.get_xticklabels()], rotation=0)
-            ax.set_yticklabels([_tick(t.get_text()) for t in ax.get_yticklabels()], rotation=0)
+            ax.tick_params(axis="x", labelrotation=0)
+            ax.tick_params(axis="y", labelrotation=0)
             ax.set_title(kpi_label(kpi).capitalize())
         for ax in axes[len(kpis):]:
             ax.set_visible(False)
@@ -352,11 +379,12 @@ def sweep_heatmap_figure(store: Store | str | Path, kpis: Sequence[str] | None =
     return fig
 
 
-def _tick(text: str) -> str:
-    try:
-        return f"{float(text):g}"
-    except ValueError:
-        return text
+def _ordered_labels(values: pd.Series) -> pd.Categorical:
+    """Parameter values as ordered labels: "none" (a NaN setting, e.g. no mandate) first, then ascending."""
+    nums = pd.to_numeric(values, errors="coerce")
+    labels = [("none" if np.isnan(v) else f"{v:g}") for v in nums]
+    order = (["none"] if nums.isna().any() else []) + [f"{v:g}" for v in sorted(set(nums.dropna()))]
+    return pd.Categorical(labels, categories=order, ordered=True)
 
 
 def _sensitivity_panels(
@@ -366,14 +394,15 @@ def _sensitivity_panels(
     kpis = list(pd.unique(table["kpi"]))[:4]
     ncols = min(2, len(kpis))
     nrows = int(np.ceil(len(kpis) / ncols))
-    params = list(pd.unique(table["parameter"]))
     dark, light = scenario_styles(["a", "b"]).values()
     light = SeriesStyle(light.color, light.marker, light.linestyle, "///")
+    n_params = table["parameter"].nunique()
     with styled():
-        fig = _new_figure(5.4 * ncols, (0.55 * len(params) + 1.4) * nrows + 0.5)
+        fig = _new_figure(5.4 * ncols, (0.55 * n_params + 1.4) * nrows + 0.5)
         axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
         for ax, kpi in zip(axes, kpis, strict=False):
-            sub = table[table["kpi"] == kpi].set_index("parameter").reindex(params)
+            sub = table[table["kpi"] == kpi].set_index("parameter").sort_values(first, ascending=False)
+            params = list(sub.index)
             y = np.arange(len(params))
             h = 0.38
             for off, col, st, cf in ((-h / 2, first, dark, conf[0]), (h / 2, second, light, conf[1])):
@@ -394,10 +423,11 @@ def _sensitivity_panels(
 
 def morris_figure(store: Store | str | Path, kpis: Sequence[str] | None = None) -> Figure:
     """Morris screening per KPI: μ* (mean absolute elementary effect, with its bootstrap 95% interval) and σ
-    (spread of the effects: interactions or non-linearity), per parameter, in the KPI's unit."""
+    (spread of the effects: interactions or non-linearity), per parameter in the KPI's unit, largest μ* on
+    top."""
     store = as_store(store)
     try:
-        table = morris_indices(store, kpis)
+        table = morris_indices(store, kpis or store.headline_kpis())
     except SensitivityUnavailable as exc:
         raise FigureSkipped(f"Morris screening unavailable: {exc}") from exc
     if table.empty:
@@ -410,10 +440,10 @@ def morris_figure(store: Store | str | Path, kpis: Sequence[str] | None = None) 
 
 def sobol_figure(store: Store | str | Path, kpis: Sequence[str] | None = None) -> Figure:
     """Sobol indices per KPI: first-order S1 (the parameter alone) and total ST (with its interactions),
-    with bootstrap 95% intervals, as shares of the KPI's variance over the design."""
+    with bootstrap 95% intervals, as shares of the KPI's variance over the design, largest S1 on top."""
     store = as_store(store)
     try:
-        table = sobol_indices(store, kpis)
+        table = sobol_indices(store, kpis or store.headline_kpis())
     except SensitivityUnavailable as exc:
         raise FigureSkipped(f"Sobol analysis unavailable: {exc}") from exc
     if table.empty:
@@ -440,11 +470,13 @@ def cost_tradeoff_figure(
     if not outcomes:
         raise FigureSkipped("the store has none of the outcome KPIs " + ", ".join(outcomes))
     table = kpi_table(store, [cost, *outcomes])
-    wide = table.pivot_table(index=["scenario", "point"], values=["mean", "ci_low", "ci_high"], columns="kpi")
-    wide = wide.reset_index()
+    # unstack, not pivot_table: with one replication the intervals are all NaN and must stay as columns
+    wide = table.set_index(["scenario", "point", "kpi"])[["mean", "ci_low", "ci_high"]].unstack("kpi")
+    wide = wide.dropna(subset=[("mean", cost)]).reset_index()
     scenarios = _scenarios_in(store, wide["scenario"])
     styles = scenario_styles(store.scenarios)
     multi = wide.groupby("scenario")["point"].nunique().max() > 1
+    to_label: list = []
     with styled():
         fig = _new_figure(5.3 * len(outcomes), 4.4)
         axes = fig.subplots(1, len(outcomes), squeeze=False)[0]
@@ -458,14 +490,16 @@ def cost_tradeoff_figure(
                 sc = row[("scenario", "")]
                 st = styles[sc]
                 ax.errorbar([x[i]], [y[i]],
-                            xerr=_err([x[i]], [row[("ci_low", cost)]], [row[("ci_high", cost)]]),
-                            yerr=_err([y[i]], [row[("ci_low", out)]], [row[("ci_high", out)]]),
+                            xerr=_err([x[i]], [row[("ci_low", cost)]], [row[("ci_high", cost)]], cost),
+                            yerr=_err([y[i]], [row[("ci_low", out)]], [row[("ci_high", out)]], out),
                             fmt=st.marker, markersize=9, color=st.color if eff[i] else "white",
                             markeredgecolor=st.color if not eff[i] else "0.1", markeredgewidth=1.6,
                             ecolor="0.45", elinewidth=0.8, capsize=2, zorder=3)
-                if len(wide) <= 12:
-                    label = f"{sc} · p{row[('point', '')]}" if multi else sc
-                    ax.annotate(label, (x[i], y[i]), xytext=(6, 5), textcoords="offset points", fontsize=8)
+
+            if len(wide) <= 12:
+                labels = [f"{sc} · p{p}" if multi else sc
+                          for sc, p in zip(wide[("scenario", "")], wide[("point", "")], strict=True)]
+                to_label.append((ax, x, y, labels))
             ax.set_xlabel(f"{kpi_label(cost)} ({kpi_unit(cost)}), cost")
             ax.set_ylabel(f"{kpi_label(out)} ({kpi_unit(out)})")
             if is_share(out):
@@ -482,7 +516,31 @@ def cost_tradeoff_figure(
                            label="beaten: another is cheaper and better")]
         _legend_below(fig, handles, ncol=min(len(handles), 4))
         fig.suptitle("Service against cost (mean, 95% CI over replications)", fontsize=10.5)
+        fig.draw_without_rendering()  # settle the layout so that label positions can be computed
+        for args in to_label:
+            _place_labels(*args)
     return fig
+
+
+def _place_labels(ax, x: np.ndarray, y: np.ndarray, labels: Sequence[str]) -> None:
+    """Name each point next to it, trying eight positions around it so that names do not overlap each
+    other; a name that fits nowhere is left out (the legend still identifies the marker)."""
+    to_pt = 72.0 / ax.figure.dpi
+    placed: list[tuple[float, float, float, float]] = []  # label boxes, in points
+    offsets = [(7, 4), (7, -13), (-7, 4), (-7, -13), (7, 15), (7, -24), (-7, 15), (-7, -24)]
+    for xi, yi, text in sorted(zip(x, y, labels, strict=True), key=lambda t: -t[1]):
+        if not (np.isfinite(xi) and np.isfinite(yi)):
+            continue
+        px, py = ax.transData.transform((xi, yi)) * to_pt
+        w, h = 4.7 * len(text) + 2, 10.0
+        for dx, dy in offsets:
+            left = px + dx if dx > 0 else px + dx - w
+            box = (left, py + dy, left + w, py + dy + h)
+            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
+                placed.append(box)
+                ax.annotate(text, (xi, yi), xytext=(dx, dy), textcoords="offset points", fontsize=8,
+                            ha="left" if dx > 0 else "right", va="bottom")
+                break
 
 
 EQUITY_KPIS: tuple[str, ...] = ("resolution_rate", "satisfaction_rate", "response_rate", "median_response_h")
@@ -519,7 +577,7 @@ def equity_figure(store: Store | str | Path, kpis: Sequence[str] | None = None) 
                     d = d.groupby("group").agg(mean=("mean", "mean"), lo=("ci_low", "mean"), hi=("ci_high", "mean"))
                     d = d.reindex(names)
                     xpos = np.arange(len(names)) - 0.4 + width * (j + 0.5)
-                    ax.bar(xpos, d["mean"], width=width * 0.95, yerr=_err(d["mean"], d["lo"], d["hi"]),
+                    ax.bar(xpos, d["mean"], width=width * 0.95, yerr=_err(d["mean"], d["lo"], d["hi"], kpi),
                            capsize=2, error_kw={"elinewidth": 0.8, "ecolor": "0.2"}, **styles[sc].bar_kwargs())
                 ax.set_xticks(range(len(names)), names)
                 ax.set_xlabel(split.replace("_", " "))

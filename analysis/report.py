@@ -43,6 +43,7 @@ from .summarize import (
     paired_differences,
     pareto_efficient,
     sobol_indices,
+    t_interval,
 )
 
 #: (HTML id, heading) of every section, in the order they appear in both files.
@@ -242,37 +243,75 @@ def _gap_reading(store: Store, diffs: pd.DataFrame) -> list[str]:
     return [text + "."]
 
 
+def _grid_reading(store: Store) -> list[str]:
+    """For each headline KPI: the grid points with the lowest and highest mean, and whether they differ,
+    paired over replications (every point runs the same seeds). Only significant spreads are named."""
+    out, flat = [], []
+    pcols = store.param_columns()
+    pts = store.points().set_index("point")
+    ov = store.overall
+    multi = len(store.scenarios) > 1
+    for scenario in store.scenarios:
+        t = kpi_table(store, store.headline_kpis(6))
+        t = t[(t["scenario"] == scenario)].dropna(subset=["mean"])
+        for kpi, g in t.groupby("kpi", sort=False):
+            lo, hi = g.loc[g["mean"].idxmin(), "point"], g.loc[g["mean"].idxmax(), "point"]
+            vals = ov[(ov["scenario"] == scenario) & (ov["kpi"] == kpi)].pivot_table(
+                index="replication", columns="point", values="value")
+            iv = t_interval((vals[hi] - vals[lo]).dropna()) if lo != hi else t_interval([])
+            if iv.n < 2 or not (iv.low > 0 or iv.high < 0):
+                flat.append(kpi_label(kpi))
+                continue
+
+            def where(p: int) -> str:
+                return ", ".join(f"{c.removeprefix(PARAM_PREFIX)} = {_setting(pts.loc[p, c])}" for c in pcols)
+
+            out.append(f"{'In ' + scenario + ', a' if multi else 'A'}cross the grid the {kpi_label(kpi)} runs from "
+                       f"{describe_value(g['mean'].min(), kpi)} ({where(lo)}) to {describe_value(g['mean'].max(), kpi)} "
+                       f"({where(hi)}): {describe_change(iv.mean, kpi)}, 95% CI {describe_change(iv.low, kpi)} to "
+                       f"{describe_change(iv.high, kpi)}, paired over {iv.n} replications.")
+    if flat:
+        out.append("Between its lowest and highest grid point, no significant difference (paired over "
+                   f"replications) in: {', '.join(dict.fromkeys(flat))}.")
+    return out
+
+
 def _sensitivity_reading(store: Store) -> list[str]:
-    out = []
+    """Which parameters matter, naming only those whose index stays above zero across its bootstrap 95%
+    interval (Morris μ* − conf > 0; Sobol ST − conf > 0)."""
+    out: list[str] = []
+    unclear: list[str] = []
     try:
         if store.design_type == "morris":
-            m = morris_indices(store)
+            m = morris_indices(store, store.headline_kpis(6))
             for kpi, g in m.groupby("kpi", sort=False):
-                g = g.sort_values("mu_star", ascending=False)
-                top = g.iloc[0]
-                if top["mu_star"] <= 0:
-                    out.append(f"No design parameter moves the {kpi_label(kpi)}.")
+                g = g[g["mu_star"] - g["mu_star_conf"].fillna(0) > 0].sort_values("mu_star", ascending=False)
+                if g.empty:
+                    unclear.append(kpi_label(kpi))
                     continue
-                out.append(f"For the {kpi_label(kpi)}, **{top['parameter']}** matters most (μ* = "
-                           f"{format_value(top['mu_star'], kpi)} {kpi_unit(kpi)} over its range)"
-                           + (f", then {g.iloc[1]['parameter']} (μ* = {format_value(g.iloc[1]['mu_star'], kpi)})"
-                              if len(g) > 1 else "") + ".")
+                names = [f"**{r.parameter}** (μ* = {r.mu_star:.3g})" for r in g.head(3).itertuples()]
+                out.append(f"The {kpi_label(kpi)} ({kpi_unit(kpi)}, effect over each parameter's range) is moved "
+                           f"most by {', then '.join(names)}.")
         elif store.design_type == "sobol":
-            s = sobol_indices(store)
+            s = sobol_indices(store, store.headline_kpis(6))
             for kpi, g in s.groupby("kpi", sort=False):
-                top = g.sort_values("ST", ascending=False).iloc[0]
-                out.append(f"For the {kpi_label(kpi)}, **{top['parameter']}** drives the most variance "
-                           f"(total index ST = {top['ST']:.2f}, alone S1 = {top['S1']:.2f}).")
+                g = g[g["ST"] - g["ST_conf"].fillna(0) > 0].sort_values("ST", ascending=False)
+                if g.empty:
+                    unclear.append(kpi_label(kpi))
+                    continue
+                names = [f"**{r.parameter}** (ST = {r.ST:.2f}, alone S1 = {r.S1:.2f})" for r in g.head(3).itertuples()]
+                out.append(f"The variance of the {kpi_label(kpi)} comes most from {', then '.join(names)}.")
+            if ((s["ST"] > 1.05) | (s["S1"] < -0.05)).any():
+                n = store.design.get("n", "?")
+                out.append(f"Some Sobol estimates fall outside 0–1, a sign that the base sample (N = {n}) is too "
+                           "small for stable indices; treat these rankings as rough.")
         elif store.design_type == "grid":
-            t = kpi_table(store, store.kpis).merge(store.points(), on="point")
-            pcols = store.param_columns()
-            for kpi, g in t.groupby("kpi", sort=False):
-                lo, hi = g.loc[g["mean"].idxmin()], g.loc[g["mean"].idxmax()]
-                where = lambda r: ", ".join(f"{c.removeprefix(PARAM_PREFIX)} = {r[c]:g}" for c in pcols)  # noqa: E731
-                out.append(f"Across the grid the {kpi_label(kpi)} runs from {describe_value(lo['mean'], kpi)} "
-                           f"({where(lo)}) to {describe_value(hi['mean'], kpi)} ({where(hi)}).")
+            out += _grid_reading(store)
     except SensitivityUnavailable as exc:
         out.append(f"The sensitivity analysis could not be done: {exc}.")
+    if unclear:
+        out.append(f"The sample is too small to tell which parameter matters for: {', '.join(unclear)} (every "
+                   "index's 95% interval reaches zero); more trajectories or a larger base sample would.")
     return out
 
 
@@ -305,6 +344,15 @@ def scenario_differences(store: Store) -> dict[str, list[str]]:
                 changes.append(f"{key}: {_short(base.get(key))} → {_short(flat.get(key))}")
         out[name] = changes
     return out
+
+
+def _setting(v: Any) -> str:
+    """A design parameter value for people: "none" for an unset (NaN) setting."""
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return str(v)
+    return "none" if np.isnan(f) else f"{f:g}"
 
 
 def _short(v: Any) -> str:
@@ -354,10 +402,16 @@ def _what_was_run(store: Store) -> Section:
 
 
 def _timing(store: Store) -> str:
-    wall = store.manifest.get("wall_s")
+    wall = store.wall_s
     w = pd.to_numeric(store.runs["wall_s"], errors="coerce").dropna()
     workers = store.runs["worker"].dropna().nunique()
-    parts = [f"Wall time {wall:,.1f} s" if isinstance(wall, int | float) else "Wall time not recorded"]
+    parts = [f"Wall time {wall:,.1f} s" if wall is not None else "Wall time not recorded"]
+    sessions = (store.manifest.get("timings") or {}).get("sessions") or []
+    engines = sorted({str(x.get("engine")) for x in sessions if x.get("engine")})
+    if engines:
+        parts.append(f"engine {', '.join(engines)}")
+    if len(sessions) > 1:
+        parts.append(f"{len(sessions)} sessions (resumed)")
     if len(w):
         parts.append(f"per run {w.mean():.2f} s on average (max {w.max():.2f} s, sum {w.sum():,.1f} s)")
     if workers:
@@ -390,7 +444,7 @@ def _points_table(store: Store, table: pd.DataFrame, max_rows: int = 60) -> Tabl
               *[f"{k} ({kpi_unit(k)})" for k in kpis]]
     rows = []
     for (sc, p), r in wide.iterrows():
-        rows.append([sc, str(p), *[f"{pts.loc[p, c]:g}" for c in pcols], *[format_value(r.get(k), k) for k in kpis]])
+        rows.append([sc, str(p), *[_setting(pts.loc[p, c]) for c in pcols], *[format_value(r.get(k), k) for k in kpis]])
     caption = "Mean over replications at each design point."
     if len(rows) > max_rows:
         caption += f" The first {max_rows} of {len(rows)} rows are shown; all are in summary.parquet."
@@ -504,8 +558,8 @@ def _sensitivity_section(store: Store) -> Section:
     try:
         if dtype == "morris":
             m = morris_indices(store)
-            rows = [[r.kpi, r.parameter, format_value(r.mu_star, r.kpi), format_value(r.mu_star_conf, r.kpi),
-                     format_value(r.mu, r.kpi), format_value(r.sigma, r.kpi)] for r in m.itertuples(index=False)]
+            rows = [[r.kpi, r.parameter, f"{r.mu_star:.3g}", f"{r.mu_star_conf:.3g}", f"{r.mu:.3g}", f"{r.sigma:.3g}"]
+                    for r in m.itertuples(index=False)]
             sec.blocks.append(Table(["KPI", "parameter", "μ*", "μ* 95% ±", "μ", "σ"], rows, numeric_from=2, caption=(
                 "Morris elementary effects (SALib), in the KPI's unit per change of the parameter over its range, "
                 f"from {len(store.points())} design points (means over replications).")))

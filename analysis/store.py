@@ -9,6 +9,10 @@ The store layout is written by ``experiments`` (DESIGN.md, "Result contracts"); 
     DIR/summary.parquet            long: run_id, scenario, point, replication, kpi, value, group_by, group
     DIR/timeseries/part-*.parquet  long: run_id, scenario, point, replication, day, metric, value
     DIR/cases/<run_id>.parquet     optional: the cases table of one run (times in hours since the start)
+    DIR/_pending/runs-<batch>.parquet, summary-<batch>.parquet
+                                   batches committed since the last consolidation (an interrupted or
+                                   running experiment); a summary part counts only when its runs part,
+                                   the commit mark, exists
 
 Every problem with the store (missing directory, missing or corrupt manifest, unreadable Parquet, missing
 columns) raises :class:`StoreError`, whose message names the file and what is wrong. Failed runs are kept
@@ -41,6 +45,9 @@ SPLITS: dict[str, tuple[str, ...]] = {
     "area": ("urban", "rural"),
 }
 DESIGN_TYPES: tuple[str, ...] = ("none", "grid", "lhs", "morris", "sobol")
+#: The KPIs figures show first when a spec lists many: the three rates, time to close, trust, cost.
+HEADLINE_KPIS: tuple[str, ...] = ("resolution_rate", "satisfaction_rate", "response_rate", "median_close_h",
+                                  "mean_trust", "staff_hours")
 PARAM_PREFIX = "param."
 
 
@@ -137,6 +144,22 @@ class Store:
         design.setdefault("type", "none")
         design.setdefault("parameters", [])
         return design
+
+    @property
+    def wall_s(self) -> float | None:
+        """The experiment's wall time in seconds (all sessions of a resumed experiment together)."""
+        timings = self.manifest.get("timings") or {}
+        value = timings.get("wall_s", self.manifest.get("wall_s"))
+        return float(value) if isinstance(value, int | float) else None
+
+    def headline_kpis(self, n: int = 4) -> list[str]:
+        """Up to ``n`` KPIs for figures with one panel per KPI: the spec's KPIs when it lists at most ``n``,
+        else the spec's KPIs among HEADLINE_KPIS first, then the rest in the spec's order."""
+        kpis = self.kpis
+        if len(kpis) <= n:
+            return kpis
+        first = [k for k in HEADLINE_KPIS if k in kpis]
+        return (first + [k for k in kpis if k not in first])[:n]
 
     @property
     def design_type(self) -> str:
@@ -253,19 +276,47 @@ def load_store(path: str | Path) -> Store:
         raise StoreError(f"{root}: a result store is a directory, this is a file")
     manifest = _read_manifest(root / "manifest.json")
     runs_file = root / "runs.parquet"
-    if not runs_file.exists():
+    pending = root / "_pending"
+    run_parts = sorted(pending.glob("runs-*.parquet"), key=_part_id) if pending.is_dir() else []
+    if not runs_file.exists() and not run_parts:
         raise StoreError(f"{runs_file}: missing — the store lists no runs (was the experiment started?)")
-    runs = _normalise_runs(_require(_read_parquet(runs_file), RUN_COLUMNS, str(runs_file)))
+    run_files = ([runs_file] if runs_file.exists() else []) + run_parts
+    runs = pd.concat([_require(_read_parquet(f), RUN_COLUMNS, str(f)) for f in run_files], ignore_index=True)
+    runs = _normalise_runs(runs)
+    committed = {_part_id(f) for f in run_parts}
     summary_file = root / "summary.parquet"
-    if summary_file.exists():
-        summary = _normalise_summary(_require(_read_parquet(summary_file), SUMMARY_COLUMNS, str(summary_file)))
+    summary_files = ([summary_file] if summary_file.exists() else []) + [
+        f for f in (sorted(pending.glob("summary-*.parquet"), key=_part_id) if pending.is_dir() else [])
+        if _part_id(f) in committed]
+    if summary_files:
+        frames = [_require(_read_parquet(f), SUMMARY_COLUMNS, str(f)) for f in summary_files]
+        summary = _normalise_summary(_latest_rows(frames))
     elif (runs["status"] == "ok").any():
         raise StoreError(f"{summary_file}: missing, but runs.parquet lists finished runs")
     else:
         summary = _normalise_summary(pd.DataFrame({c: pd.Series(dtype="object") for c in SUMMARY_COLUMNS}))
     store = Store(manifest=manifest, runs=runs, summary=summary, path=root)
+    if run_parts:
+        store.notes.append(f"{len(run_parts)} batch(es) not yet consolidated were read from {pending} "
+                           "(the experiment is running or was interrupted)")
     store._finish()
     return store
+
+
+def _part_id(path: Path) -> int:
+    """The batch number of ``runs-000012.parquet`` (12); -1 when the name has none."""
+    digits = path.stem.rsplit("-", 1)[-1]
+    return int(digits) if digits.isdigit() else -1
+
+
+def _latest_rows(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate; where several frames hold rows of one run (a run retried on resume), keep the last."""
+    tagged = [f.assign(_src=i) for i, f in enumerate(frames) if len(f)]
+    if not tagged:
+        return frames[0]
+    both = pd.concat(tagged, ignore_index=True)
+    latest = both.groupby("run_id")["_src"].transform("max")
+    return both[both["_src"] == latest].drop(columns="_src").reset_index(drop=True)
 
 
 def as_store(store: Store | str | Path) -> Store:
@@ -293,7 +344,7 @@ def _check_manifest(manifest: Any, where: str) -> dict[str, Any]:
     expect: dict[str, tuple[type, ...]] = {
         "spec": (dict,), "scenarios": (dict,), "design": (dict,), "kpis": (list,), "versions": (dict,),
         "replication_seeds": (list,), "baseline": (str,), "days": (int, float), "warmup_days": (int, float),
-        "wall_s": (int, float),
+        "wall_s": (int, float), "timings": (dict,),
     }
     for key, types in expect.items():
         value = manifest.get(key)

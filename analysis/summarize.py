@@ -379,7 +379,7 @@ def morris_indices(store: Store | str | Path, kpis: Iterable[str] | None = None,
     store = as_store(store)
     if store.design_type != "morris":
         raise SensitivityUnavailable(f"the design is '{store.design_type}', not 'morris'")
-    num_levels = int(store.design.get("num_levels", 4))
+    num_levels = int(store.design.get("levels", store.design.get("num_levels", 4)))
     rows = []
     for kpi in (list(kpis) if kpis is not None else store.kpis):
         problem, x, y = design_matrix(store, kpi)
@@ -398,7 +398,7 @@ def sobol_second_order(store: Store, n_points: int) -> bool:
     """Whether a Sobol sample was drawn with second-order terms: the manifest's ``calc_second_order``, else
     inferred from the sample size (N·(2D+2) points with, N·(D+2) without; with-terms wins a tie, as SALib's
     default)."""
-    flag = store.design.get("calc_second_order")
+    flag = store.design.get("second_order", store.design.get("calc_second_order"))
     if flag is not None:
         return bool(flag)
     d = len(store.design["parameters"])
