@@ -19,6 +19,7 @@ import math
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
@@ -51,8 +52,17 @@ class SerialExecutor(Executor):
 
 
 def _worker_init() -> None:
-    """Local pool workers leave Ctrl-C to the main process, which stops the experiment cleanly."""
+    """Local pool workers leave Ctrl-C to the main process, which stops the experiment cleanly, and end
+    themselves when the main process is gone (even after a SIGKILL), so that no orphan keeps computing."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent,), name="exit-with-parent", daemon=True).start()
+
+
+def _exit_with(parent: Any) -> None:
+    parent.join()  # returns when the process that started this worker has ended
+    os._exit(1)
 
 
 class Engine:

@@ -17,8 +17,10 @@ import datetime as _dt
 import math
 import os
 import platform
+import signal
 import socket
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -354,6 +356,7 @@ def execute_plan(plan: ExperimentPlan, store: ResultStore, engine: Engine, progr
             bar.advance(len(rows), len(rows))
 
     interrupted = False
+    previous_sigterm = _sigterm_as_interrupt()
     try:
         engine.executor  # start the pool or join the cluster before drawing the bar  # noqa: B018
         if bar:
@@ -364,6 +367,8 @@ def execute_plan(plan: ExperimentPlan, store: ResultStore, engine: Engine, progr
         interrupted = True
         engine.abort()
     finally:
+        if previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, previous_sigterm)
         if bar:
             bar.stop()
         engine.close()
@@ -386,6 +391,21 @@ def execute_plan(plan: ExperimentPlan, store: ResultStore, engine: Engine, progr
         store_dir=store.root, n_ok=n_ok, n_failed=len(failed), n_skipped=n_skipped, n_total=plan.n_runs,
         table=table, wall_s=time.perf_counter() - t0, engine=engine.describe(), design_type=plan.design.type,
         failures=[(str(r["run_id"]), str(r["error"])) for r in failed])
+
+
+def _sigterm_as_interrupt() -> Any:
+    """Treat SIGTERM (``kill``, ``scancel``, a job's time limit) like Ctrl-C while runs execute, so that the
+    workers are stopped and the store is closed cleanly. Returns the previous handler (None off the main
+    thread, where handlers cannot be set)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, handler)
+    return previous if previous is not None else signal.SIG_DFL
 
 
 class _Progress:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+import time
 
 import pytest
 
@@ -95,3 +97,36 @@ def test_dask_engine_through_the_same_seam():
     pytest.importorskip("distributed")
     results, lost, _ = collect(DaskEngine(workers=2, processes=False), list(range(9)), batch_size=2)
     assert results == {i: 2 * i for i in range(9)} and not lost
+
+
+def _gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"  # a zombie has finished
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_local_workers_do_not_outlive_a_killed_main_process():
+    """SIGKILL of the main process alone (no chance to clean up): its pool workers end by themselves."""
+    code = (
+        "import os, sys, time\n"
+        "from experiments.engines import LocalEngine\n"
+        "ex = LocalEngine(workers=2, preload=()).executor\n"
+        "futures = [ex.submit(time.sleep, 120) for _ in range(2)]\n"
+        "time.sleep(0.5)\n"
+        "print(' '.join(str(p) for p in ex._processes), flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        pids = [int(p) for p in proc.stdout.readline().split()]
+        assert len(pids) == 2 and not any(_gone(p) for p in pids)
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    deadline = time.monotonic() + 20
+    while not all(_gone(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert all(_gone(p) for p in pids), "pool workers kept running after their main process was killed"
