@@ -153,7 +153,9 @@ class Population:
         has = last >= 0
         util[np.flatnonzero(has), last[has]] += c.channel_stickiness
         gumbel = -np.log(-np.log(rng.random((n, 3))))
-        return np.argmax(util / c.channel_choice_scale + gumbel, axis=1).astype(np.int8)
+        choice = np.argmax(util / c.channel_choice_scale + gumbel, axis=1).astype(np.int8)
+        # no open channel for this requester (e.g. online only, without internet access): -1, cannot report
+        return np.where(np.isfinite(util).any(axis=1), choice, -1).astype(np.int8)
 
     def report(self, who: np.ndarray, severity: np.ndarray, channel: np.ndarray,
                rng: np.random.Generator) -> np.ndarray:

@@ -211,8 +211,12 @@ class GovernanceModel(mesa.Model):
         np.add.at(self.problems, (urban.astype(int), ent.astype(int)), 1)
         channel = pop.choose_channel(who, rng) if (behaviour or self.settings.citizens.channel_mix) else \
             np.full(k, Channel.ONLINE, dtype=np.int8)
-        if not report_all:
-            rep = pop.report(who, self.category_severity[cat], channel, rng)
+        reachable = channel >= 0
+        if not report_all or not reachable.all():
+            rep = reachable.copy()
+            if not report_all:
+                rep[reachable] = pop.report(who[reachable], self.category_severity[cat[reachable]],
+                                            channel[reachable], rng)
             who, cat, twp, ent, channel, urban = who[rep], cat[rep], twp[rep], ent[rep], channel[rep], urban[rep]
             k = len(who)
             if k == 0:

@@ -63,6 +63,8 @@ class Platform(mesa.Agent):
         m = self.model
         cs = m.cases
         rng = m.rng_intake
+        waiting = cs.status[ids] == Status.AWAITING_INTAKE  # the requester may have given up meanwhile
+        ids, times = ids[waiting], times[waiting]
         cs.accepted[ids] = times
         direct = cs.consultation[ids] & (rng.random(len(ids)) < self.settings.direct_answer_share)
         d_ids, d_t = ids[direct], times[direct]

@@ -227,9 +227,6 @@ class Platform(_Strict):
     handover_delay_h: NonNegative = Field(
         8.0, description="Median hours each level adds when an order cascades down (assumption).")
     callback_delay_h: NonNegative = Field(24.0, description="Hours after the reply that the call-back survey happens.")
-    offline_share_of_capacity: Share = Field(
-        1.0, description="Share of intake capacity that offline visits and the hotline get when the "
-        "platform's online channel is closed (fragmented channels before the platform).")
 
 
 # --------------------------------------------------------------------------------------- departments
@@ -258,7 +255,7 @@ class Departments(_Strict):
         "reminded, supervised, escalated, reopened), or deadline (pressed first, then earliest due time).")
     effort_choice: bool = Field(True, description="False: every case is handled diligently (no neglect, no perfunctory).")
     neglect_intercept: float = Field(
-        -0.75, description="Log-odds of answering a case with no accountability at all (σ(−0.7)≈0.33, Chen–Pan–Xu).")
+        -0.75, description="Log-odds of answering a case with no accountability at all (σ(−0.75)≈0.32, Chen–Pan–Xu: about one-third).")
     accountability_weight: NonNegative = Field(3.0, description="Log-odds gained per unit of expected penalty.")
     diligence_weight: NonNegative = Field(2.0, description="Log-odds gained per unit of diligence above baseline.")
     load_weight: NonNegative = Field(0.6, description="Log-odds lost per unit of load (queue / staff).")
