@@ -313,14 +313,19 @@ def _save_screenshot(png: bytes) -> None:
 
 @pytest.mark.browser
 def test_explorer_in_a_browser(browser, server):
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     page = browser.new_page(viewport={"width": 1500, "height": 1000})
     not_found: list[str] = []
     page.on("response", lambda r: not_found.append(f"{r.status} {r.url}") if r.status >= 400 else None)
     page.set_default_timeout(30_000)
     try:
         page.goto(server, wait_until="domcontentloaded")
-        page.wait_for_selector(".wz-network img", state="visible")
-        page.wait_for_function("document.querySelectorAll('.wz-plots img').length === 3")
+        try:
+            page.wait_for_selector(".wz-network img", state="visible")
+            page.wait_for_function("document.querySelectorAll('.wz-plots img').length === 3")
+        except PlaywrightTimeout:
+            pytest.fail(f"the network and plots did not appear; failed requests: {not_found or 'none'}")
         assert not not_found, f"the page could not load: {not_found}"
         assert "Day 0 of 90" in _status(page)
         assert "supervision 10/day" in _status(page)
