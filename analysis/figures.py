@@ -303,7 +303,7 @@ def time_distributions_figure(store: Store | str | Path) -> Figure:
               ("close_h", "Time to close", "hours from report to closure (log scale)")]
     with styled():
         fig = _new_figure(10.4, 4.2)
-        axes = fig.subplots(1, 2, sharey=True)
+        axes = fig.subplots(1, 2, sharey=True, sharex=True)
         for ax, (col, title, xlabel) in zip(axes, panels, strict=True):
             for sc in scenarios:
                 t = times.loc[times["scenario"] == sc, col]

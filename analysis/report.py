@@ -115,7 +115,7 @@ def describe_value(value: float, kpi: str) -> str:
         return "undefined"
     unit = kpi_unit(kpi)
     if unit.startswith("share points"):
-        return f"{100 * value:.1f} percentage points"
+        return f"{100 * value:.1f} pp"
     if unit.startswith("share"):
         return f"{100 * value:.1f}%"
     if unit == "hours":
@@ -131,7 +131,7 @@ def describe_change(diff: float, kpi: str) -> str:
     sign = "+" if diff >= 0 else "−"
     mag = abs(diff)
     if unit.startswith("share"):
-        return f"{sign}{100 * mag:.1f} percentage points"
+        return f"{sign}{100 * mag:.1f} pp"
     if unit == "hours":
         return f"{sign}{mag:.1f} h"
     if unit in ("staff-hours", "open cases", "cases"):
@@ -152,14 +152,14 @@ def verdict(kpi: str, diff: float) -> str:
 
 def effect_sentence(row: Any) -> str:
     """One significant paired difference as a clause: "raised the response rate from 80.7% to 89.0%
-    (+8.3 percentage points, 95% CI +6.3 to +10.3; better)"."""
+    (+8.3 pp; 95% CI +6.3 to +10.3; better)"."""
     kpi = row.kpi
     verb = "raised" if row.diff > 0 else "lowered"
     if kpi.endswith("_h") and row.diff < 0:
         verb = "shortened"
     elif kpi.endswith("_h"):
         verb = "lengthened"
-    ci = f"95% CI {describe_change(row.ci_low, kpi).split(' ')[0]} to {describe_change(row.ci_high, kpi)}"
+    ci = f"95% CI {describe_change(row.ci_low, kpi).split(' ')[0]} to {describe_change(row.ci_high, kpi).split(' ')[0]}"
     rel = (f", {row.relative:+.0%}".replace("-", "−")
            if np.isfinite(row.relative) and not kpi_unit(kpi).startswith("share") else "")
     tag = verdict(kpi, row.diff)
@@ -170,8 +170,8 @@ def effect_sentence(row: Any) -> str:
 
 def reading(store: Store, diffs: pd.DataFrame) -> list[str]:
     """Plain-language findings generated from the numbers: per scenario, the KPIs whose paired difference
-    against the baseline is significant (largest standardised effect first); the cost trade-off; the
-    digital gap; and, for sensitivity designs, the most influential parameters."""
+    against the baseline is significant (headline KPIs first, then the largest standardised effects); the
+    cost trade-off; the digital gap; and, for sensitivity designs, the most influential parameters."""
     out: list[str] = []
     n_ok, n_failed = len(store.ok_runs), len(store.failed)
     if n_ok == 0:
@@ -191,8 +191,11 @@ def reading(store: Store, diffs: pd.DataFrame) -> list[str]:
                 out.append(f"**{scenario}** changed no KPI significantly against '{store.baseline}' "
                            f"({int(d['n'].max())} paired replications).")
                 continue
+            # the headline KPIs first (the three rates, time to close, trust, cost), then by standardised size
+            rank = {k: i for i, k in enumerate(store.headline_kpis(6))}
+            sig["_head"] = sig["kpi"].map(rank).fillna(len(rank))
             sig["_size"] = sig["effect_dz"].abs().fillna(np.inf)
-            sig = sig.sort_values("_size", ascending=False)
+            sig = sig.sort_values(["_head", "_size"], ascending=[True, False])
             clauses = [effect_sentence(r) for r in sig.head(MAX_EFFECTS_PER_SCENARIO).itertuples(index=False)]
             more = len(sig) - MAX_EFFECTS_PER_SCENARIO
             tail = f"; and {more} smaller significant change(s), in the table" if more > 0 else ""
@@ -201,8 +204,8 @@ def reading(store: Store, diffs: pd.DataFrame) -> list[str]:
     out += _gap_reading(store, diffs)
     out += _sensitivity_reading(store)
     if len(store.scenarios) > 1 and not diffs.empty:
-        out.append("Only differences whose 95% interval excludes zero are named; with many KPIs compared, "
-                   "about one in twenty such findings can arise by chance.")
+        out.append("Only differences whose 95% interval excludes zero are named (pp: percentage points); with "
+                   "many KPIs compared, about one in twenty such findings can arise by chance.")
     if n_failed:
         out.append(f"{n_failed} run(s) failed and are left out of every number here (see Failed runs).")
     return out
@@ -219,8 +222,8 @@ def _tradeoff_reading(store: Store, cost: str = "staff_hours", outcome: str = "r
     eff = pareto_efficient(wide[cost], wide[outcome])
     names = [s for s, e in zip(wide.index, eff, strict=True) if e]
     beaten = [s for s, e in zip(wide.index, eff, strict=True) if not e]
-    text = (f"Weighing {kpi_label(outcome)} against {kpi_label(cost)}, no other scenario is both cheaper and "
-            f"better than {', '.join(f'**{n}**' for n in names)}")
+    text = (f"Weighing {kpi_label(outcome)} against {kpi_label(cost)} (means over replications), no other "
+            f"scenario is both cheaper and better than {', '.join(f'**{n}**' for n in names)}")
     text += f"; {', '.join(beaten)} {'is' if len(beaten) == 1 else 'are'} beaten on both." if beaten else "."
     return [text]
 
@@ -500,7 +503,7 @@ def _diff_cell(r: Any) -> str:
         v = verdict(r.kpi, r.diff)
         tag = {"better": " (+)", "worse": " (−)", "costlier": " ($)", "cheaper": " (+)"}.get(v, "")
     marker = f" {r.marker}" if r.marker else ""
-    return f"{format_signed(r.diff, r.kpi)}{ci}{rel}{marker}{tag}"
+    return f"{format_signed(r.diff, r.kpi)}{marker}{tag}\n{ci.strip()}{rel}"
 
 
 def _equity_section(store: Store) -> Section:
@@ -636,7 +639,7 @@ def _inline_html(text: str) -> str:
 
 
 _CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;margin:0 auto;max-width:1180px;
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;margin:0 auto;max-width:1400px;
 padding:1.5rem 2rem 4rem;color:#1d1d1f;line-height:1.5}
 h1{font-size:1.6rem;margin-bottom:.2rem}h2{margin-top:2.4rem;border-bottom:2px solid #444;padding-bottom:.2rem}
 nav ol{columns:2;font-size:.95rem}table{border-collapse:collapse;margin:.6rem 0;font-size:.86rem}
@@ -645,6 +648,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}cap
 text-align:left;font-size:.8rem;color:#555;padding-top:.3rem}figure{margin:1.2rem 0}figure img{max-width:100%;
 height:auto;border:1px solid #ddd}figcaption{font-size:.85rem;color:#444}pre{background:#f6f6f6;padding:.8rem;
 overflow:auto;font-size:.8rem}.meta{color:#555;font-size:.9rem}.scroll{overflow-x:auto}
+.sub{color:#555;font-size:.78rem}
 """
 
 
@@ -677,7 +681,9 @@ def _block_html(b: Any) -> str:
     if isinstance(b, Table):
         head = "".join(f"<th>{html.escape(h)}</th>" for h in b.header)
         def cell(i: int, j: int, c: str) -> str:
-            text = f"<strong>{html.escape(c)}</strong>" if (i, j) in b.strong else html.escape(c)
+            first, *rest = c.split("\n")
+            text = f"<strong>{html.escape(first)}</strong>" if (i, j) in b.strong else html.escape(first)
+            text += "".join(f'<br><span class="sub">{html.escape(line)}</span>' for line in rest)
             return f'<td class="num">{text}</td>' if j >= b.numeric_from else f"<td>{text}</td>"
 
         body = "".join("<tr>" + "".join(cell(i, j, c) for j, c in enumerate(r)) + "</tr>" for i, r in enumerate(b.rows))
@@ -691,7 +697,14 @@ def _block_html(b: Any) -> str:
 
 
 def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """A table cell for Markdown: pipes and asterisks (significance markers) escaped, one line."""
+    return text.replace("|", "\\|").replace("*", "\\*").replace("\n", " ")
+
+
+def _md_strong(text: str) -> str:
+    """Bold the first line of a cell (the value), keep the rest (its interval) plain."""
+    first, _, rest = text.partition("\n")
+    return f"**{_md_cell(first)}**" + (f" {_md_cell(rest)}" if rest else "")
 
 
 def render_markdown(title: str, sections: Sequence[Section], generated: str, figure_dir: str = "figures") -> str:
@@ -709,7 +722,7 @@ def render_markdown(title: str, sections: Sequence[Section], generated: str, fig
             elif isinstance(b, Table):
                 out.append("| " + " | ".join(_md_cell(h) for h in b.header) + " |")
                 out.append("|" + "|".join("---:" if i >= b.numeric_from else "---" for i in range(len(b.header))) + "|")
-                out += ["| " + " | ".join(f"**{_md_cell(c)}**" if (i, j) in b.strong else _md_cell(c)
+                out += ["| " + " | ".join(_md_strong(c) if (i, j) in b.strong else _md_cell(c)
                                           for j, c in enumerate(r)) + " |" for i, r in enumerate(b.rows)]
                 out += ["", f"*{b.caption}*", ""] if b.caption else [""]
             elif isinstance(b, Picture):

@@ -566,12 +566,13 @@ def format_paired_differences(diffs: pd.DataFrame) -> str:
 
 
 def summary_text(store: Store | str | Path, kpis: Iterable[str] | None = None) -> str:
-    """The KPI table and the paired differences, as one text block for the terminal."""
+    """For the terminal: the KPI table (``kpis``, default the spec's), the paired differences of the
+    headline KPIs against the baseline, and the failed runs."""
     store = as_store(store)
     kpis = list(kpis) if kpis is not None else store.kpis
     parts = [f"Experiment '{store.name}': {len(store.ok_runs)} finished run(s), {len(store.failed)} failed",
              "", format_kpi_table(kpi_table(store, kpis), store.scenarios)]
-    diffs = paired_differences(store, kpis)
+    diffs = paired_differences(store, store.headline_kpis(6))
     if not diffs.empty and diffs.groupby("scenario")["point"].nunique().max() <= 12:
         parts += ["", format_paired_differences(diffs)]
     if len(store.failed):
