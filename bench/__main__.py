@@ -22,7 +22,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench.scale import ROOT, machine_info, profile_run, reference_suite, scale_suite
+from bench.scale import ROOT, code_version, machine_info, profile_run, reference_suite, scale_suite
 
 RESULTS = ROOT / "bench" / "results.json"
 SUITES = ("scale", "reference", "experiments")
@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"Python {machine['python']}, " + ", ".join(f"{k} {v}" for k, v in machine["versions"].items()))
     log = console.log
     new: dict[str, dict[str, Any]] = {}
-    stamp = {"date": dt.datetime.now().isoformat(timespec="seconds"), "machine": machine}
+    stamp = {"date": dt.datetime.now().isoformat(timespec="seconds"), "machine": machine, "code": code_version()}
     for suite in suites:
         if suite == "scale":
             res = scale_suite(args.quick, args.repeats, args.timeout, log=log)

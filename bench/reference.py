@@ -85,10 +85,11 @@ class Citizen(mesa.Agent):
             return  # a systemic fix removed this problem at its source
         m.problems += 1
         channel = self.choose_channel()
-        if self.decides_to_report(category, channel):
+        if channel is not None and self.decides_to_report(category, channel):
             m.platform.queue.append(m.new_case(self, category, channel))
 
-    def choose_channel(self) -> str:
+    def choose_channel(self) -> str | None:
+        """Logit choice among the open channels (online needs access); None when none is open to them."""
         c, open_ = self.model.params.citizens, self.model.params.platform.channels
         if c.channel_mix is not None:
             return self.random.choices(list(c.channel_mix), list(c.channel_mix.values()))[0]
@@ -100,6 +101,8 @@ class Citizen(mesa.Agent):
         if self.favourite is not None:
             utility[self.favourite] += c.channel_stickiness
         top = max(utility.values())
+        if top == -math.inf:
+            return None
         return self.random.choices(list(utility), [math.exp((u - top) / c.channel_choice_scale)
                                                    for u in utility.values()])[0]
 

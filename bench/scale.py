@@ -334,6 +334,18 @@ def machine_info() -> dict[str, Any]:
             "python": platform.python_version(), "versions": versions}
 
 
+def code_version() -> dict[str, Any]:
+    """The git commit the figures come from, and whether sim/ had uncommitted changes."""
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    return {"commit": git("rev-parse", "--short", "HEAD") or "unknown",
+            "sim_modified": bool(git("status", "--porcelain", "--", "sim", "scenarios"))}
+
+
 # ------------------------------------------------------------------------------------------ profiling
 def profile_run(population: int = 200_000, cases_per_day: float = 2_000.0, days: float = 60.0,
                 html: str | None = None, top: int = 25) -> str:

@@ -67,3 +67,11 @@ def test_same_volume_as_the_model() -> None:
 def test_reference_rejects_a_fixed_request_stream() -> None:
     with pytest.raises(ValueError, match="fixed request stream"):
         ReferenceModel(tiny(demand__requests_per_day=100.0))
+
+
+def test_nobody_reports_without_an_open_channel() -> None:
+    """Online only, and nobody has internet access: problems arise, no case is reported."""
+    scenario = tiny(world__digital_access_urban=0.0, world__digital_access_rural=0.0,
+                    platform__channels={"online": True, "hotline": False, "offline": False})
+    res = run_reference(scenario, seed=4)
+    assert res.problems > 0 and res.reported == 0
