@@ -37,6 +37,13 @@ class WorkCalendar:
         self.next_workday = nxt
         self.workday_rank = np.cumsum(self.is_workday) - 1  # rank of day d among working days (if working)
         self.workdays = np.flatnonzero(self.is_workday)
+        # per hour of the padded horizon: is it an office hour, and when do offices next open (as Python
+        # lists, for the scalar look-ups in the queue loops; office hours are whole hours)
+        hours = np.arange(pad * 24) + 0.5
+        open_h = self.is_open(hours)
+        self._open_hour: list[bool] = open_h.tolist()
+        self._next_open_hour: list[float] = self.next_open(hours - 0.5).tolist()
+        self._horizon = pad * 24
 
     # ----------------------------------------------------------------------------------------------
     def _day(self, t: np.ndarray) -> np.ndarray:
@@ -62,17 +69,13 @@ class WorkCalendar:
         return np.where(inside, t, out)
 
     def next_open_scalar(self, t: float) -> float:
-        """Scalar fast path of :meth:`next_open` for the queue loops."""
-        d = int(t // 24.0)
-        if d >= self.n_days:
+        """Scalar fast path of :meth:`next_open` for the queue loops (a table look-up by whole hour)."""
+        h = int(t)
+        if h >= self._horizon:
             return t
-        hod = t - d * 24.0
-        if self.is_workday[d]:
-            if hod < OFFICE_OPEN_H:
-                return d * 24.0 + OFFICE_OPEN_H
-            if hod < OFFICE_CLOSE_H:
-                return t
-        return float(self.next_workday[d]) * 24.0 + OFFICE_OPEN_H
+        if self._open_hour[h]:
+            return t
+        return self._next_open_hour[h]
 
     def add_working_days(self, t: np.ndarray, n: np.ndarray) -> np.ndarray:
         """Due time: the close of office on the n-th working day after the day of ``t`` (n rounded up)."""

@@ -47,7 +47,10 @@ _BOOL_FIELDS = ("enterprise", "urban", "resolved", "perfunctory", "supervised", 
 
 
 class CaseStore:
-    """Columnar storage of every reported case. ``satisfied`` is -1 (not judged), 0 or 1."""
+    """Columnar storage of every reported case. ``satisfied`` is -1 (not judged), 0 or 1.
+
+    Grows by half its size when full (a good first ``capacity`` avoids copies altogether).
+    """
 
     def __init__(self, capacity: int = 1024) -> None:
         self.n = 0
@@ -65,7 +68,7 @@ class CaseStore:
     def _grow(self, need: int) -> None:
         cap = self.capacity
         while cap < need:
-            cap *= 2
+            cap = int(cap * 1.5) + 16
         for f in _FLOAT_FIELDS + _INT_FIELDS + _SMALL_FIELDS + _BOOL_FIELDS:
             old = getattr(self, f)
             fill = np.nan if f in _FLOAT_FIELDS else 0

@@ -42,7 +42,7 @@ class ServerPool:
     """
 
     __slots__ = ("free", "waiting", "live", "arrivals", "seq", "always_open", "calendar", "discipline",
-                 "cancelled")
+                 "cancelled", "blocked_until")
 
     def __init__(self, servers: int, always_open: bool, calendar: WorkCalendar,
                  discipline: QueueDiscipline = QueueDiscipline.FIFO) -> None:
@@ -55,6 +55,7 @@ class ServerPool:
         self.calendar = calendar
         self.discipline = discipline
         self.cancelled: set[int] = set()
+        self.blocked_until = 0.0  # with cases waiting: no start is possible before this time
 
     def __len__(self) -> int:
         return len(self.live)
@@ -177,6 +178,7 @@ class ServerPool:
             if not self.always_open:
                 tau = cal.next_open_scalar(tau)
             if tau >= t_end:
+                self.blocked_until = tau
                 break
             while i < n_arr and arr[i][0] <= tau:
                 a, c, k, sv = arr[i]
@@ -189,6 +191,11 @@ class ServerPool:
             start = tau if tau >= arrival else arrival
             if not self.always_open and start != tau:
                 start = cal.next_open_scalar(start)
+                if start >= t_end:  # it arrived after closing: it waits, first in line, for the next opening
+                    self.live[case] = entry
+                    heapq.heappush(self.waiting, entry)
+                    self.blocked_until = start
+                    break
             done = start + entry[4]
             heapq.heapreplace(free, done)
             out_c.append(case)

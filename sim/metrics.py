@@ -73,46 +73,64 @@ def cases_frame(model: GovernanceModel) -> pd.DataFrame:
     return df[list(CASE_COLUMNS)]
 
 
-def kpis(df: pd.DataFrame, end_h: float, response_target_h: float) -> dict[str, float]:
-    """The service KPIs of a cases table (no population-level ones)."""
-    n = len(df)
-    created = df["created_h"].to_numpy()
-    first = df["first_response_h"].to_numpy()
-    closed = df["closed_h"].to_numpy()
-    due = df["due_h"].to_numpy()
-    status = df["status"].astype(str).to_numpy()
-    final = (status == "closed") | (status == "abandoned")
+_ARRAY_COLUMNS = ("created_h", "first_response_h", "closed_h", "due_h", "satisfied", "direct_answer",
+                  "replied_h", "resolved", "reopened", "escalated", "perfunctory", "accepted_h")
+
+
+def _arrays(df: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The columns the KPIs need, as numpy arrays (status and channel as plain strings' codes)."""
+    out = {name: df[name].to_numpy() for name in _ARRAY_COLUMNS}
+    status = df["status"]
+    if isinstance(status.dtype, pd.CategoricalDtype):
+        cats = list(status.cat.categories)
+        codes = status.cat.codes.to_numpy()
+        out["is_closed"] = codes == cats.index("closed") if "closed" in cats else np.zeros(len(df), bool)
+        out["is_abandoned"] = codes == cats.index("abandoned") if "abandoned" in cats else np.zeros(len(df), bool)
+    else:
+        st = status.astype(str).to_numpy()
+        out["is_closed"], out["is_abandoned"] = st == "closed", st == "abandoned"
+    out["online"] = (df["channel"].astype(str).to_numpy() == "online") if not isinstance(
+        df["channel"].dtype, pd.CategoricalDtype) else (df["channel"].cat.codes.to_numpy()
+                                                        == list(df["channel"].cat.categories).index("online"))
+    return out
+
+
+def kpis(df: pd.DataFrame | dict[str, np.ndarray], end_h: float, response_target_h: float,
+         mask: np.ndarray | None = None) -> dict[str, float]:
+    """The service KPIs of a cases table (or of the rows in ``mask``); no population-level ones."""
+    a = _arrays(df) if isinstance(df, pd.DataFrame) else df
+    if mask is not None:
+        a = {k: v[mask] for k, v in a.items()}
+    created, first, closed, due = a["created_h"], a["first_response_h"], a["closed_h"], a["due_h"]
+    n = len(created)
+    is_closed = a["is_closed"]
+    final = is_closed | a["is_abandoned"]
     responded = ~np.isnan(first)
     resp_t = (first - created)[responded]
-    is_closed = status == "closed"
     close_t = (closed - created)[is_closed & ~np.isnan(closed)]
-    sat = df["satisfied"].to_numpy()
+    sat = a["satisfied"]
     judged = ~np.isnan(sat)
     # due-time yardstick: cases closed, or whose due time has passed by the end of the run
     assessable = is_closed | (due <= end_h)
     on_time_close = is_closed & (closed <= due)
-    not_direct = ~df["direct_answer"].to_numpy()
-    replied = ~np.isnan(df["replied_h"].to_numpy())
+    not_direct = ~a["direct_answer"]
+    replied = ~np.isnan(a["replied_h"])
+    accepted = ~np.isnan(a["accepted_h"])
     return {
         "response_rate": _rate(responded, n),
         "on_time_response_rate": _rate(responded & (first - created <= response_target_h), n),
-        "resolution_rate": _rate(df["resolved"].to_numpy()[final], final.sum()),
+        "resolution_rate": _rate(a["resolved"][final], final.sum()),
         "satisfaction_rate": _rate(sat[judged] == 1, judged.sum()),
         "median_response_h": _q(resp_t, 0.5),
         "p90_response_h": _q(resp_t, 0.9),
         "median_close_h": _q(close_t, 0.5),
         "p90_close_h": _q(close_t, 0.9),
         "on_time_close_rate": _rate(on_time_close[assessable], assessable.sum()),
-        "reopen_rate": _rate(df["reopened"].to_numpy(), n),
-        "escalation_rate": _rate(df["escalated"].to_numpy(), n),
-        "perfunctory_share": _rate(df["perfunctory"].to_numpy()[replied & not_direct], (replied & not_direct).sum()),
-        "direct_answer_share": _rate(df["direct_answer"].to_numpy()[~np.isnan(df["accepted_h"].to_numpy())],
-                                     (~np.isnan(df["accepted_h"].to_numpy())).sum()),
+        "reopen_rate": _rate(a["reopened"], n),
+        "escalation_rate": _rate(a["escalated"], n),
+        "perfunctory_share": _rate(a["perfunctory"][replied & not_direct], (replied & not_direct).sum()),
+        "direct_answer_share": _rate(a["direct_answer"][accepted], accepted.sum()),
     }
-
-
-def _online_share(df: pd.DataFrame) -> float:
-    return _rate(df["channel"].astype(str).to_numpy() == "online", len(df))
 
 
 def build_result(model: GovernanceModel) -> RunResult:
@@ -122,31 +140,35 @@ def build_result(model: GovernanceModel) -> RunResult:
     sc = model.settings
     df = cases_frame(model)
     end_h = model.end_h
-    k = kpis(df, end_h, sc.kpi.response_target_h)
+    cols = _arrays(df)
+    k = kpis(cols, end_h, sc.kpi.response_target_h)
     open_all = model.cases.open_ids()
     urban = df["urban"].to_numpy()
+    online = cols["online"]
     k["backlog_end"] = float(len(open_all))
     k["mean_trust"] = float(model.population.trust.mean())
     problems = model.problems.sum()
     k["participation_rate"] = _rate(model.reported.sum(), problems)
-    k["digital_gap"] = _online_share(df[urban]) - _online_share(df[~urban]) if urban.any() and (~urban).any() \
-        else float("nan")
+    k["digital_gap"] = (_rate(online[urban], urban.sum()) - _rate(online[~urban], (~urban).sum())
+                        if urban.any() and (~urban).any() else float("nan"))
     k["staff_hours"] = float(model.staff_hours)
     summary = {name: float(k[name]) for name in KPI_NAMES}
 
     # splits for equity analysis
     rows = []
+    kind = df["requester_kind"]
+    channel = df["channel"]
     splits = {
-        "requester_kind": df["requester_kind"].astype(str),
-        "channel": df["channel"].astype(str),
-        "area": pd.Series(np.where(urban, "urban", "rural"), index=df.index),
+        "requester_kind": (kind.cat.codes.to_numpy(), list(kind.cat.categories)),
+        "channel": (channel.cat.codes.to_numpy(), list(channel.cat.categories)),
+        "area": (urban.astype(np.int8), ["rural", "urban"]),
     }
-    for by, labels in splits.items():
-        for g in sorted(labels.unique()):
-            sub = df[labels.to_numpy() == g]
-            gk = kpis(sub, end_h, sc.kpi.response_target_h)
-            gk["cases"] = float(len(sub))
-            gk["online_share"] = _online_share(sub)
+    for by, (codes, labels) in splits.items():
+        for g in sorted(labels[c] for c in np.unique(codes).tolist()):
+            sel = codes == labels.index(g)
+            gk = kpis(cols, end_h, sc.kpi.response_target_h, mask=sel)
+            gk["cases"] = float(sel.sum())
+            gk["online_share"] = _rate(online[sel], sel.sum())
             for name, val in gk.items():
                 rows.append((by, g, name, float(val)))
     # participation by area and kind (problems met vs reported)

@@ -123,7 +123,8 @@ class GovernanceModel(mesa.Model):
             return int(d.fixed_rate_per_hour * hours * 1.1) + 64
         if d.requests_per_day:
             return int(d.requests_per_day * hours / 24 * 1.1) + 64
-        return int(self.settings.world.population * d.problems_per_citizen_year * hours / 8760 * 0.8) + 64
+        # every problem could be reported; a little headroom for shocks
+        return int(self.settings.world.population * d.problems_per_citizen_year * hours / 8760 * 1.05) + 64
 
     def _size_departments(self) -> None:
         """With ``departments.target_utilisation``: staff each department for its expected load.
@@ -336,7 +337,12 @@ class GovernanceModel(mesa.Model):
         still = set()
         for dp in sorted(self.active_depts):
             pool = self.departments[dp].pool
-            g = groups.get(dp, empty)
+            g = groups.get(dp)
+            if g is None:
+                if pool.blocked_until >= t_end and pool.live:
+                    still.add(dp)  # every server busy (or the office closed) past this step
+                    continue
+                g = empty
             pool.run_sorted(t_end, g[0], g[1], g[2], g[3], starts)
             if len(pool):
                 still.add(dp)
