@@ -4,6 +4,7 @@
     python -m bench --suite reference        # one suite; the others' figures in results.json are kept
     python -m bench --quick                  # 1 repeat, shorter runs (a smoke test of the figures)
     python -m bench --profile                # pyinstrument profile of a mid-size run instead
+    python -m bench --markdown               # the figures in bench/results.json as Markdown tables
 
 Suites: ``scale`` (full scale, population scaling, case scaling), ``reference`` (the model vs the plain
 Mesa implementation in bench/reference.py at equal work), ``experiments`` (bench/experiments_bench.py).
@@ -114,6 +115,43 @@ def merge_results(path: Path, new: dict[str, dict[str, Any]], machine: dict[str,
     return doc
 
 
+def markdown(doc: dict[str, Any]) -> str:
+    """The figures of a results document as Markdown tables (for the README)."""
+    out = []
+    m = doc.get("machine", {})
+    out.append(f"Machine: {m.get('cpu', '?')}, {m.get('cores', '?')} cores, {m.get('memory_gib', '?')} GiB, "
+               f"{m.get('os', '')}, Python {m.get('python', '?')}, "
+               + ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items()) + ".")
+    for name, suite in doc.get("suites", {}).items():
+        code = suite.get("code", {})
+        out.append(f"\n**{name}** — {suite.get('date', '?')}, commit {code.get('commit', '?')}"
+                   f"{' (sim/ modified)' if code.get('sim_modified') else ''}, "
+                   f"{'quick, ' if suite.get('quick') else ''}medians of {suite.get('repeats', '?')} repeat(s)\n")
+        if "runs" in suite:
+            out.append("| run | citizens | days | cases/day | wall s | CPU s | peak MiB | cases/s | citizen-hours/s "
+                       "| load |")
+            out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+            for r in suite["runs"]:
+                if r.get("error"):
+                    out.append(f"| {r['label']} | failed: {r['error']} |||||||||")
+                    continue
+                out.append(f"| {r['label']} | {r['population']:,} | {r['days']:g} | {r['cases_per_day']:,.0f} | "
+                           f"{r['wall_s']:.1f} | {r['work_cpu_s']:.1f} | {r['peak_rss_mib']:,.0f} | "
+                           f"{r['cases_per_s']:,.0f} | {r['citizen_hours_per_s']:.3g} | "
+                           f"{r.get('load_before', float('nan')):.1f} |")
+            out.append("\n| figure | value | target | met |")
+            out.append("|---|---:|---|---|")
+            for k, c in suite.get("checks", {}).items():
+                out.append(f"| {k} | {_fmt(c.get('value'), 2)} | {c.get('target', '')} | {_fmt(bool(c.get('ok')))} |")
+        else:
+            out.append("| key | value |")
+            out.append("|---|---|")
+            for k, v in suite.items():
+                if k not in ("machine", "code") and not isinstance(v, dict | list):
+                    out.append(f"| {k} | {_fmt(v, 2)} |")
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     ap.add_argument("--suite", choices=(*SUITES, "all"), action="append",
@@ -126,11 +164,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=RESULTS, help="results file (merged, default bench/results.json)")
     ap.add_argument("--profile", action="store_true", help="profile a mid-size run with pyinstrument instead")
     ap.add_argument("--profile-html", default=None, help="also write the profile as HTML to this path")
+    ap.add_argument("--markdown", action="store_true", help="print the figures in --out as Markdown, run nothing")
     args = ap.parse_args(argv)
     console = Console()
     if not console.is_terminal:  # piped or captured: keep the tables readable
         console = Console(width=170)
 
+    if args.markdown:
+        if not args.out.exists():
+            console.print(f"no results yet: {args.out} (run python -m bench first)")
+            return 2
+        print(markdown(json.loads(args.out.read_text())))
+        return 0
     if args.profile:
         console.print(profile_run(html=args.profile_html), markup=False, highlight=False)
         return 0
