@@ -163,6 +163,11 @@ def bounds(name: str) -> tuple[float, float]:
     return (0.0, np.inf)
 
 
+def _pooled_note(store: Store) -> str:
+    n = store.runs["point"].nunique()
+    return f"\nall {n} design points pooled" if n > 1 else ""
+
+
 def _err(mean, low, high, name: str | None = None) -> np.ndarray:
     """Error-bar lengths below and above ``mean`` (NaN → 0), the interval clipped to ``bounds(name)``."""
     mean, low, high = (np.asarray(v, dtype="float64") for v in (mean, low, high))
@@ -211,8 +216,8 @@ def rates_figure(store: Store | str | Path, kpis: Sequence[str] = RATE_KPIS) -> 
             ax.set_ylim(len(scenarios) - 0.5, -0.5)
             ax.xaxis.set_major_formatter(_percent())
         axes[0].set_ylabel("scenario")
-        fig.suptitle("Service rates by scenario (mean, 95% CI over replications; dashed: baseline)",
-                     fontsize=10.5)
+        fig.suptitle("Service rates by scenario (mean, 95% CI over replications; dashed: baseline)"
+                     + _pooled_note(store), fontsize=10.5)
     return fig
 
 
@@ -256,7 +261,7 @@ def timeseries_figure(store: Store | str | Path, metrics: Sequence[str] = TIMESE
             ax.set_xlabel("day after the warm-up")
             ax.tick_params(labelbottom=True)
         _legend_below(fig, [styles[s].line(s) for s in scenarios])
-        fig.suptitle("Daily indicators (mean over replications, band: 95% CI)", fontsize=10.5)
+        fig.suptitle("Daily indicators (mean over replications, band: 95% CI)" + _pooled_note(store), fontsize=10.5)
     return fig
 
 
