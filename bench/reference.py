@@ -309,22 +309,40 @@ class ReferenceModel(mesa.Model):
         n_urban = round(w.urban_township_share * w.townships)
         urban_towns, rural_towns = towns[:n_urban], towns[n_urban:]
         self.platform = Platform(self)
-        self.departments: dict[tuple[str, int], Department] = {}
-        for name, cat in s.demand.categories.items():
-            level = cat.jurisdiction.value
-            staff = getattr(s.departments.staff, level) if level in HOPS else s.departments.staff.prefecture
-            for unit in range({"township": w.townships, "county": w.counties}.get(level, 1)):
-                self.departments[(name, unit)] = Department(self, name, level, staff)
         by_township: dict[int, list[Citizen]] = {}
         for _ in range(w.population):
             urban = bool(urban_towns) and (not rural_towns or self.random.random() < w.urban_population_share)
             township = self.random.choice(urban_towns if urban else rural_towns)
             by_township.setdefault(township, []).append(Citizen(self, township, urban))
         self.citizens = list(self.agents_by_type[Citizen])
+        self.heads = [[0, 0] for _ in range(w.townships)]  # citizens and enterprises per township
+        for person in self.citizens:
+            self.heads[person.township][person.enterprise] += 1
+        self.departments: dict[tuple[str, int], Department] = {}
+        for name, cat in s.demand.categories.items():
+            level = cat.jurisdiction.value
+            for unit in range({"township": w.townships, "county": w.counties}.get(level, 1)):
+                self.departments[(name, unit)] = Department(self, name, level, self.staff_for(name, unit))
         for person in self.citizens:
             for _ in range(w.social_degree):
                 local = self.random.random() < w.local_tie_share
                 person.contacts.append(self.random.choice(by_township[person.township] if local else self.citizens))
+
+    def staff_for(self, category: str, unit: int) -> int:
+        """Staff by level, or (``departments.target_utilisation``) enough for the expected load, as in sim:
+        orders per hour (problem rate × 0.85 reporting × share not answered at intake × 1.1 for reopened and
+        escalated cases) × mean service hours / target utilisation."""
+        s, cat = self.params, self.params.demand.categories[category]
+        level = cat.jurisdiction.value
+        if s.departments.target_utilisation is None:
+            return getattr(s.departments.staff, level) if level in HOPS else s.departments.staff.prefecture
+        towns = [j for j in range(s.world.townships)
+                 if {"township": j, "county": self.county_of[j]}.get(level, 0) == unit]
+        weight = sum(self.heads[j][0] + cat.enterprise_weight * self.heads[j][1] for j in towns)
+        rate = s.demand.problems_per_citizen_year / 8760 * cat.share / sum(c.share for c in s.demand.categories.values())
+        orders = rate * weight * (0.85 if s.citizens.behaviour else 1.0) * 1.1 * (
+            1 - cat.consultation_share * s.platform.direct_answer_share)
+        return max(1, math.ceil(orders * cat.service_time_mean_h / s.departments.target_utilisation))
 
     # ----------------------------------------------------------------------------------- calendar
     def working_day(self, day: int) -> bool:
