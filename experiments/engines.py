@@ -392,12 +392,12 @@ def execute(
             break
         done, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
         broken = False
-        for future in done:
+        for future in sorted(done, key=lambda f: inflight[f].batch_id):  # oldest first
             broken = settle(future) or broken
         if broken:
             # one dead process breaks the whole pool: every other in-flight task fails with it
             while inflight:
-                for future in wait(list(inflight)).done:
+                for future in sorted(wait(list(inflight)).done, key=lambda f: inflight[f].batch_id):
                     settle(future)
             executor = engine.restart()
     return next_id

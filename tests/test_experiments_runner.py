@@ -280,16 +280,19 @@ def test_design_runs_and_keep_cases(tmp_path):
 
 
 # ---------------------------------------------------------------------------------- kill and resume
-def test_sigkill_then_resume_gives_the_uninterrupted_store(tmp_path):
-    spec = write_spec(tmp_path, replications=4, batch_size=1)
-    reference = tmp_path / "reference"
-    run_experiment(str(spec), out=str(reference), engine="serial", progress=False)
-
-    out = tmp_path / "killed"
+def _experiment_process(spec: Path, out: Path, engine: str, resume: bool = False) -> subprocess.Popen:
     code = ("import sys; from experiments.runner import run_experiment; "
-            "run_experiment(sys.argv[1], out=sys.argv[2], workers=1, progress=False)")
-    proc = subprocess.Popen([sys.executable, "-c", code, str(spec), str(out)], cwd=ROOT,
-                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            "run_experiment(sys.argv[1], out=sys.argv[2], engine=sys.argv[3], workers=1, "
+            "resume=sys.argv[4] == 'resume', progress=False)")
+    return subprocess.Popen([sys.executable, "-c", code, str(spec), str(out), engine, "resume" if resume else "new"],
+                            cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def test_sigkill_then_resume_gives_the_uninterrupted_store(tmp_path):
+    """A real SIGKILL of the experiment's process group mid-run; --resume in a new process finishes it."""
+    spec = write_spec(tmp_path, replications=4, batch_size=1)
+    out = tmp_path / "killed"
+    proc = _experiment_process(spec, out, "local")
     try:
         deadline = time.monotonic() + 120
         while len(committed_run_ids(out)) < 2:
@@ -303,7 +306,14 @@ def test_sigkill_then_resume_gives_the_uninterrupted_store(tmp_path):
     done = committed_run_ids(out)
     assert 2 <= len(done) < 8, "the kill should land mid-experiment"
 
-    resumed = run_experiment(str(spec), out=str(out), engine="serial", resume=True, progress=False)
-    assert resumed.n_skipped == len(done) and resumed.n_ok == 8 and resumed.n_failed == 0
-    assert_same_store(out, reference)
-    assert not list(out.rglob("*.tmp"))
+    # the rest, and an uninterrupted reference, each in a fresh process (as a user would run them)
+    resume = _experiment_process(spec, out, "serial", resume=True)
+    reference = _experiment_process(spec, tmp_path / "reference", "serial")
+    for p in (resume, reference):
+        assert p.wait(timeout=300) == 0, p.stderr.read().decode()
+    runs = pd.read_parquet(out / "runs.parquet")
+    assert len(runs) == 8 and (runs["status"] == "ok").all()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert len(manifest["resumed"]) == 1 and len(manifest["timings"]["sessions"]) == 1  # the killed one never closed
+    assert_same_store(out, tmp_path / "reference")
+    assert not list(out.rglob("*.tmp")) and not (out / "_pending").exists()
