@@ -215,7 +215,6 @@ def timeseries_frame(model: GovernanceModel, df: pd.DataFrame) -> pd.DataFrame:
         return np.bincount(d, minlength=n_days)
 
     closed_n = count(closed_day)
-    status = df["status"].astype(str).to_numpy()
     resolved = df["resolved"].to_numpy()
     sat = df["satisfied"].to_numpy()
     created_day = np.floor(df["created_h"].to_numpy() / 24.0)
@@ -224,7 +223,7 @@ def timeseries_frame(model: GovernanceModel, df: pd.DataFrame) -> pd.DataFrame:
     extra = pd.DataFrame({
         "day": np.arange(n_days),
         "accepted": count(acc_day), "first_responses": count(fr_day), "closed": closed_n,
-        "resolved": count(closed_day, resolved & (status == "closed")),
+        "resolved": count(closed_day, resolved),
         "satisfied": count(closed_day, sat == 1), "judged": count(closed_day, ~np.isnan(sat)),
         "responded_of_created": responded_by_created, "created": created_n,
     })

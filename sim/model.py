@@ -306,6 +306,7 @@ class GovernanceModel(mesa.Model):
         cs = self.cases
         starts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         groups: dict[int, tuple] = {}
+        ids = np.zeros(0, dtype=np.int64)
         if self._dept_arrivals:
             ids = np.concatenate([a[0] for a in self._dept_arrivals])
             t = np.concatenate([a[1] for a in self._dept_arrivals])
@@ -315,6 +316,7 @@ class GovernanceModel(mesa.Model):
                 if gone.any():
                     self._cancelled.difference_update(ids[gone].tolist())
                     ids, t = ids[~gone], t[~gone]
+        if len(ids):
             dept = cs.dept[ids]
             order = np.lexsort((ids, t, dept))
             ids, t, dept = ids[order], t[order], dept[order]
@@ -531,6 +533,8 @@ class GovernanceModel(mesa.Model):
 
     def _on_callback(self, ids, times):
         keep = self.cases.status[ids] == Status.AWAITING_CALLBACK
+        if self.hour >= self.warmup_h:
+            self.staff_hours += int(keep.sum()) * self.settings.platform.callback_minutes / 60.0
         self.judge(ids[keep], times[keep], callback=True)
 
     def _on_patience(self, ids, times):
@@ -550,6 +554,8 @@ class GovernanceModel(mesa.Model):
         """Daily tasks: supervision, ranking (monthly), diligence, trust, aggregation, the day's row."""
         now = (day + 1) * 24.0
         inspected = self.supervisor.inspect(now, self.rng_supervision)
+        if day * 24 >= self.warmup_h:
+            self.staff_hours += inspected * self.settings.supervision.hours_per_inspection
         if self.settings.policy.public_ranking and (day + 1) % 30 == 0:
             self.rankings.append((day, self.supervisor.rank(now, 30 * 24.0).tolist()))
         self.effort.decay()

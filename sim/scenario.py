@@ -227,6 +227,8 @@ class Platform(_Strict):
     handover_delay_h: NonNegative = Field(
         8.0, description="Median hours each level adds when an order cascades down (assumption).")
     callback_delay_h: NonNegative = Field(24.0, description="Hours after the reply that the call-back survey happens.")
+    callback_minutes: NonNegative = Field(
+        3.0, description="Operator minutes per call-back survey (counted in staff_hours; assumption).")
 
 
 # --------------------------------------------------------------------------------------- departments
@@ -289,6 +291,8 @@ class Supervision(_Strict):
     ranking_penalty: NonNegative = Field(0.2, description="Diligence added to the bottom-ranked each month.")
     ranking_bottom_share: Share = Field(0.1, description="Share of departments named at the bottom each month.")
     escalation_penalty: NonNegative = Field(0.25, description="Diligence added when an upper level acts on an escalation.")
+    hours_per_inspection: NonNegative = Field(
+        0.5, description="Supervisor staff-hours spent on one inspection (counted in staff_hours; assumption).")
 
 
 # -------------------------------------------------------------------------------------------- policy
