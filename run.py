@@ -13,6 +13,8 @@ from pathlib import Path
 
 MAIN_SPEC = "experiments/reforms.yaml"
 MAIN_OUT = "results/reforms"
+MAIN_REPLICATIONS = 10  # the flagship, shortened: intervals still separate the main effects
+MAIN_DAYS = 120
 
 
 def _console():
@@ -129,13 +131,27 @@ def cmd_explore(args: argparse.Namespace) -> int:
 
 
 def cmd_main_job(args: argparse.Namespace) -> int:
-    from analysis.report import write_report
-    from experiments.runner import run_experiment
+    import time
 
-    outcome = run_experiment(MAIN_SPEC, out=MAIN_OUT, resume=Path(MAIN_OUT, "manifest.json").exists(),
-                             workers=args.workers)
+    from analysis.report import write_report
+    from analysis.summarize import summary_text
+    from experiments.runner import run_experiment
+    from experiments.store import StoreError
+
+    out = Path(MAIN_OUT)
+    kwargs = dict(out=str(out), workers=args.workers, replications=MAIN_REPLICATIONS, days=MAIN_DAYS)
+    try:
+        outcome = run_experiment(MAIN_SPEC, resume=(out / "manifest.json").exists(), **kwargs)
+    except StoreError as exc:
+        if "spec" not in str(exc):
+            raise
+        # the store was written by another version of the spec: keep it, start a fresh one
+        kept = out.with_name(f"{out.name}-previous-{time.strftime('%Y%m%d-%H%M%S')}")
+        out.rename(kept)
+        print(f"note: {out} came from a different spec; kept as {kept}", file=sys.stderr)
+        outcome = run_experiment(MAIN_SPEC, resume=False, **kwargs)
     console = _console()
-    console.print(outcome.render_table())
+    console.print(summary_text(outcome.store_dir))
     paths = write_report(outcome.store_dir)
     console.print(f"{outcome.n_ok} runs ok, {outcome.n_failed} failed")
     console.print(f"report: {paths['html']}")
