@@ -299,9 +299,9 @@ def run_experiment(spec_path: str, out: str | None = None, workers: int | None =
     """
     plan = load_spec(spec_path, replications=replications, days=days)
     out_dir = Path(out) if out else DEFAULT_OUT / Path(spec_path).stem
+    eng = make_engine(engine, workers, scheduler)  # fails early (e.g. Dask missing) before touching the store
     store = ResultStore.open(out_dir, build_manifest(plan), resume, run_order(plan),
                              [f"param.{n}" for n in plan.design.names])
-    eng = make_engine(engine, workers, scheduler)
     return execute_plan(plan, store, eng, progress=progress)
 
 

@@ -136,6 +136,8 @@ class ResultStore:
         if root.exists() and not root.is_dir():
             raise StoreError(f"{root}: exists and is not a folder; choose another --out")
         occupied = root.exists() and any(root.iterdir())
+        if occupied and not resume and _is_unstarted_store(root):
+            occupied = False  # a store that never committed a run (e.g. the engine failed to start): reuse it
         store = cls(root, run_order, param_columns)
         if occupied and not resume:
             raise StoreError(
@@ -303,6 +305,16 @@ def _concat(frames: Iterable[pd.DataFrame | None], columns: list[str]) -> pd.Dat
                                           ("int64" if c in ("point", "replication") else "object"))
                              for c in columns})
     return pd.concat(frames, ignore_index=True)[columns]
+
+
+def _is_unstarted_store(root: Path) -> bool:
+    """Only a manifest and empty folders: an experiment that stopped before its first run was committed."""
+    for path in root.rglob("*"):
+        if path.is_dir():
+            continue
+        if path.name != MANIFEST or path.parent != root:
+            return False
+    return (root / MANIFEST).exists()
 
 
 def _latest_rows(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:

@@ -189,6 +189,17 @@ def test_existing_store_is_never_overwritten(serial_store, tmp_path):
         run_experiment(str(spec), out=str(out), engine="serial", resume=True, replications=3, progress=False)
 
 
+def test_a_store_that_never_ran_is_reused(tmp_path):
+    """An experiment that stopped before its first run (say, the Dask scheduler was unreachable) left only a
+    manifest; running again needs no --resume."""
+    spec = write_spec(tmp_path, replications=1, scenarios={"a": DEFAULT})
+    plan = load_spec(spec)
+    ResultStore.open(tmp_path / "s", runner.build_manifest(plan), False, runner.run_order(plan), [])
+    assert (tmp_path / "s" / "manifest.json").exists()
+    outcome = run_experiment(str(spec), out=str(tmp_path / "s"), engine="serial", progress=False)
+    assert outcome.n_ok == 1
+
+
 # ------------------------------------------------------------------------------ failure isolation
 def test_a_failing_run_is_recorded_and_the_rest_go_on(tmp_path, monkeypatch, serial_store):
     _, reference, _ = serial_store
