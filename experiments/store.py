@@ -308,13 +308,12 @@ def _concat(frames: Iterable[pd.DataFrame | None], columns: list[str]) -> pd.Dat
 
 
 def _is_unstarted_store(root: Path) -> bool:
-    """Only a manifest and empty folders: an experiment that stopped before its first run was committed."""
-    for path in root.rglob("*"):
-        if path.is_dir():
-            continue
-        if path.name != MANIFEST or path.parent != root:
-            return False
-    return (root / MANIFEST).exists()
+    """A manifest and no committed run: an experiment that stopped before its first run (say, because the
+    Dask scheduler could not be reached). Empty runs/summary tables and empty folders are allowed."""
+    if not (root / MANIFEST).exists() or committed_run_ids(root):
+        return False
+    allowed = {MANIFEST, "runs.parquet", "summary.parquet"}
+    return all(path.is_dir() or (path.parent == root and path.name in allowed) for path in root.rglob("*"))
 
 
 def _latest_rows(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:

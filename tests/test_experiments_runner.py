@@ -194,8 +194,9 @@ def test_a_store_that_never_ran_is_reused(tmp_path):
     manifest; running again needs no --resume."""
     spec = write_spec(tmp_path, replications=1, scenarios={"a": DEFAULT})
     plan = load_spec(spec)
-    ResultStore.open(tmp_path / "s", runner.build_manifest(plan), False, runner.run_order(plan), [])
-    assert (tmp_path / "s" / "manifest.json").exists()
+    store = ResultStore.open(tmp_path / "s", runner.build_manifest(plan), False, runner.run_order(plan), [])
+    store.finish({"wall_s": 0.1})  # as after a failed engine start: manifest and empty tables
+    assert (tmp_path / "s" / "runs.parquet").exists()
     outcome = run_experiment(str(spec), out=str(tmp_path / "s"), engine="serial", progress=False)
     assert outcome.n_ok == 1
 
