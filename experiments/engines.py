@@ -130,12 +130,17 @@ class SerialEngine(Engine):
 
 
 class LocalEngine(Engine):
-    """A ``ProcessPoolExecutor`` on this machine (forkserver start: no inherited threads or locks)."""
+    """A ``ProcessPoolExecutor`` on this machine.
+
+    Workers start from a forkserver that has already imported the model (``preload``), so a pool starts in
+    a fraction of a second and inherits no threads or locks from the main process.
+    """
 
     name = "local"
     isolate_alone = True
 
-    def __init__(self, workers: int | None = None, preload: Sequence[str] = ("experiments.runner",)) -> None:
+    def __init__(self, workers: int | None = None,
+                 preload: Sequence[str] = ("experiments.runner", "sim.model")) -> None:
         super().__init__(workers or os.cpu_count() or 1)
         self._preload = list(preload)
 
