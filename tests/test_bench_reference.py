@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import math
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/ is a folder of the repo, not installed
-from bench.reference import ReferenceModel, run_reference  # noqa: E402
-from sim import run_scenario, validate  # noqa: E402
+from bench.reference import ReferenceModel, run_reference
+from sim import run_scenario, validate
 
 POPULATION, RATE, DAYS = 500, 60.0, 3
 
