@@ -87,6 +87,10 @@ class WorkCalendar:
         target = np.clip(base + n, 0, len(self.workdays) - 1)
         return self.workdays[target] * 24.0 + OFFICE_CLOSE_H
 
+    def office_hour(self, hour: int) -> bool:
+        """Whether the whole hour [hour, hour+1) is an office hour."""
+        return self._open_hour[hour] if hour < self._horizon else False
+
     def open_hours_between(self, h0: int, h1: int) -> float:
         """Office hours inside whole hours [h0, h1)."""
         hours = np.arange(h0, h1, dtype=float) + 0.5

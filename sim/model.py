@@ -69,8 +69,9 @@ class GovernanceModel(mesa.Model):
         self.category_enterprise_w = np.array([c.enterprise_weight for c in cats.values()])
         self.category_deadline_days = np.array([scenario.deadline_days(n) for n in cats])
         self.category_deadline_h = np.array([c.deadline_hours if c.deadline_hours else np.nan for c in cats.values()])
-        self.category_service = [(c.service_time_dist, c.service_time_median_h, c.service_time_sigma)
-                                 for c in cats.values()]
+        self._service_median = np.array([c.service_time_median_h for c in cats.values()])
+        self._service_sigma = np.array([c.service_time_sigma for c in cats.values()])
+        self._service_exponential = np.array([c.service_time_dist == ServiceDist.EXPONENTIAL for c in cats.values()])
         # hour-of-week profile, mean 1 over the week
         d = scenario.demand
         prof = np.outer(np.array(d.weekday_weights), np.array(d.hour_weights)).ravel()
@@ -86,6 +87,8 @@ class GovernanceModel(mesa.Model):
             cit[None, :] + ent[None, :] * self.category_enterprise_w[:, None] > 0,
             ent[None, :] * self.category_enterprise_w[:, None]
             / np.maximum(cit[None, :] + ent[None, :] * self.category_enterprise_w[:, None], 1e-12), 0.0)
+        self._rate_day = -1
+        self._rate_today = np.zeros(0)
         self._size_departments()
         self.cases = CaseStore(capacity=self._expected_cases())
         self.intake_time = np.zeros(self.cases.capacity)
@@ -194,9 +197,12 @@ class GovernanceModel(mesa.Model):
             ent = pop.enterprise[who]
             report_all = True
         else:
-            lam = (self.base_rate * self.week_profile[how] * self._shock_factor(day)[:, None]
-                   * self.platform.rate_multiplier(day))
-            counts = rng.poisson(lam.ravel())
+            today = hour // 24
+            if self._rate_day != today:  # shocks and systemic fixes change at most once a day
+                self._rate_today = (self.base_rate * self._shock_factor(day)[:, None]
+                                    * self.platform.rate_multiplier(day)).ravel()
+                self._rate_day = today
+            counts = rng.poisson(self._rate_today * self.week_profile[how])
             cells = np.repeat(np.arange(counts.size), counts)
             cat = (cells // self.hierarchy.n_townships).astype(np.int8)
             twp = (cells % self.hierarchy.n_townships).astype(np.int32)
@@ -246,19 +252,12 @@ class GovernanceModel(mesa.Model):
         return ids
 
     def _service_times(self, cat: np.ndarray) -> np.ndarray:
-        out = np.empty(len(cat))
+        """Handling time (elapsed hours) of new cases, from each category's distribution."""
         rng = self.rng_service
         u = rng.standard_normal(len(cat))
         e = rng.standard_exponential(len(cat))
-        for ci, (dist, median, sigma) in enumerate(self.category_service):
-            sel = cat == ci
-            if not sel.any():
-                continue
-            if dist == ServiceDist.EXPONENTIAL:
-                out[sel] = median * e[sel]
-            else:
-                out[sel] = median * np.exp(sigma * u[sel])
-        return out
+        median = self._service_median[cat]
+        return np.where(self._service_exponential[cat], median * e, median * np.exp(self._service_sigma[cat] * u))
 
     # ------------------------------------------------------------------------------------- lifecycle
     def arrive(self, ids: np.ndarray, times: np.ndarray) -> None:
@@ -502,16 +501,19 @@ class GovernanceModel(mesa.Model):
             self.intake_active = bool(len(self.platform.pool) or self.platform.pool.arrivals)
         # events of this hour, in lifecycle order; an event may schedule more events in this same hour,
         # so the hour's bucket is emptied repeatedly (chains are short: at most a few passes)
+        passes = 0
         while True:
             events = self.agenda.pop(h)
             if not events:
                 break
+            passes += 1
             for kind in ("accept", "arrive", "remind", "reply", "callback", "patience"):
                 if kind in events:
                     ids, times = events[kind]
                     getattr(self, "_on_" + kind)(ids, times)
             self._work_departments(t_end)
-        self._work_departments(t_end)
+        if passes == 0 and self.active_depts:
+            self._work_departments(t_end)
         self._account_staff(h)
         if h % 24 == 23:
             self.end_of_day(h // 24)
@@ -543,8 +545,7 @@ class GovernanceModel(mesa.Model):
     def _account_staff(self, h: int) -> None:
         if h < self.warmup_h:
             return
-        mid = np.array([h + 0.5])
-        office_open = bool(self.calendar.is_open(mid)[0])
+        office_open = self.calendar.office_hour(h)
         dept_open = self.dept_always_open or office_open
         plat_open = self.platform.always_open or office_open
         self.staff_hours += (self._dept_staff_total if dept_open else 0.0) + \
