@@ -41,8 +41,11 @@ class WorkCalendar:
         # lists, for the scalar look-ups in the queue loops; office hours are whole hours)
         hours = np.arange(pad * 24) + 0.5
         open_h = self.is_open(hours)
+        next_h = self.next_open(hours - 0.5)
         self._open_hour: list[bool] = open_h.tolist()
-        self._next_open_hour: list[float] = self.next_open(hours - 0.5).tolist()
+        self._next_open_hour: list[float] = next_h.tolist()
+        self._open_hour_arr = open_h
+        self._next_open_hour_arr = next_h
         self._horizon = pad * 24
 
     # ----------------------------------------------------------------------------------------------
@@ -67,6 +70,13 @@ class WorkCalendar:
         out = self.next_workday[d] * 24.0 + OFFICE_OPEN_H
         out = np.where(before, d * 24.0 + OFFICE_OPEN_H, out)
         return np.where(inside, t, out)
+
+    def next_open_fast(self, t: np.ndarray) -> np.ndarray:
+        """:meth:`next_open` by table look-up (office hours are whole hours); ``t`` within the horizon, >= 0."""
+        h = t.astype(np.int64)
+        if len(h) and h.max() >= self._horizon:
+            return self.next_open(t)
+        return np.where(self._open_hour_arr[h], t, self._next_open_hour_arr[h])
 
     def next_open_scalar(self, t: float) -> float:
         """Scalar fast path of :meth:`next_open` for the queue loops (a table look-up by whole hour)."""

@@ -118,7 +118,7 @@ class Agenda:
     def schedule(self, kind: str, times: np.ndarray, ids: np.ndarray) -> None:
         if len(ids) == 0:
             return
-        hours = np.floor(times).astype(np.int64)
+        hours = times.astype(np.int64)  # times are >= 0, so truncation is the floor
         if len(ids) == 1 or hours.min() == hours.max():
             self._buckets[int(hours[0])][kind].append((np.asarray(ids), np.asarray(times)))
             return

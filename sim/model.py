@@ -87,6 +87,7 @@ class GovernanceModel(mesa.Model):
             cit[None, :] + ent[None, :] * self.category_enterprise_w[:, None] > 0,
             ent[None, :] * self.category_enterprise_w[:, None]
             / np.maximum(cit[None, :] + ent[None, :] * self.category_enterprise_w[:, None], 1e-12), 0.0)
+        self._hops_by_category = self.hierarchy.hops(np.arange(len(cats)), scenario.policy.dispatch_mode)
         self._rate_day = -1
         self._rate_today = np.zeros(0)
         self._size_departments()
@@ -203,7 +204,8 @@ class GovernanceModel(mesa.Model):
                                     * self.platform.rate_multiplier(day)).ravel()
                 self._rate_day = today
             counts = rng.poisson(self._rate_today * self.week_profile[how])
-            cells = np.repeat(np.arange(counts.size), counts)
+            nz = np.flatnonzero(counts)
+            cells = np.repeat(nz, counts[nz])
             cat = (cells // self.hierarchy.n_townships).astype(np.int8)
             twp = (cells % self.hierarchy.n_townships).astype(np.int32)
             ent = rng.random(len(cells)) < self.enterprise_prob[cat, twp]
@@ -215,7 +217,7 @@ class GovernanceModel(mesa.Model):
         if k == 0:
             return np.zeros(0, dtype=np.int64)
         urban = pop.urban[who]
-        np.add.at(self.problems, (urban.astype(int), ent.astype(int)), 1)
+        self.problems += np.bincount(2 * urban + ent, minlength=4).reshape(2, 2)
         channel = pop.choose_channel(who, rng) if (behaviour or self.settings.citizens.channel_mix) else \
             np.full(k, Channel.ONLINE, dtype=np.int8)
         reachable = channel >= 0
@@ -228,7 +230,7 @@ class GovernanceModel(mesa.Model):
             k = len(who)
             if k == 0:
                 return np.zeros(0, dtype=np.int64)
-        np.add.at(self.reported, (urban.astype(int), ent.astype(int)), 1)
+        self.reported += np.bincount(2 * urban + ent, minlength=4).reshape(2, 2)
         created = hour + np.sort(rng.random(k))
         c = self.settings.citizens
         u = rng.random((3, k))
@@ -243,7 +245,7 @@ class GovernanceModel(mesa.Model):
             citizen=who, category=cat, channel=channel, region=twp, enterprise=ent, urban=urban,
             created=created, due=due, service_time=service, consultation=consult, tattle=tattle,
             collective=collective, status=np.full(k, Status.AWAITING_INTAKE, np.int8),
-            dept=self.hierarchy.handler[cat, twp], hops=self.hierarchy.hops(cat, self.settings.policy.dispatch_mode),
+            dept=self.hierarchy.handler[cat, twp], hops=self._hops_by_category[cat],
             measured=created >= self.warmup_h)
         self._ensure_aux()
         p = self.settings.platform
@@ -277,7 +279,7 @@ class GovernanceModel(mesa.Model):
         if len(ids) == 0:
             return
         cs = self.cases
-        sign = times if self.dept_always_open else self.calendar.next_open(times)
+        sign = times if self.dept_always_open else self.calendar.next_open_fast(times)
         if self.settings.policy.response_mandate_hours is not None:
             first = cs.first_response[ids]
             cs.first_response[ids] = np.where(np.isnan(first), sign, first)

@@ -43,11 +43,11 @@ class Platform(mesa.Agent):
         arrive = created.copy()
         offline = (ch == Channel.OFFLINE) & self.settings.offline_office_hours
         if offline.any():  # a visit happens in office hours
-            arrive[offline] = m.calendar.next_open(created[offline])
+            arrive[offline] = m.calendar.next_open_fast(created[offline])
         if not self.always_open:
             call = ch == Channel.HOTLINE  # nobody answers at night: the caller tries again when open
             if call.any():
-                arrive[call] = m.calendar.next_open(created[call])
+                arrive[call] = m.calendar.next_open_fast(created[call])
         if self.settings.instant_intake:
             m.agenda.schedule("accept", arrive, ids)
             return
@@ -95,13 +95,13 @@ class Platform(mesa.Agent):
                     delay = p.handover_delay_h * rng.lognormal(0.0, 0.8, int(more.sum()))
                     t[more] = t[more] + delay
                     if not m.dept_always_open:
-                        t[more] = m.calendar.next_open(t[more])
+                        t[more] = m.calendar.next_open_fast(t[more])
         wrong = rng.random(len(ids)) > p.classification_accuracy
         if wrong.any():
             cs.misrouted[ids[wrong]] = True
             back = t[wrong] + p.misroute_return_h
             if not m.dept_always_open:
-                back = m.calendar.next_open(back)
+                back = m.calendar.next_open_fast(back)
             t[wrong] = back + p.dispatch_delay_h
         m.agenda.schedule("arrive", t, ids)
 
