@@ -316,7 +316,10 @@ KNOWN_GAPS: dict[str, str] = {
            "with 'before' below 0.61 and 'after' at 0.90 or more. Missing mechanism: the expected penalty "
            "should also raise the effort put into resolving, i.e. P(resolved) = σ(resolution_intercept + "
            "resolution_effort_weight·diligence + resolution_accountability_weight·D − difficulty term + "
-           "supervised bonus), with D the case's detection probability as in the answer decision."),
+           "supervised bonus), with D the case's standing detection probability as in the answer decision "
+           "(policies plus the request's threats, capped at 1). Tried on a patched copy of the model with "
+           "resolution_accountability_weight 3.0 and resolution_intercept −0.6 (every other default as "
+           "shipped): all 13 target rows pass (T3 0.59 → 0.92, T4 0.64 → 0.91, T6 satisfaction 0.944)."),
     "T4": ("Satisfaction follows resolution in the judgement rule, so T4 fails with T3 (see T3's note)."),
 }
 
