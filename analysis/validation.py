@@ -517,6 +517,7 @@ def _close_enough(sim: Interval, exact: float, rel: float = 0.05, resolution: fl
 def queue_checks(store: Store) -> list[CheckResult]:
     """Erlang C: mean wait in queue and probability of waiting, per configuration, against the formula."""
     out: list[CheckResult] = []
+    days = float(store.manifest.get("days") or QUEUE_DAYS)
     for label, lam, mean_s, c in QUEUE_CASES:
         runs = _runs_of(store, label)
         if runs.empty:
@@ -535,7 +536,7 @@ def queue_checks(store: Store) -> list[CheckResult]:
         p_exact, w_exact = erlang_c(lam, mean_s, c)
         iw, ip = t_interval(waits), t_interval(pw)
         what = (f"M/M/{c}: λ = {lam:g}/h, mean service {mean_s:g} h (load {lam * mean_s / c:.2f}); "
-                f"{len(waits)} runs × {QUEUE_DAYS:g} days, {n_cases:,} cases")
+                f"{len(waits)} runs × {days:g} days, {n_cases:,} cases")
         ok_w, d_w = _close_enough(iw, w_exact)
         ok_p, d_p = _close_enough(ip, p_exact)
         out.append(CheckResult(f"Erlang C mean wait ({label})", what, f"{w_exact:.4f} h",
