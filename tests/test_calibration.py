@@ -17,6 +17,7 @@ from experiments.calibration import (
     ParameterSpec,
     TargetSpec,
     _loss,
+    _sample,
     _Space,
     calibrate,
     load_calibration_spec,
@@ -164,6 +165,35 @@ def test_space_rounds_and_maps_log_and_integer_ranges():
     v = space.values(np.array([0.123456789, 0.3, 0.9]))
     assert v[0] == round(v[0], 3)  # 1/1000 of the range, on a decimal grid
     assert np.allclose(space.unit(v), [0.123456789, 0.3, space.unit(v)[2]], atol=1e-3)
+
+
+def test_samplers_fill_the_unit_cube_reproducibly():
+    for sampler in ("lhs", "sobol"):
+        a = _sample(6, 3, sampler, 11)
+        assert a.shape == (6, 3) and (a >= 0).all() and (a <= 1).all()
+        assert np.array_equal(a, _sample(6, 3, sampler, 11))
+        assert not np.array_equal(a, _sample(6, 3, sampler, 12))
+    # a Latin hypercube puts one point in each of the n strata of every axis
+    strata = np.floor(_sample(6, 3, "lhs", 3) * 6)
+    assert all(sorted(strata[:, j]) == list(range(6)) for j in range(3))
+
+
+def test_a_group_target_in_a_scenario_variant(tmp_path):
+    """A target taken from one group of a split, measured in a variant of the scenario (4 quick runs)."""
+    tiny_base(tmp_path)
+    body = spec_body(
+        targets=[{"kpi": "response_rate", "group_by": "channel", "group": "online", "observed": 0.5,
+                  "tolerance": 0.1, "set": {"policy.tracking": True}}],
+        replications=1, search={"budget": 4, "initial_points": 2, "check_candidates": 1, "check_replications": 2},
+        output="fit.yaml")
+    outcome = calibrate(str(write(tmp_path, body)), workers=1, progress=False)
+    [target] = outcome.targets
+    assert target.label == "response_rate[channel=online]" and target.settings == "policy.tracking=true"
+    assert 0.0 < target.mean <= 1.0 and target.n == 2
+    assert outcome.runs == 4 and len(outcome.evaluations) == 2
+    assert "measured with policy.tracking=true" in outcome.describe()
+    # the variant's setting is not written: only the fitted values (and the spec's fixed settings) are
+    assert "tracking" not in outcome.scenario_path.read_text(encoding="utf-8").split("extends:")[1]
 
 
 # ------------------------------------------------------------------------------------- errors
