@@ -260,14 +260,20 @@ class EffortChoice:
         p += sup.detect_per_inspection * pol.supervision_intensity
         return p
 
+    def detection(self, cases: np.ndarray, extra_detection: float = 0.0) -> np.ndarray:
+        """Detection probability a department expects for each case: standing policies, any pressure on
+        the case, and the threats in the request (capped at 1)."""
+        cs = self.model.cases
+        sup = self.model.settings.supervision
+        detect = (self.base_detection() + extra_detection
+                  + sup.detect_tattle * cs.tattle[cases] + sup.detect_collective * cs.collective[cases])
+        return np.minimum(detect, 1.0)
+
     def respond_probability(self, cases: np.ndarray, extra_detection: float = 0.0) -> np.ndarray:
         m = self.model
         cs = m.cases
-        sup = m.settings.supervision
         dept = cs.dept[cases]
-        detect = (self.base_detection() + extra_detection
-                  + sup.detect_tattle * cs.tattle[cases] + sup.detect_collective * cs.collective[cases])
-        detect = np.minimum(detect, 1.0)
+        detect = self.detection(cases, extra_detection)
         load = m.dept_waiting[dept] / np.maximum(m.hierarchy.dept_staff[dept], 1)
         x = (self.s.neglect_intercept + self.s.accountability_weight * detect
              + self.s.diligence_weight * (m.diligence[dept] - self.s.base_diligence)
@@ -299,6 +305,7 @@ class EffortChoice:
         cs = m.cases
         diff = m.category_difficulty[cs.category[cases]]
         x = (self.s.resolution_intercept + self.s.resolution_effort_weight * m.diligence[cs.dept[cases]]
+             + self.s.resolution_accountability_weight * self.detection(cases)
              - self.s.resolution_difficulty_weight * diff
              + self.s.supervised_resolution_bonus * (cs.supervised[cases] | cs.escalated[cases]))
         return sigmoid(x)

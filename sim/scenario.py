@@ -267,7 +267,12 @@ class Departments(_Strict):
         2.0, description="Load (waiting cases per staff) above which a mandate pushes perfunctory replies.")
     perfunctory_max_share: Share = Field(0.6, description="Largest share of perfunctory replies under extreme load.")
     perfunctory_reply_h: PositiveHours = Field(1.0, description="Hours a perfunctory reply takes.")
-    resolution_intercept: float = Field(1.6, description="Log-odds of resolving a handled case of zero difficulty.")
+    resolution_intercept: float = Field(
+        -0.6, description="Log-odds of resolving a handled case of zero difficulty, diligence and accountability "
+        "(calibrated with the Beijing before/after targets T3/T4).")
+    resolution_accountability_weight: NonNegative = Field(
+        3.0, description="Log-odds of resolving gained per unit of expected detection (the same detection "
+        "probability as in the answer decision): effort in handling follows the expected penalty too.")
     resolution_effort_weight: NonNegative = Field(1.5, description="Log-odds gained per unit of diligence.")
     resolution_difficulty_weight: NonNegative = Field(3.0, description="Log-odds lost per unit of difficulty.")
     supervised_resolution_bonus: NonNegative = Field(1.0, description="Log-odds gained when a case is under supervision.")
