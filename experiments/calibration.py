@@ -84,6 +84,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from sim.results import KPI_NAMES
 from sim.scenario import Scenario, ScenarioError, load_scenario
+from sim.yamlfiles import read_yaml_mapping, unwrap_model
 
 from .designs import field_kind
 from .engines import Batcher, Engine, execute, make_engine
@@ -297,40 +298,12 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
         f = fields.get(str(part))
         if f is None:
             return None
-        model = _unwrap(f.annotation)
+        model = unwrap_model(f.annotation)
     return model if isinstance(model, type) and issubclass(model, BaseModel) else None
 
 
-def _unwrap(annotation: Any) -> Any:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()) or ():
-        found = _unwrap(arg)
-        if isinstance(found, type) and issubclass(found, BaseModel):
-            return found
-    return annotation
-
-
 def _read_yaml(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        raise CalibrationSpecError(f"{path}: calibration spec not found")
-    if path.is_dir():
-        raise CalibrationSpecError(f"{path}: is a folder, expected a calibration spec .yaml file")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise CalibrationSpecError(f"{path}{where}: malformed YAML: {problem}") from None
-    except UnicodeDecodeError:
-        raise CalibrationSpecError(f"{path}: not a UTF-8 text file") from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise CalibrationSpecError(f"{path}: top level must be a mapping (scenario, parameters, targets, ...), "
-                                   f"got {type(data).__name__}")
-    return data
+    return read_yaml_mapping(path, CalibrationSpecError, "calibration spec", "(scenario, parameters, targets, ...)")
 
 
 def load_calibration_spec(path: str | Path, out: str | Path | None = None) -> CalibrationPlan:

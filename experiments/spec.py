@@ -43,12 +43,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sim.errors import WenzhengError
 from sim.results import KPI_NAMES
 from sim.scenario import Scenario, ScenarioError, load_scenario
+from sim.yamlfiles import read_yaml_mapping, unwrap_model
 
 from .designs import DesignPoints, build_design, field_kind
 
@@ -273,7 +273,7 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
                 if model is Spec or str(part) in ("ScenarioRef",):
                     return None
                 continue
-            model = _unwrap_model(f.annotation)
+            model = unwrap_model(f.annotation)
         elif str(part) == "ScenarioRef":
             model = ScenarioRef
     if isinstance(model, type) and issubclass(model, BaseModel):
@@ -281,36 +281,8 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     return None
 
 
-def _unwrap_model(annotation: Any) -> Any:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()) or ():
-        found = _unwrap_model(arg)
-        if isinstance(found, type) and issubclass(found, BaseModel):
-            return found
-    return annotation
-
-
 def _read_spec_yaml(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        raise SpecError(f"{path}: experiment spec not found")
-    if path.is_dir():
-        raise SpecError(f"{path}: is a folder, expected an experiment spec .yaml file")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise SpecError(f"{path}{where}: malformed YAML: {problem}") from None
-    except UnicodeDecodeError:
-        raise SpecError(f"{path}: not a UTF-8 text file") from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise SpecError(f"{path}: top level must be a mapping (scenarios, replications, ...), "
-                        f"got {type(data).__name__}")
-    return data
+    return read_yaml_mapping(path, SpecError, "experiment spec", "(scenarios, replications, ...)")
 
 
 def _scenario_refs(spec: Spec, path: Path) -> dict[str, ScenarioRef]:

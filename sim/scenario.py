@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .catalogue import default_categories
 from .errors import WenzhengError
+from .yamlfiles import read_yaml_mapping
 
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
 PositiveHours = Annotated[float, Field(gt=0.0)]
@@ -414,24 +415,7 @@ def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        raise ScenarioError(f"{path}: scenario file not found")
-    if path.is_dir():
-        raise ScenarioError(f"{path}: is a folder, expected a scenario .yaml file")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ScenarioError(f"{path}{where}: malformed YAML: {problem}") from None
-    except UnicodeDecodeError:
-        raise ScenarioError(f"{path}: not a UTF-8 text file") from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ScenarioError(f"{path}: top level must be a mapping of sections, got {type(data).__name__}")
-    return data
+    return read_yaml_mapping(path, ScenarioError, "scenario", "of sections")
 
 
 def _resolve(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
