@@ -14,6 +14,7 @@ innocent run is never blamed for a neighbour's crash.
 
 from __future__ import annotations
 
+import abc
 import logging
 import math
 import multiprocessing
@@ -65,7 +66,7 @@ def _exit_with(parent: Any) -> None:
     os._exit(1)
 
 
-class Engine:
+class Engine(abc.ABC):
     """Base class: owns an executor and knows how its workers die."""
 
     name = "engine"
@@ -78,8 +79,9 @@ class Engine:
         self.workers = max(1, int(workers))
         self._executor: Executor | None = None
 
+    @abc.abstractmethod
     def start(self) -> Executor:
-        raise NotImplementedError
+        """Create this engine's executor (called once, on first use)."""
 
     @property
     def executor(self) -> Executor:

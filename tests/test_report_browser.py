@@ -8,9 +8,6 @@ then a missing browser fails the test. Never runs ``playwright install``: it use
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
 from fixtures.analysis_stores import write_store
 
@@ -18,30 +15,9 @@ from analysis.report import SECTIONS, write_report
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 
 
-def _require(reason: str) -> None:
-    if os.environ.get("WENZHENG_REQUIRE_BROWSER"):
-        pytest.fail(f"WENZHENG_REQUIRE_BROWSER is set but {reason}")
-    pytest.skip(f"{reason}; install Debian's 'chromium' (CI does) or set WENZHENG_REQUIRE_BROWSER=1 to fail here")
 
-
-@pytest.fixture(scope="module")
-def browser():
-    path = shutil.which("chromium")
-    if path is None:
-        _require("no 'chromium' binary is on PATH")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _require("the playwright Python package is not installed")
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def test_report_renders_every_figure_and_section(tmp_path, browser):
