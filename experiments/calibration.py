@@ -84,7 +84,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from sim.results import KPI_NAMES
 from sim.scenario import Scenario, ScenarioError, load_scenario
-from sim.yamlfiles import read_yaml_mapping, unwrap_model
+from sim.yamlfiles import format_validation_error, read_yaml_mapping
 
 from .designs import field_kind
 from .engines import Batcher, Engine, execute, make_engine
@@ -270,38 +270,6 @@ def _fmt_setting(v: Any) -> str:
     return str(v)
 
 
-def _format_errors(exc: ValidationError, source: str) -> str:
-    lines = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        kind = err["type"]
-        if kind == "extra_forbidden":
-            parent = _model_at(err["loc"][:-1])
-            allowed = sorted((f.alias or n) for n, f in parent.model_fields.items()) if parent else []
-            msg = "unknown key" + (f"; allowed keys here: {', '.join(allowed)}" if allowed else "")
-        else:
-            msg = err["msg"].removeprefix("Value error, ")
-        value = err.get("input")
-        shown = "" if kind in ("extra_forbidden", "missing") or isinstance(value, dict | list) else f" (got {value!r})"
-        lines.append(f"{source}: key '{loc}': {msg}{shown}")
-    return "\n".join(dict.fromkeys(lines))
-
-
-def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    model: Any = CalibrationSpec
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        if not (isinstance(model, type) and issubclass(model, BaseModel)):
-            return None
-        fields = {(f.alias or n): f for n, f in model.model_fields.items()}
-        f = fields.get(str(part))
-        if f is None:
-            return None
-        model = unwrap_model(f.annotation)
-    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
-
-
 def _read_yaml(path: Path) -> dict[str, Any]:
     return read_yaml_mapping(path, CalibrationSpecError, "calibration spec", "(scenario, parameters, targets, ...)")
 
@@ -313,7 +281,7 @@ def load_calibration_spec(path: str | Path, out: str | Path | None = None) -> Ca
     try:
         spec = CalibrationSpec.model_validate(raw)
     except ValidationError as exc:
-        raise CalibrationSpecError(_format_errors(exc, str(path))) from None
+        raise CalibrationSpecError(format_validation_error(exc, str(path), CalibrationSpec)) from None
 
     base_path = path.parent / spec.scenario
     if not base_path.exists():

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .catalogue import default_categories
 from .errors import WenzhengError
-from .yamlfiles import read_yaml_mapping
+from .yamlfiles import format_validation_error, read_yaml_mapping
 
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
 PositiveHours = Annotated[float, Field(gt=0.0)]
@@ -435,51 +435,12 @@ def _resolve(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     return _deep_merge(_resolve(parent_path, (*seen, path)), data)
 
 
-def _format_errors(exc: ValidationError, source: str) -> str:
-    lines = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        kind = err["type"]
-        if kind == "extra_forbidden":
-            parent = _model_at(err["loc"][:-1])
-            allowed = sorted(parent.model_fields) if parent is not None else []
-            msg = "unknown key" + (f"; allowed keys here: {', '.join(allowed)}" if allowed else "")
-        else:
-            msg = err["msg"]
-            ctx = err.get("ctx") or {}
-            if "expected" in ctx and "Input should be" not in msg:
-                msg += f" (allowed: {ctx['expected']})"
-        value = err.get("input")
-        shown = "" if kind in ("extra_forbidden", "missing") or isinstance(value, dict) else f" (got {value!r})"
-        lines.append(f"{source}: key '{loc}': {msg}{shown}")
-    return "\n".join(lines)
-
-
-def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    model: Any = Scenario
-    for part in loc:
-        if isinstance(model, type) and issubclass(model, BaseModel):
-            field = model.model_fields.get(str(part))
-            if field is None:
-                return None
-            model = field.annotation
-            # unwrap dict[str, Category] / Optional
-            args = getattr(model, "__args__", None)
-            if args and not (isinstance(model, type) and issubclass(model, BaseModel)):
-                model = next((a for a in args if isinstance(a, type) and issubclass(a, BaseModel)), model)
-        elif isinstance(part, str):
-            continue
-        else:
-            return None
-    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
-
-
 def validate(data: dict[str, Any], source: str = "<scenario>") -> Scenario:
     """Validate a plain dictionary into a :class:`Scenario` or raise :class:`ScenarioError`."""
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError(_format_errors(exc, source)) from None
+        raise ScenarioError(format_validation_error(exc, source, Scenario)) from None
 
 
 def parse_overrides(overrides: dict[str, Any] | list[str] | None, source: str = "--set") -> dict[str, Any]:

@@ -46,3 +46,44 @@ def unwrap_model(annotation: Any) -> Any:
         if isinstance(found, type) and issubclass(found, BaseModel):
             return found
     return annotation
+
+
+def _model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model that holds the key at ``loc`` (list indices and mapping keys are stepped over)."""
+    model: Any = root
+    mapping_key = False
+    for part in loc:
+        if isinstance(part, int) or mapping_key:
+            mapping_key = False
+            continue
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return None
+        fields = {(f.alias or n): f for n, f in model.model_fields.items()}
+        field = fields.get(str(part))
+        if field is None:
+            return None
+        mapping_key = getattr(field.annotation, "__origin__", None) is dict
+        model = unwrap_model(field.annotation)
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def format_validation_error(exc: Any, source: str, root: type[BaseModel]) -> str:
+    """One line per problem of a pydantic ``ValidationError``: the file, the dotted key, what is wrong and,
+    for an unknown key, the keys allowed there."""
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            parent = _model_at(root, err["loc"][:-1])
+            allowed = sorted((f.alias or n) for n, f in parent.model_fields.items()) if parent else []
+            msg = "unknown key" + (f"; allowed keys here: {', '.join(allowed)}" if allowed else "")
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            ctx = err.get("ctx") or {}
+            if "expected" in ctx and "Input should be" not in msg:
+                msg += f" (allowed: {ctx['expected']})"
+        value = err.get("input")
+        shown = "" if kind in ("extra_forbidden", "missing") or isinstance(value, dict | list) else f" (got {value!r})"
+        lines.append(f"{source}: key '{loc}': {msg}{shown}")
+    return "\n".join(dict.fromkeys(lines))
