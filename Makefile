@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 ARGS ?=
 
-.PHONY: run test lint bench explore venv clean
+.PHONY: run test lint bench baseline explore venv clean
 
 $(STAMP): pyproject.toml
 	@if [ ! -x "$(PY)" ]; then \
@@ -33,6 +33,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench $(ARGS)
+
+# Re-pin tests/baseline.json: only for a change that is meant to move results (say so in the commit).
+baseline: $(STAMP)
+	$(PY) tests/test_baselines.py --repin
 
 explore: $(STAMP)
 	$(PY) run.py explore $(or $(SCENARIO),scenarios/default.yaml)
