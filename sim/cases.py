@@ -1,7 +1,7 @@
 """Cases as rows of a columnar store, their lifecycle states, and a time-bucketed agenda.
 
 Cases are not agents: a city takes millions of them, so each is a row index into numpy arrays that
-grow by doubling. Lifecycle: arise → report → accept (受理) → answer directly, or dispatch → sign for
+grow as needed. Lifecycle: arise → report → accept (受理) → answer directly, or dispatch → sign for
 (first response) → handle → reply (resolved, or perfunctory) → call back (satisfied or not) → close, or
 reopen / escalate. Supervision (督办) can act at any overdue or unsatisfied point.
 """
@@ -39,9 +39,9 @@ class Channel(IntEnum):
 CHANNEL_NAMES = ("online", "hotline", "offline")
 
 _FLOAT_FIELDS = ("created", "accepted", "dispatched", "dept_arrival", "first_response", "service_start",
-                 "replied", "closed", "due", "service_time")
+                 "replied", "closed", "due", "service_time", "intake_time")
 _INT_FIELDS = ("citizen", "dept", "region")
-_SMALL_FIELDS = ("category", "channel", "status", "hops", "reopen_count", "supervision_level", "satisfied")
+_SMALL_FIELDS = ("category", "channel", "status", "hops", "reopen_count", "supervision_level", "satisfied", "boost")
 _BOOL_FIELDS = ("enterprise", "urban", "resolved", "perfunctory", "supervised", "escalated", "reopened", "tattle",
                 "collective", "direct_answer", "misrouted", "consultation", "measured")
 
@@ -89,8 +89,12 @@ class CaseStore:
         self.n += k
         return ids
 
-    def view(self, name: str) -> np.ndarray:
-        return getattr(self, name)[: self.n]
+    def compelled(self, ids: np.ndarray) -> np.ndarray:
+        """Cases whose handling is compelled: under a supervision order (ladder level 2 or more) or escalated.
+
+        A compelled case is always answered, never perfunctorily, and goes to the head of its queue.
+        """
+        return (self.supervision_level[ids] >= 2) | self.escalated[ids]
 
     def open_ids(self) -> np.ndarray:
         """Ids of cases not yet final (closed or abandoned)."""
@@ -144,6 +148,3 @@ class Agenda:
             order = np.argsort(times, kind="stable")
             out[kind] = (ids[order], times[order])
         return out
-
-    def pending(self) -> int:
-        return sum(len(p[0]) for b in self._buckets.values() for parts in b.values() for p in parts)

@@ -1,8 +1,8 @@
 """Citizens and enterprises: who meets problems, who reports them, how, and what they make of the outcome.
 
-State is columnar (one array per attribute over the whole population) so that a million requesters
-cost little; :class:`Citizen` is the Mesa agent, a thin handle over one row, created on demand.
-Behaviour is written here once, vectorised over whoever acts in a step:
+Citizens are a vectorised population with agent-level rules: not Mesa agents, but one row each of
+columnar state (one array per attribute over the whole population), so that millions of requesters
+cost little. Each rule is written for one requester and applied at once to whoever acts in a step:
 
 * ``report``: Epstein-style threshold rule (Epstein 2002): report when
   ``severity × efficacy − channel_cost − threshold + ε > 0``, ε logistic with scale ``report_noise``.
@@ -20,45 +20,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import mesa
 import numpy as np
 
 from .cases import Channel
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import GovernanceModel
-
-
-class Citizen(mesa.Agent):
-    """One requester (a resident or an enterprise): a view of row ``index`` of the population."""
-
-    def __init__(self, model: GovernanceModel, index: int) -> None:
-        super().__init__(model)
-        self.index = index
-
-    @property
-    def population(self) -> Population:
-        return self.model.population
-
-    @property
-    def trust(self) -> float:
-        return float(self.population.trust[self.index])
-
-    @property
-    def efficacy(self) -> float:
-        return float(self.population.efficacy[self.index])
-
-    @property
-    def region(self) -> int:
-        return int(self.population.region[self.index])
-
-    @property
-    def is_enterprise(self) -> bool:
-        return bool(self.population.enterprise[self.index])
-
-    @property
-    def digital_access(self) -> bool:
-        return bool(self.population.digital[self.index])
 
 
 class Population:
@@ -99,7 +66,6 @@ class Population:
         self.last_good_channel = np.full(n, -1, dtype=np.int8)
         self.trust_change = np.zeros(n)  # today's change, spread to contacts at the end of the day
         self.changed: list[np.ndarray] = []
-        self._agents: dict[int, Citizen] = {}
         self._build_network(w.social_degree, w.local_tie_share, rng)
 
     # ----------------------------------------------------------------------------------------------
@@ -118,14 +84,6 @@ class Population:
         local_pick = start[:, None] + (rng.random((n, k)) * size[:, None]).astype(np.int64)
         any_pick = rng.integers(0, n, size=(n, k))
         self.contacts = np.where(local, local_pick, any_pick).astype(np.int32)
-
-    def agent(self, index: int) -> Citizen:
-        """The Mesa agent for requester ``index`` (created and registered on first use)."""
-        a = self._agents.get(index)
-        if a is None:
-            a = Citizen(self.model, int(index))
-            self._agents[index] = a
-        return a
 
     # ----------------------------------------------------------------------------------------------
     def pick_requesters(self, township: np.ndarray, enterprise: np.ndarray, rng: np.random.Generator
@@ -185,7 +143,7 @@ class Population:
         c = m.settings.citizens
         cs = m.cases
         who = cs.citizen[cases]
-        grievance = m.category_severity[cs.category[cases]] * (1.0 - self.trust[who])
+        grievance = m.demand.category_severity[cs.category[cases]] * (1.0 - self.trust[who])
         return grievance + rng.logistic(0.0, c.escalation_noise, len(cases)) > c.escalation_threshold
 
     def learn(self, who: np.ndarray, satisfied: np.ndarray, resolved: np.ndarray,

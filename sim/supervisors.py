@@ -5,7 +5,7 @@ Ladder (per case, by how often it has been inspected): 1 → reminder (the depar
 neglected case is looked at again, priority raised); 2 → supervision order (handling is compelled,
 top priority, the department is penalised); 3+ → public naming (a larger penalty). Penalties raise
 the department's diligence (see :mod:`sim.departments`). Ranking weights: response 30, resolution 35,
-satisfaction 35 (a county-level assessment banner; DOMAIN.md).
+satisfaction 35 (a county-level assessment banner; docs/sources.md).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import mesa
 import numpy as np
 
 from .cases import Status
+from .lifecycle import press
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import GovernanceModel
@@ -44,9 +45,7 @@ class Supervisor(mesa.Agent):
         st = cs.status[ids]
         waiting = st != Status.AWAITING_CALLBACK
         overdue = (cs.due[ids] < now) | (cs.reopened[ids] & (cs.supervision_level[ids] == 0))
-        mandate = m.settings.policy.response_mandate_hours
-        if mandate is not None:
-            overdue |= np.isnan(cs.first_response[ids]) & (cs.created[ids] + mandate < now)
+        overdue |= m.levers.mandate.unsigned_past_deadline(cs.created[ids], cs.first_response[ids], now)
         ids = ids[overdue & waiting & (st != Status.AWAITING_INTAKE)]
         lateness = now - cs.due[ids]
         return ids[np.argsort(-lateness, kind="stable")]
@@ -54,8 +53,7 @@ class Supervisor(mesa.Agent):
     def inspect(self, now: float, rng: np.random.Generator) -> int:
         """Inspect up to the day's intensity (fractional intensities are rounded at random)."""
         m = self.model
-        k = m.settings.policy.supervision_intensity
-        n = int(k) + int(rng.random() < k - int(k))
+        n = m.levers.inspection.inspections_today(rng)
         if n <= 0:
             return 0
         ids = self.candidates(now)[:n]
@@ -73,7 +71,7 @@ class Supervisor(mesa.Agent):
         self.inspections += len(ids)
         self.orders += int((level == 2).sum())
         self.namings += int((level >= 3).sum())
-        m.press(ids, now, extra_detection=0.6)
+        press(m, ids, now, extra_detection=0.6)
         return len(ids)
 
     def act_on_escalation(self, ids: np.ndarray, now: float) -> None:
@@ -85,7 +83,7 @@ class Supervisor(mesa.Agent):
         m.cases.supervised[ids] = True
         m.effort.penalise(m.cases.dept[ids], m.settings.supervision.escalation_penalty)
         self.orders += len(ids)
-        m.press(ids, now, extra_detection=1.0)
+        press(m, ids, now, extra_detection=1.0)
 
     # --------------------------------------------------------------------------------------- ranking
     def rank(self, now: float, window_h: float) -> np.ndarray:

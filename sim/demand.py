@@ -1,0 +1,190 @@
+"""Demand: problems arise in (category, township) cells, and their holders decide whether and how to report.
+
+Problems arise as Poisson counts per hour: ``problems_per_citizen_year / 8760`` per requester, split by
+the category shares (enterprises weighted by each category's ``enterprise_weight``), shaped by the
+hour-of-week profile (mean 1 over the week), by demand shocks, and by the systemic fixes in force. A
+scenario may instead fix the arrival rate of reported requests (``fixed_rate_per_hour`` or
+``requests_per_day``); then everyone reports. Reported problems become cases (rows of the case store)
+with their due time and handling time drawn here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .cases import Channel, Status
+from .scenario import ServiceDist
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .model import GovernanceModel
+
+
+class Demand:
+    """The category catalogue as arrays, the problem rates, and :meth:`arise`, the start of every case.
+
+    Counters of participation: ``problems`` and ``reported``, each (area: 0 rural, 1 urban) × (kind:
+    0 citizen, 1 enterprise), over the whole run; ``today_problems`` and ``today_ids`` for the day's row.
+    """
+
+    def __init__(self, model: GovernanceModel) -> None:
+        sc = model.settings
+        self.model = model
+        cats = sc.demand.categories
+        self.category_names = list(cats)
+        share = np.array([c.share for c in cats.values()])
+        self.category_share = share / share.sum()
+        self.category_severity = np.array([c.severity for c in cats.values()])
+        self.category_difficulty = np.array([c.difficulty for c in cats.values()])
+        self.category_consult = np.array([c.consultation_share for c in cats.values()])
+        self.category_enterprise_w = np.array([c.enterprise_weight for c in cats.values()])
+        self.category_deadline_days = np.array([sc.deadline_days(n) for n in cats])
+        self.category_deadline_h = np.array([c.deadline_hours if c.deadline_hours else np.nan for c in cats.values()])
+        self.category_service_mean_h = np.array([c.service_time_mean_h for c in cats.values()])
+        self._service_median = np.array([c.service_time_median_h for c in cats.values()])
+        self._service_sigma = np.array([c.service_time_sigma for c in cats.values()])
+        self._service_exponential = np.array([c.service_time_dist == ServiceDist.EXPONENTIAL for c in cats.values()])
+        d = sc.demand
+        prof = np.outer(np.array(d.weekday_weights), np.array(d.hour_weights)).ravel()
+        self.week_profile = prof / prof.mean()  # hour-of-week factor, mean 1 over the week
+        pop = model.population
+        cit, ent = pop.count[:, 0].astype(float), pop.count[:, 1].astype(float)
+        weighted = cit[None, :] + ent[None, :] * self.category_enterprise_w[:, None]
+        per_h = d.problems_per_citizen_year / (365.0 * 24.0)
+        self.base_rate = per_h * self.category_share[:, None] * weighted  # problems per hour per cell
+        self.enterprise_prob = np.where(
+            weighted > 0, ent[None, :] * self.category_enterprise_w[:, None] / np.maximum(weighted, 1e-12), 0.0)
+        self.hops_by_category = model.hierarchy.hops(np.arange(len(cats)), model.levers.dispatch_mode)
+        self.fixed_rate = bool(d.fixed_rate_per_hour or d.requests_per_day)
+        self._rate_day = -1
+        self._rate_today = np.zeros(0)
+        self.problems = np.zeros((2, 2), dtype=np.int64)
+        self.reported = np.zeros((2, 2), dtype=np.int64)
+        self.today_problems = 0
+        self.today_ids: list[np.ndarray] = []
+
+    def expected_cases(self, hours: float) -> int:
+        """A first capacity for the case store: reported cases expected over ``hours``, with headroom."""
+        sc = self.model.settings
+        d = sc.demand
+        if d.fixed_rate_per_hour:
+            return int(d.fixed_rate_per_hour * hours * 1.1) + 64
+        if d.requests_per_day:
+            return int(d.requests_per_day * hours / 24 * 1.1) + 64
+        # every problem could be reported; a little headroom for shocks
+        return int(sc.world.population * d.problems_per_citizen_year * hours / 8760 * 1.05) + 64
+
+    def expected_rate(self) -> tuple[np.ndarray, float]:
+        """Expected reports per hour per (category, township) cell before behaviour, and the reporting
+        share assumed for staffing (0.85 with citizen behaviour, else 1)."""
+        sc = self.model.settings
+        d = sc.demand
+        if self.fixed_rate:
+            total = d.fixed_rate_per_hour or d.requests_per_day / 24.0
+            pop = self.model.population
+            n_twp = self.model.hierarchy.n_townships
+            township_share = np.bincount(pop.region, minlength=n_twp) / max(pop.n, 1)
+            return total * self.category_share[:, None] * township_share[None, :], 1.0
+        return self.base_rate, (0.85 if sc.citizens.behaviour else 1.0)
+
+    def shock_factor(self, day: float) -> np.ndarray:
+        """Factor on each category's rate from the demand shocks in force on ``day``."""
+        f = np.ones(len(self.category_names))
+        for s in self.model.settings.demand.shocks:
+            if s.start_day <= day < s.start_day + s.days:
+                if s.categories:
+                    idx = [self.category_names.index(c) for c in s.categories]
+                    f[idx] *= s.multiplier
+                else:
+                    f *= s.multiplier
+        return f
+
+    def _draw_problems(self, hour: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+        """This hour's problems: (holder, category, township, everyone-reports flag)."""
+        m = self.model
+        d = m.settings.demand
+        rng = m.rng_demand
+        pop = m.population
+        how = m.calendar.hour_of_week(hour)
+        day = hour / 24.0
+        if self.fixed_rate:
+            lam = d.fixed_rate_per_hour if d.fixed_rate_per_hour else d.requests_per_day / 24.0 * self.week_profile[how]
+            k = rng.poisson(lam * float(self.shock_factor(day).mean()))
+            cat = rng.choice(len(self.category_names), size=k, p=self.category_share).astype(np.int8)
+            who = rng.integers(0, pop.n, size=k)
+            return who, cat, pop.region[who], True
+        today = hour // 24
+        if self._rate_day != today:  # shocks and systemic fixes change at most once a day
+            self._rate_today = (self.base_rate * self.shock_factor(day)[:, None]
+                                * m.platform.rate_multiplier(day)).ravel()
+            self._rate_day = today
+        counts = rng.poisson(self._rate_today * self.week_profile[how])
+        nz = np.flatnonzero(counts)
+        cells = np.repeat(nz, counts[nz])
+        n_twp = m.hierarchy.n_townships
+        cat = (cells // n_twp).astype(np.int8)
+        twp = (cells % n_twp).astype(np.int32)
+        ent = rng.random(len(cells)) < self.enterprise_prob[cat, twp]
+        who = pop.pick_requesters(twp, ent, rng)
+        return who, cat, twp, not m.settings.citizens.behaviour
+
+    def arise(self, hour: int) -> np.ndarray:
+        """Problems of this hour: draw them, decide who reports and how; returns the new case ids
+        (status ``AWAITING_INTAKE``)."""
+        m = self.model
+        rng = m.rng_demand
+        pop = m.population
+        who, cat, twp, report_all = self._draw_problems(hour)
+        ent = pop.enterprise[who]
+        k = len(who)
+        self.today_problems += k
+        if k == 0:
+            return np.zeros(0, dtype=np.int64)
+        urban = pop.urban[who]
+        self.problems += np.bincount(2 * urban + ent, minlength=4).reshape(2, 2)
+        c = m.settings.citizens
+        channel = pop.choose_channel(who, rng) if (c.behaviour or c.channel_mix) else \
+            np.full(k, Channel.ONLINE, dtype=np.int8)
+        reachable = channel >= 0
+        if not report_all or not reachable.all():
+            rep = reachable.copy()
+            if not report_all:
+                rep[reachable] = pop.report(who[reachable], self.category_severity[cat[reachable]],
+                                            channel[reachable], rng)
+            who, cat, twp, ent, channel, urban = who[rep], cat[rep], twp[rep], ent[rep], channel[rep], urban[rep]
+            k = len(who)
+            if k == 0:
+                return np.zeros(0, dtype=np.int64)
+        self.reported += np.bincount(2 * urban + ent, minlength=4).reshape(2, 2)
+        created = hour + np.sort(rng.random(k))
+        u = rng.random((3, k))
+        dl_h = self.category_deadline_h[cat]
+        due = np.where(np.isnan(dl_h), m.calendar.add_working_days(created, self.category_deadline_days[cat]),
+                       created + np.nan_to_num(dl_h))
+        ids = m.cases.add(
+            citizen=who, category=cat, channel=channel, region=twp, enterprise=ent, urban=urban,
+            created=created, due=due, service_time=self._service_times(cat),
+            consultation=u[0] < self.category_consult[cat], tattle=u[1] < c.tattle_share,
+            collective=u[2] < c.collective_threat_share, status=np.full(k, Status.AWAITING_INTAKE, np.int8),
+            dept=m.hierarchy.handler[cat, twp], hops=self.hops_by_category[cat],
+            measured=created >= m.warmup_h)
+        m.cases.intake_time[ids] = m.rng_intake.exponential(m.settings.platform.handling_minutes / 60.0, k)
+        self.today_ids.append(ids)
+        return ids
+
+    def _service_times(self, cat: np.ndarray) -> np.ndarray:
+        """Handling time (elapsed hours) of new cases, from each category's distribution."""
+        rng = self.model.rng_service
+        u = rng.standard_normal(len(cat))
+        e = rng.standard_exponential(len(cat))
+        median = self._service_median[cat]
+        return np.where(self._service_exponential[cat], median * e, median * np.exp(self._service_sigma[cat] * u))
+
+    def end_day(self) -> tuple[int, np.ndarray]:
+        """The day's problems and new case ids; resets both for the next day."""
+        today = np.concatenate(self.today_ids) if self.today_ids else np.zeros(0, np.int64)
+        problems = self.today_problems
+        self.today_problems = 0
+        self.today_ids = []
+        return problems, today
