@@ -1,13 +1,13 @@
 """The default category catalogue of a Chinese prefecture city's 12345 hotline.
 
 Shares: Zhengzhou 12345, one week of Nov 2012 (8,480 items, 39 categories): utilities (water, power, gas,
-heating) were the largest at 12.8%, followed by city management and public order (zhengzhou.gov.cn); the
-remaining shares are assumptions spread over the usual hotline headings. Consultation shares: prefecture
-hotlines report consultations at 47–64% of items (Tangshan 2024; DOMAIN.md); the shares below make about
-59% of reported items consultations (Beijing 12345 2019–21: enquiries 58.5%), so that with the default
-direct-answer share about 53% are answered at intake (target T5: 50–60%). Deadlines: Shandong 2020 and
-online-inquiry rules (consultation/suggestion 5 working days, complaint 7, cap 15); utilities answered
-within a day (Beijing practice, [weak]). Severity, difficulty and service times are assumptions, calibrated
+heating) were the largest at 12.8%, followed by city management and public order (zhengzhou.gov.cn; S5);
+the remaining shares are assumptions spread over the usual hotline headings. Consultation shares:
+prefecture hotlines report consultations at 47–64% of items (Tangshan 2024; S12); the shares below make
+about 59% of reported items consultations (Beijing 12345 2019–21: enquiries 58.5%; S11), so that with the
+default direct-answer share about 53% are answered at intake (target T5: 50–60%). Deadlines: Shandong 2020
+and online-inquiry rules (consultation/suggestion 5 working days, complaint 7, cap 15; S15, S16); utilities
+answered within a day (Beijing practice, [weak]; S10). Source ids S1–S26 are those of docs/sources.md. Severity, difficulty and service times are assumptions, calibrated
 against the targets in ``python run.py validate``.
 
 Each category names the level whose department handles it; the department type is the category itself

@@ -4,7 +4,7 @@ Citizens are a vectorised population with agent-level rules: not Mesa agents, bu
 columnar state (one array per attribute over the whole population), so that millions of requesters
 cost little. Each rule is written for one requester and applied at once to whoever acts in a step:
 
-* ``report``: Epstein-style threshold rule (Epstein 2002): report when
+* ``report``: Epstein-style threshold rule (Epstein 2002; docs/sources.md, S21): report when
   ``severity × efficacy − channel_cost − threshold + ε > 0``, ε logistic with scale ``report_noise``.
 * ``choose_channel``: multinomial logit over open channels: cost, digital access (online needs it),
   and stickiness to the channel that last satisfied.

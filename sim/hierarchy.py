@@ -4,12 +4,12 @@ Nodes are administrative units (``central``, ``province``, ``prefecture``, ``cou
 ``township:<j>``) and departments (``dept:<category>@<unit>``). Edges carry ``kind``:
 ``admin`` (a unit and the unit below it), ``attached`` (a unit and one of its departments) and
 ``counterpart`` (a bureau and the same bureau one level down). The default sizes follow Zhengzhou
-(12 county-level units, about 190 townships and streets; DOMAIN.md); they come from the scenario.
+(12 county-level units, about 190 townships and streets; docs/sources.md, S8); they come from the scenario.
 
 Routing: the department that handles (category, township) is the category's bureau at the level
 that has jurisdiction, in the unit that contains the township. The order either ``cascade``s from the
 prefecture platform down every level in between (one hand-over per hop), or goes ``direct`` to the
-handling unit in one hop (Beijing's 2019 reform).
+handling unit in one hop (Beijing's 2019 reform; docs/sources.md, S10).
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""What one run hands back: in-memory tables and the KPI contract (DESIGN.md, "Result contracts")."""
+"""What one run hands back: in-memory tables and the KPI contract.
+
+Described for users in README.md ("Outputs of one run") and docs/ODD.md (III.i, III.iv.20).
+"""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ Ladder (per case, by how often it has been inspected): 1 → reminder (the depar
 neglected case is looked at again, priority raised); 2 → supervision order (handling is compelled,
 top priority, the department is penalised); 3+ → public naming (a larger penalty). Penalties raise
 the department's diligence (see :mod:`sim.departments`). Ranking weights: response 30, resolution 35,
-satisfaction 35 (a county-level assessment banner; docs/sources.md).
+satisfaction 35 (a county-level assessment banner; docs/sources.md, S18).
 """
 
 from __future__ import annotations
