@@ -83,9 +83,10 @@ class CaseStore:
         if self.n + k > self.capacity:
             self._grow(self.n + k)
         ids = np.arange(self.n, self.n + k, dtype=np.int64)
+        if "satisfied" not in columns:
+            self.satisfied[self.n: self.n + k] = -1  # not judged yet
         for name, values in columns.items():
             getattr(self, name)[self.n: self.n + k] = values
-        self.satisfied[self.n: self.n + k] = -1
         self.n += k
         return ids
 
