@@ -7,6 +7,9 @@ runs the model::
     store = load_store("results/reforms")           # StoreError if missing or corrupt
     print(format_kpi_table(kpi_table(store), store.scenarios))
     paths = write_report("results/reforms")         # {"html": .../report.html, "md": .../report.md, ...}
+
+``analysis`` imports ``sim`` and ``common`` (the store reader, t intervals, formatting); ``StoreError`` is
+:class:`common.store.StoreError`, the same class as ``experiments.StoreError``.
 """
 
 from .report import ReportError, write_report

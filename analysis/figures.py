@@ -26,6 +26,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from common.stats import t_interval
+
 from .store import PARAM_PREFIX, SPLITS, Store, as_store
 from .summarize import (
     HIGHER_IS_BETTER,
@@ -38,7 +40,6 @@ from .summarize import (
     morris_indices,
     pareto_efficient,
     sobol_indices,
-    t_interval,
     timeseries_bands,
 )
 
@@ -486,32 +487,9 @@ def cost_tradeoff_figure(
         fig = _new_figure(5.3 * len(outcomes), 4.4)
         axes = fig.subplots(1, len(outcomes), squeeze=False)[0]
         for ax, out in zip(axes, outcomes, strict=True):
-            x = wide[("mean", cost)].to_numpy(dtype="float64")
-            y = wide[("mean", out)].to_numpy(dtype="float64")
-            eff = np.array(pareto_efficient(x, y, higher_is_better=out in HIGHER_IS_BETTER))
-            order = np.argsort(x[eff])
-            ax.plot(x[eff][order], y[eff][order], color="0.25", linewidth=1.0, linestyle="--", zorder=1)
-            for i, row in wide.iterrows():
-                sc = row[("scenario", "")]
-                st = styles[sc]
-                ax.errorbar([x[i]], [y[i]],
-                            xerr=_err([x[i]], [row[("ci_low", cost)]], [row[("ci_high", cost)]], cost),
-                            yerr=_err([y[i]], [row[("ci_low", out)]], [row[("ci_high", out)]], out),
-                            fmt=st.marker, markersize=9, color=st.color if eff[i] else "white",
-                            markeredgecolor=st.color if not eff[i] else "0.1", markeredgewidth=1.6,
-                            ecolor="0.45", elinewidth=0.8, capsize=2, zorder=3)
-
-            if len(wide) <= 12:
-                labels = [f"{sc} · p{p}" if multi else sc
-                          for sc, p in zip(wide[("scenario", "")], wide[("point", "")], strict=True)]
-                to_label.append((ax, x, y, labels))
-            ax.set_xlabel(f"{kpi_label(cost)} ({kpi_unit(cost)}), cost")
-            ax.set_ylabel(f"{kpi_label(out)} ({kpi_unit(out)})")
-            if is_share(out):
-                ax.yaxis.set_major_formatter(_percent())
-            ax.xaxis.set_major_formatter(mpl.ticker.FuncFormatter(lambda v, _p: f"{v:,.0f}"))
-            ax.set_title(f"{kpi_label(out).capitalize()} vs cost")
-            ax.margins(x=0.15, y=0.15)
+            labels = _tradeoff_panel(ax, wide, cost, out, styles, multi)
+            if labels is not None:
+                to_label.append(labels)
         handles = [styles[s].line(s) for s in scenarios]
         for h in handles:
             h.set_linestyle("none")
@@ -525,6 +503,39 @@ def cost_tradeoff_figure(
         for args in to_label:
             _place_labels(*args)
     return fig
+
+
+def _tradeoff_panel(ax, wide: pd.DataFrame, cost: str, out: str, styles: dict[str, SeriesStyle],
+                    multi: bool) -> tuple | None:
+    """One panel of :func:`cost_tradeoff_figure`: outcome ``out`` against ``cost`` per scenario (and point),
+    the Pareto front dashed. Returns what :func:`_place_labels` needs, or None when there are too many
+    points to name."""
+    x = wide[("mean", cost)].to_numpy(dtype="float64")
+    y = wide[("mean", out)].to_numpy(dtype="float64")
+    eff = np.array(pareto_efficient(x, y, higher_is_better=out in HIGHER_IS_BETTER))
+    order = np.argsort(x[eff])
+    ax.plot(x[eff][order], y[eff][order], color="0.25", linewidth=1.0, linestyle="--", zorder=1)
+    for i, row in wide.iterrows():
+        sc = row[("scenario", "")]
+        st = styles[sc]
+        ax.errorbar([x[i]], [y[i]],
+                    xerr=_err([x[i]], [row[("ci_low", cost)]], [row[("ci_high", cost)]], cost),
+                    yerr=_err([y[i]], [row[("ci_low", out)]], [row[("ci_high", out)]], out),
+                    fmt=st.marker, markersize=9, color=st.color if eff[i] else "white",
+                    markeredgecolor=st.color if not eff[i] else "0.1", markeredgewidth=1.6,
+                    ecolor="0.45", elinewidth=0.8, capsize=2, zorder=3)
+    ax.set_xlabel(f"{kpi_label(cost)} ({kpi_unit(cost)}), cost")
+    ax.set_ylabel(f"{kpi_label(out)} ({kpi_unit(out)})")
+    if is_share(out):
+        ax.yaxis.set_major_formatter(_percent())
+    ax.xaxis.set_major_formatter(mpl.ticker.FuncFormatter(lambda v, _p: f"{v:,.0f}"))
+    ax.set_title(f"{kpi_label(out).capitalize()} vs cost")
+    ax.margins(x=0.15, y=0.15)
+    if len(wide) > 12:
+        return None
+    labels = [f"{sc} · p{p}" if multi else sc
+              for sc, p in zip(wide[("scenario", "")], wide[("point", "")], strict=True)]
+    return ax, x, y, labels
 
 
 def _place_labels(ax, x: np.ndarray, y: np.ndarray, labels: Sequence[str]) -> None:

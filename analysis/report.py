@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import html
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from common.dotted import flatten
+from common.formatting import format_setting
+from common.stats import t_interval
 from sim.errors import WenzhengError
 
 from .figures import FigureOutput, all_figures, to_png
@@ -43,7 +46,6 @@ from .summarize import (
     paired_differences,
     pareto_efficient,
     sobol_indices,
-    t_interval,
 )
 
 #: (HTML id, heading) of every section, in the order they appear in both files.
@@ -319,26 +321,15 @@ def _sensitivity_reading(store: Store) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------- sections
-def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, Mapping):
-            flat.update(_flatten(v, key + "."))
-        else:
-            flat[key] = v
-    return flat
-
-
 def scenario_differences(store: Store) -> dict[str, list[str]]:
     """For each scenario, the resolved settings that differ from the baseline's ("policy.x: 72 → 24")."""
     scen = store.manifest.get("scenarios") or {}
-    base = _flatten(scen.get(store.baseline) or {})
+    base = flatten(scen.get(store.baseline) or {})
     out = {}
     for name in store.scenarios:
         if name == store.baseline or name not in scen:
             continue
-        flat = _flatten(scen[name] or {})
+        flat = flatten(scen[name] or {})
         changes = []
         for key in sorted(set(base) | set(flat)):
             if key in ("name", "description"):
@@ -351,11 +342,7 @@ def scenario_differences(store: Store) -> dict[str, list[str]]:
 
 def _setting(v: Any) -> str:
     """A design parameter value for people: "none" for an unset (NaN) setting."""
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return str(v)
-    return "none" if np.isnan(f) else f"{f:g}"
+    return format_setting(v, none="none")
 
 
 def _short(v: Any) -> str:

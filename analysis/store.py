@@ -1,27 +1,17 @@
 """Reading an experiment's result store from disk (or wrapping in-memory tables) for analysis.
 
-The store layout is written by ``experiments`` (DESIGN.md, "Result contracts"); ``analysis`` only reads it::
+The store layout is written by ``experiments`` (README.md, "The result store"; the format itself is common/store.py); ``analysis`` only reads it::
 
-    DIR/manifest.json              spec, spec_hash, git_commit, versions, master_seed, replication_seeds,
-                                   scenarios {name: resolved scenario}, design, kpis, baseline, days, ...
-    DIR/runs.parquet               one row per run: run_id, scenario, point, replication, seed, status
-                                   ("ok" | "failed"), error, wall_s (seconds), worker, param.<key> ...
-    DIR/summary.parquet            long: run_id, scenario, point, replication, kpi, value, group_by, group
-    DIR/timeseries/part-*.parquet  long: run_id, scenario, point, replication, day, metric, value
-    DIR/cases/<run_id>.parquet     optional: the cases table of one run (times in hours since the start)
-    DIR/_pending/runs-<batch>.parquet, summary-<batch>.parquet
-                                   batches committed since the last consolidation (an interrupted or
-                                   running experiment); a summary part counts only when its runs part,
-                                   the commit mark, exists
+    common/store.py                the format, the writer and the reader (this module wraps the reader)
 
 Every problem with the store (missing directory, missing or corrupt manifest, unreadable Parquet, missing
 columns) raises :class:`StoreError`, whose message names the file and what is wrong. Failed runs are kept
 aside in :attr:`Store.failed` and every analysis works on the runs that finished (``status == "ok"``).
+The names ``analysis`` modules import (``ALL``, ``SPLITS``, ``PARAM_PREFIX``, ``StoreError``) are re-exported.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -29,30 +19,28 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow.parquet as pq
 
-from sim.errors import WenzhengError
+from common.store import (
+    ALL,
+    PARAM_PREFIX,
+    REQUIRED_RUN_COLUMNS,
+    REQUIRED_SUMMARY_COLUMNS,
+    SPLITS,
+    TIMESERIES_COLUMNS,
+    StoreError,
+    check_manifest,
+    read_parquet,
+    read_tables,
+    require_columns,
+    timeseries_files,
+)
 
-RUN_COLUMNS: tuple[str, ...] = ("run_id", "scenario", "point", "replication", "seed", "status")
-SUMMARY_COLUMNS: tuple[str, ...] = ("run_id", "scenario", "point", "replication", "kpi", "value")
-TIMESERIES_COLUMNS: tuple[str, ...] = ("run_id", "scenario", "point", "replication", "day", "metric", "value")
-#: The overall KPIs in summary.parquet carry ``group_by == group == "all"``; other rows are equity splits.
-ALL = "all"
-#: The equity splits the engine writes, in display order, with their groups in display order.
-SPLITS: dict[str, tuple[str, ...]] = {
-    "requester_kind": ("citizen", "enterprise"),
-    "channel": ("online", "hotline", "offline"),
-    "area": ("urban", "rural"),
-}
-DESIGN_TYPES: tuple[str, ...] = ("none", "grid", "lhs", "morris", "sobol")
 #: The KPIs figures show first when a spec lists many: the three rates, time to close, trust, cost.
 HEADLINE_KPIS: tuple[str, ...] = ("resolution_rate", "satisfaction_rate", "response_rate", "median_close_h",
                                   "mean_trust", "staff_hours")
-PARAM_PREFIX = "param."
-
-
-class StoreError(WenzhengError):
-    """A result store is missing, incomplete or corrupt. The message names the file and the problem."""
+#: What the runs and summary tables must hold (the store's other columns are optional here).
+RUN_COLUMNS = REQUIRED_RUN_COLUMNS
+SUMMARY_COLUMNS = REQUIRED_SUMMARY_COLUMNS
 
 
 @dataclass
@@ -83,11 +71,11 @@ class Store:
         cases: Mapping[str, pd.DataFrame] | None = None,
     ) -> Store:
         """Build a store from in-memory tables with the same columns as the files on disk."""
-        manifest = _check_manifest(dict(manifest), "manifest")
-        runs = _normalise_runs(_require(runs, RUN_COLUMNS, "runs table"))
-        summary = _normalise_summary(_require(summary, SUMMARY_COLUMNS, "summary table"))
+        manifest = check_manifest(dict(manifest), "manifest")
+        runs = _normalise_runs(require_columns(runs, RUN_COLUMNS, "runs table"))
+        summary = _normalise_summary(require_columns(summary, SUMMARY_COLUMNS, "summary table"))
         if timeseries is not None:
-            timeseries = _require(timeseries, TIMESERIES_COLUMNS, "time-series table")
+            timeseries = require_columns(timeseries, TIMESERIES_COLUMNS, "time-series table")
         store = cls(manifest=manifest, runs=runs, summary=summary, _timeseries=timeseries,
                     _cases=dict(cases) if cases is not None else None)
         store._finish()
@@ -233,15 +221,11 @@ class Store:
         empty = pd.DataFrame({c: pd.Series(dtype="float64") for c in TIMESERIES_COLUMNS})
         if self.path is None:
             return empty
-        folder = self.path / "timeseries"
-        files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+        files = timeseries_files(self.path)
         if not files:
-            single = self.path / "timeseries.parquet"
-            files = [single] if single.is_file() else []
-        if not files:
-            self.notes.append(f"{folder} holds no time series; the daily figures are left out")
+            self.notes.append(f"{self.path / 'timeseries'} holds no time series; the daily figures are left out")
             return empty
-        parts = [_require(_read_parquet(f), TIMESERIES_COLUMNS, str(f)) for f in files]
+        parts = [require_columns(read_parquet(f), TIMESERIES_COLUMNS, str(f)) for f in files]
         return pd.concat(parts, ignore_index=True)
 
     @property
@@ -262,119 +246,26 @@ class Store:
         file = self.path / "cases" / f"{run_id}.parquet"
         if not file.is_file():
             return None
-        df = _read_parquet(file, columns=cols)
-        return df
+        return read_parquet(file, columns=cols)
 
 
 # ---------------------------------------------------------------------------------------------- loading
 def load_store(path: str | Path) -> Store:
-    """Read the result store in directory ``path``. Raises :class:`StoreError` on any problem."""
-    root = Path(path)
-    if not root.exists():
-        raise StoreError(f"{root}: no such result store (the directory does not exist)")
-    if not root.is_dir():
-        raise StoreError(f"{root}: a result store is a directory, this is a file")
-    manifest = _read_manifest(root / "manifest.json")
-    runs_file = root / "runs.parquet"
-    pending = root / "_pending"
-    run_parts = sorted(pending.glob("runs-*.parquet"), key=_part_id) if pending.is_dir() else []
-    if not runs_file.exists() and not run_parts:
-        raise StoreError(f"{runs_file}: missing — the store lists no runs (was the experiment started?)")
-    run_files = ([runs_file] if runs_file.exists() else []) + run_parts
-    runs = pd.concat([_require(_read_parquet(f), RUN_COLUMNS, str(f)) for f in run_files], ignore_index=True)
-    runs = _normalise_runs(runs)
-    committed = {_part_id(f) for f in run_parts}
-    summary_file = root / "summary.parquet"
-    summary_files = ([summary_file] if summary_file.exists() else []) + [
-        f for f in (sorted(pending.glob("summary-*.parquet"), key=_part_id) if pending.is_dir() else [])
-        if _part_id(f) in committed]
-    if summary_files:
-        frames = [_require(_read_parquet(f), SUMMARY_COLUMNS, str(f)) for f in summary_files]
-        summary = _normalise_summary(_latest_rows(frames))
-    elif (runs["status"] == "ok").any():
-        raise StoreError(f"{summary_file}: missing, but runs.parquet lists finished runs")
-    else:
-        summary = _normalise_summary(pd.DataFrame({c: pd.Series(dtype="object") for c in SUMMARY_COLUMNS}))
-    store = Store(manifest=manifest, runs=runs, summary=summary, path=root)
-    if run_parts:
-        store.notes.append(f"{len(run_parts)} batch(es) not yet consolidated were read from {pending} "
-                           "(the experiment is running or was interrupted)")
+    """Read the result store in directory ``path`` (:func:`common.store.read_tables`). Raises
+    :class:`StoreError` on any problem."""
+    tables = read_tables(path)
+    store = Store(manifest=tables.manifest, runs=_normalise_runs(tables.runs),
+                  summary=_normalise_summary(tables.summary), path=tables.root)
+    if tables.pending:
+        store.notes.append(f"{tables.pending} batch(es) not yet consolidated were read from "
+                           f"{tables.root / '_pending'} (the experiment is running or was interrupted)")
     store._finish()
     return store
-
-
-def _part_id(path: Path) -> int:
-    """The batch number of ``runs-000012.parquet`` (12); -1 when the name has none."""
-    digits = path.stem.rsplit("-", 1)[-1]
-    return int(digits) if digits.isdigit() else -1
-
-
-def _latest_rows(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """Concatenate; where several frames hold rows of one run (a run retried on resume), keep the last."""
-    tagged = [f.assign(_src=i) for i, f in enumerate(frames) if len(f)]
-    if not tagged:
-        return frames[0]
-    both = pd.concat(tagged, ignore_index=True)
-    latest = both.groupby("run_id")["_src"].transform("max")
-    return both[both["_src"] == latest].drop(columns="_src").reset_index(drop=True)
 
 
 def as_store(store: Store | str | Path) -> Store:
     """Accept a :class:`Store` or a store directory."""
     return store if isinstance(store, Store) else load_store(store)
-
-
-def _read_manifest(file: Path) -> dict[str, Any]:
-    if not file.is_file():
-        raise StoreError(f"{file}: missing — not a result store (every store has a manifest.json)")
-    try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise StoreError(f"{file}: cannot be read ({exc})") from exc
-    try:
-        manifest = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise StoreError(f"{file}: corrupt JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
-    return _check_manifest(manifest, str(file))
-
-
-def _check_manifest(manifest: Any, where: str) -> dict[str, Any]:
-    if not isinstance(manifest, dict):
-        raise StoreError(f"{where}: must be a JSON object, found {type(manifest).__name__}")
-    expect: dict[str, tuple[type, ...]] = {
-        "spec": (dict,), "scenarios": (dict,), "design": (dict,), "kpis": (list,), "versions": (dict,),
-        "replication_seeds": (list,), "baseline": (str,), "days": (int, float), "warmup_days": (int, float),
-        "wall_s": (int, float), "timings": (dict,),
-    }
-    for key, types in expect.items():
-        value = manifest.get(key)
-        if value is not None and not isinstance(value, types):
-            allowed = " or ".join(t.__name__ for t in types)
-            raise StoreError(f"{where}: key '{key}' must be {allowed}, found {type(value).__name__}")
-    design = manifest.get("design") or {}
-    dtype = design.get("type", "none")
-    if dtype not in DESIGN_TYPES:
-        raise StoreError(f"{where}: key 'design.type' is '{dtype}', allowed: {', '.join(DESIGN_TYPES)}")
-    params = design.get("parameters") or []
-    if not isinstance(params, list) or not all(isinstance(p, dict) and "name" in p for p in params):
-        raise StoreError(f"{where}: key 'design.parameters' must be a list of {{name, low, high}} objects")
-    return manifest
-
-
-def _read_parquet(file: Path, columns: list[str] | None = None) -> pd.DataFrame:
-    try:
-        if file.is_dir():
-            return pd.read_parquet(file, columns=columns)
-        return pq.read_table(file, columns=columns).to_pandas()
-    except Exception as exc:  # pyarrow raises several types for truncated or foreign files
-        raise StoreError(f"{file}: unreadable Parquet ({type(exc).__name__}: {exc})") from exc
-
-
-def _require(df: pd.DataFrame, columns: Iterable[str], where: str) -> pd.DataFrame:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise StoreError(f"{where}: missing column(s) {', '.join(missing)}; found {', '.join(map(str, df.columns))}")
-    return df
 
 
 def _normalise_runs(runs: pd.DataFrame) -> pd.DataFrame:
@@ -402,3 +293,6 @@ def _normalise_summary(summary: pd.DataFrame) -> pd.DataFrame:
     summary["kpi"] = summary["kpi"].astype(str)
     summary["value"] = pd.to_numeric(summary["value"], errors="coerce").astype("float64")
     return summary
+
+
+__all__ = ["ALL", "HEADLINE_KPIS", "PARAM_PREFIX", "SPLITS", "Store", "StoreError", "as_store", "load_store"]

@@ -14,15 +14,22 @@ Significance markers are per comparison, not adjusted for the number of KPIs and
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from common.formatting import GENERAL_BANDS, format_number
+from common.stats import (
+    Interval,
+    interval_table,
+    paired_difference,
+    paired_t_pvalue,
+    significance_marker,
+    t_half_width,
+    t_interval,
+)
 from sim.results import KPI_NAMES, KPI_UNITS
 
 from .store import ALL, PARAM_PREFIX, SPLITS, Store, as_store
@@ -72,63 +79,6 @@ def is_share(kpi: str) -> bool:
     return kpi_unit(kpi).startswith("share")
 
 
-# ---------------------------------------------------------------------------------------------- intervals
-@dataclass(frozen=True)
-class Interval:
-    """A mean with its two-sided t confidence interval (in the unit of the values)."""
-
-    mean: float
-    low: float
-    high: float
-    sd: float
-    n: int
-
-    @property
-    def half_width(self) -> float:
-        return (self.high - self.low) / 2.0
-
-
-def t_interval(values: Iterable[float], confidence: float = 0.95) -> Interval:
-    """Mean and Student-t interval of ``values`` (NaNs dropped). n < 2 gives a NaN interval; zero spread
-    gives a zero-width interval at the mean."""
-    x = np.asarray([v for v in values if v is not None], dtype="float64")
-    x = x[~np.isnan(x)]
-    n = int(x.size)
-    if n == 0:
-        return Interval(math.nan, math.nan, math.nan, math.nan, 0)
-    mean = float(x.mean())
-    if n < 2:
-        return Interval(mean, math.nan, math.nan, math.nan, 1)
-    sd = float(x.std(ddof=1))
-    half = float(stats.t.ppf(0.5 + confidence / 2.0, n - 1)) * sd / math.sqrt(n)
-    return Interval(mean, mean - half, mean + half, sd, n)
-
-
-def paired_t_pvalue(diffs: np.ndarray) -> float:
-    """Two-sided p-value of the paired t-test that the mean difference is zero.
-
-    Zero spread: p = 1 when every difference is zero, p = 0 when they are all the same non-zero value
-    (common random numbers can make a policy's effect deterministic)."""
-    d = np.asarray(diffs, dtype="float64")
-    d = d[~np.isnan(d)]
-    n = d.size
-    if n < 2:
-        return math.nan
-    sd = d.std(ddof=1)
-    mean = d.mean()
-    if sd == 0.0 or not np.isfinite(sd):
-        return 1.0 if mean == 0.0 else 0.0
-    tstat = mean / (sd / math.sqrt(n))
-    return float(2.0 * stats.t.sf(abs(tstat), n - 1))
-
-
-def significance_marker(p: float) -> str:
-    """``***`` p < 0.001, ``**`` p < 0.01, ``*`` p < 0.05, else empty."""
-    if p is None or not np.isfinite(p):
-        return ""
-    return "***" if p < 0.001 else "**" if p < 0.01 else "*" if p < 0.05 else ""
-
-
 # ---------------------------------------------------------------------------------------------- tables
 def _kpi_order(kpis: Sequence[str]) -> dict[str, int]:
     order = {k: i for i, k in enumerate(kpis)}
@@ -166,21 +116,11 @@ _TABLE_COLUMNS = ["scenario", "point", "kpi", "unit", "n", "mean", "sd", "ci_low
 
 
 def _intervals(data: pd.DataFrame, keys: list[str], confidence: float) -> pd.DataFrame:
-    """:func:`t_interval` of ``value`` for every group of ``keys``, vectorised (large designs have
-    thousands of groups). NaN values are dropped; groups with no value are left out."""
+    """:func:`common.stats.interval_table` of ``value`` for every group of ``keys``, with the KPI's unit."""
     cols = [*keys, "unit", "n", "mean", "sd", "ci_low", "ci_high", "half_width"]
-    data = data.dropna(subset=["value"])
-    if data.empty:
+    agg = interval_table(data, keys, confidence)
+    if agg.empty:
         return pd.DataFrame(columns=cols)
-    agg = data.groupby(keys, sort=False)["value"].agg(n="count", mean="mean", sd="std").reset_index()
-    n = agg["n"].to_numpy()
-    tcrit = stats.t.ppf(0.5 + confidence / 2.0, np.maximum(n - 1, 1))
-    half = np.where(n >= 2, tcrit * agg["sd"].to_numpy() / np.sqrt(n), np.nan)
-    agg["sd"] = np.where(n >= 2, agg["sd"], np.nan)
-    agg["ci_low"] = agg["mean"] - half
-    agg["ci_high"] = agg["mean"] + half
-    agg["half_width"] = half
-    agg["n"] = agg["n"].astype(int)
     agg["unit"] = agg["kpi"].map(kpi_unit)
     return agg[cols]
 
@@ -222,21 +162,9 @@ def paired_differences(
         for scenario in others:
             pair = wide[[base, scenario]].dropna()
             for (point, kpi), grp in pair.groupby(level=["point", "kpi"], sort=False):
-                b = grp[base].to_numpy()
-                s = grp[scenario].to_numpy()
-                d = s - b
-                iv = t_interval(d, confidence)
-                p = paired_t_pvalue(d)
-                bmean = float(b.mean())
-                rows.append({
-                    "scenario": scenario, "baseline": base, "point": point, "kpi": kpi, "unit": kpi_unit(kpi),
-                    "n": iv.n, "baseline_mean": bmean, "scenario_mean": float(s.mean()), "diff": iv.mean,
-                    "sd": iv.sd, "ci_low": iv.low, "ci_high": iv.high,
-                    "relative": iv.mean / bmean if bmean != 0 else math.nan,
-                    "effect_dz": (iv.mean / iv.sd if iv.sd and np.isfinite(iv.sd) and iv.sd > 0 else math.nan),
-                    "p_value": p, "significant": bool(np.isfinite(p) and p < 1 - confidence),
-                    "marker": significance_marker(p) if np.isfinite(p) and p < 1 - confidence else "",
-                })
+                pair_stats = paired_difference(grp[base].to_numpy(), grp[scenario].to_numpy(), confidence)
+                rows.append({"scenario": scenario, "baseline": base, "point": point, "kpi": kpi,
+                             "unit": kpi_unit(kpi), **pair_stats})
     return _sorted(pd.DataFrame(rows, columns=_PAIRED_COLUMNS), store, kpis)
 
 
@@ -334,8 +262,7 @@ def timeseries_bands(
     if ts.empty:
         return pd.DataFrame(columns=cols)
     agg = ts.groupby(keys, sort=True)["value"].agg(n="count", mean="mean", sd="std").reset_index()
-    tcrit = stats.t.ppf(0.5 + confidence / 2.0, np.maximum(agg["n"] - 1, 1))
-    half = np.where(agg["n"] >= 2, tcrit * agg["sd"].fillna(0.0) / np.sqrt(agg["n"]), np.nan)
+    half = t_half_width(agg["sd"], agg["n"], confidence)
     agg["ci_low"] = agg["mean"] - half
     agg["ci_high"] = agg["mean"] + half
     return agg[cols]
@@ -458,12 +385,7 @@ def _format_number(value: float, unit: str, digits: int) -> str:
         return f"{value:.1f}"
     if unit in ("staff-hours", "open cases", "cases"):
         return f"{value:,.0f}"
-    mag = abs(value)
-    if mag >= 1000:
-        return f"{value:,.0f}"
-    if mag >= 10:
-        return f"{value:.1f}"
-    return f"{value:.3g}" if mag >= 0.001 or value == 0 else f"{value:.2e}"
+    return format_number(value, GENERAL_BANDS, small=".2e", zero=".3g")
 
 
 def format_signed(value: float, kpi: str | None = None) -> str:

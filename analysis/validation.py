@@ -1,6 +1,6 @@
 """Validation against published targets, and implementation verification: ``python run.py validate``.
 
-Every calibration target of DOMAIN.md (T1–T8) is a small experiment with replications: a scenario per
+Every calibration target T1–T8 (docs/sources.md) is a small experiment with replications: a scenario per
 observed situation (``scenarios/validation/*.yaml``, each opening with a comment on what it represents and
 where its numbers come from), run with common random numbers and measured the way the source measures
 it. Per target the report gives the observed value, the simulated mean with its 95% t-interval over
@@ -48,12 +48,12 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from common.stats import Interval, t_interval
 from sim.errors import WenzhengError
 from sim.results import CASE_STATUSES
 
 from .report import Bullets, Para, Picture, Section, Table, render_html, render_markdown
 from .store import Store, load_store
-from .summarize import Interval, t_interval
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO_DIR = ROOT / "scenarios" / "validation"
@@ -210,13 +210,13 @@ MEASURES: dict[str, Measure] = {
 # ---------------------------------------------------------------------------------------------- targets
 @dataclass(frozen=True)
 class Target:
-    """One row of the validation: a DOMAIN.md target (or one part of it) and how it is simulated."""
+    """One row of the validation: a target T1–T8 of docs/sources.md (or one part of it) and how it is simulated."""
 
     key: str                 # unique row key, e.g. "T3 before"
-    id: str                  # the DOMAIN.md id, e.g. "T3"
+    id: str                  # the target's id in docs/sources.md, e.g. "T3"
     pattern: str
     observed: str            # as the source reports it
-    tolerance: str           # as DOMAIN.md states it
+    tolerance: str           # as docs/sources.md states it
     criterion: Criterion
     experiment: str
     scenario: str
@@ -227,12 +227,12 @@ class Target:
     paired_with: str | None = None  # the value is the paired difference scenario − paired_with
 
 
-CPX = "Chen, Pan & Xu 2016, AJPS 60(2) (DOMAIN.md, responsiveness research)"
-BEIJING = "Beijing 12345 接诉即办, 2019–2024 (DOMAIN.md, other Chinese platforms)"
-ZZ2024 = "Zhengzhou Daily summary, 2024–25 (DOMAIN.md, the case)"
-PREFECTURE = "prefecture 12345 lines: Jinan 2020 61/39, an unnamed city 2024 53/47 (DOMAIN.md)"
-HNR = "hnr.cn, 2012-03-09: ZZIC's first weekly scorecard (DOMAIN.md, the case)"
-BALTIMORE = "Baltimore 311 sample, 2014–19 (DOMAIN.md, Western 311)"
+CPX = "Chen, Pan & Xu 2016, AJPS 60(2) (docs/sources.md, S20)"
+BEIJING = "Beijing 12345 接诉即办, 2019–2024; Beijing Youth Daily 2021-12 (docs/sources.md, S10, S11)"
+ZZ2024 = "Zhengzhou Daily summary, 2024–25 (docs/sources.md, S7)"
+PREFECTURE = "prefecture 12345 lines: Jinan 2020 61/39, an unnamed city 2024 53/47 (docs/sources.md, S12)"
+HNR = "hnr.cn, 2012-03-09: ZZIC's first weekly scorecard (docs/sources.md, S4)"
+BALTIMORE = "Baltimore 311 sample, 2014–19 (docs/sources.md, S25)"
 
 _T1_MECH = ("Departments' effort choice with zero expected penalty (no tracking, call-back, mandate, ranking or "
             "inspections): P(answer) = σ(neglect_intercept − load_weight·ln(1+load)) at baseline diligence; "
@@ -754,6 +754,15 @@ def _observed_number(t: Target) -> float | None:
 def build_sections(outcome: ValidationOutcome, runs_info: list[dict[str, Any]], figure_png: bytes | None
                    ) -> list[Section]:
     """The report's sections (shared by the HTML page and the Markdown file)."""
+    sections = [_summary_section(outcome), _targets_section(outcome, figure_png), _mechanisms_section(outcome),
+                _verification_section(outcome), _runs_section(runs_info)]
+    if outcome.failed_runs:
+        sections.append(Section("failed-runs", "Failed runs", [Table(
+            ["run", "error"], [[rid, err] for rid, err in outcome.failed_runs], numeric_from=2)]))
+    return sections
+
+
+def _summary_section(outcome: ValidationOutcome) -> Section:
     t_ok, t_n = outcome.n_targets_passed, len(outcome.targets)
     c_ok, c_n = sum(c.passed for c in outcome.checks), len(outcome.checks)
     failing = [r for r in outcome.targets if not r.passed]
@@ -770,8 +779,10 @@ def build_sections(outcome: ValidationOutcome, runs_info: list[dict[str, Any]], 
                  "were also used to set defaults, so they check consistency rather than predict. The "
                  "implementation checks say the queueing and bookkeeping do what the model description says; "
                  "they say nothing about whether the behavioural rules are right.")
-    summary = Section("summary", "Summary: how far to trust the model", [Bullets(trust)])
+    return Section("summary", "Summary: how far to trust the model", [Bullets(trust)])
 
+
+def _targets_section(outcome: ValidationOutcome, figure_png: bytes | None) -> Section:
     rows, strong = [], set()
     for i, r in enumerate(outcome.targets):
         t = r.target
@@ -789,7 +800,10 @@ def build_sections(outcome: ValidationOutcome, runs_info: list[dict[str, Any]], 
                                       "Green bands: pass bands; black diamonds: observed values; dots with "
                                       "bars: simulated means and 95% intervals (filled: pass, open: fail).",
                                       figure_png))
+    return targets
 
+
+def _mechanisms_section(outcome: ValidationOutcome) -> Section:
     mech = Section("mechanisms", "How each target is simulated", [])
     seen: set[str] = set()
     for r in outcome.targets:
@@ -807,8 +821,11 @@ def build_sections(outcome: ValidationOutcome, runs_info: list[dict[str, Any]], 
     if gaps:
         mech.blocks.append(Para("**Targets the model cannot meet yet, and why:**"))
         mech.blocks.append(Bullets([f"**{tid}**: {text}" for tid, text in gaps]))
+    return mech
 
-    ver = Section("verification", "Implementation verification", [Table(
+
+def _verification_section(outcome: ValidationOutcome) -> Section:
+    return Section("verification", "Implementation verification", [Table(
         ["check", "scope", "expected", "observed", "result", "detail"],
         [[c.name, c.what, c.expected, c.observed, "pass" if c.passed else "FAIL", c.detail] for c in outcome.checks],
         numeric_from=6, strong={(i, 4) for i, c in enumerate(outcome.checks) if not c.passed},
@@ -816,18 +833,15 @@ def build_sections(outcome: ValidationOutcome, runs_info: list[dict[str, Any]], 
                 "within 3 standard errors of it (and 3 standard errors are under 15% of it, else the check "
                 "is inconclusive: too little data to see a 15% error). Conservation and determinism: exact.")])
 
-    ran = Section("what-was-run", "What was run", [Table(
+
+def _runs_section(runs_info: list[dict[str, Any]]) -> Section:
+    return Section("what-was-run", "What was run", [Table(
         ["experiment", "scenarios", "replications", "days (+ warm-up)", "master seed", "runs ok / failed",
          "wall time", "spec"],
         [[i["name"], ", ".join(i["scenarios"]), str(i["replications"]), i["horizon"], str(i["seed"]),
           f"{i['ok']} / {i['failed']}", f"{i['wall_s']:.0f} s", i["spec"]] for i in runs_info],
         numeric_from=2, caption="Each experiment's store (manifest, runs, KPIs, cases) is under stores/<name>/; "
         "any run can be repeated exactly with experiments.runner.rerun(store, run_id).")])
-    sections = [summary, targets, mech, ver, ran]
-    if outcome.failed_runs:
-        sections.append(Section("failed-runs", "Failed runs", [Table(
-            ["run", "error"], [[rid, err] for rid, err in outcome.failed_runs], numeric_from=2)]))
-    return sections
 
 
 def _as_json(outcome: ValidationOutcome) -> dict[str, Any]:

@@ -457,26 +457,38 @@ class ReferenceModel(mesa.Model):
         s, now, day = self.params, self.now + 1.0, self.day
         self.open_cases = [c for c in self.open_cases if c.status not in ("closed", "abandoned")]
         for case in list(self.open_cases):
-            if s.policy.tracking and not case.reminded and case.due - s.policy.reminder_lead_h <= now:
-                case.reminded = True
-                if case.status in ("queued", "neglected", "in_transit"):
-                    self.press(case, extra_detection=0.5)
-            if s.citizens.behaviour and case.patience_at <= now and case.status in OPEN and math.isnan(
-                    case.first_response):
-                if not case.escalated and case.citizen.escalates(case):
-                    self.escalate(case)
-                    case.patience_at += s.citizens.patience_h
-                else:  # gives up
-                    for pile in (case.dept.queue, case.dept.neglected):
-                        if case in pile:
-                            pile.remove(case)
-                    case.status, case.satisfied = "abandoned", False
-                    case.citizen.learn(False, False, case.channel)
+            self.remind_or_lose_patience(case, now)
         self.supervise(now)
         if s.policy.public_ranking and (day + 1) % 30 == 0:
             self.rank(now)
         for dept in self.departments.values():
             dept.diligence -= (dept.diligence - s.departments.base_diligence) * s.departments.diligence_decay_per_day
+        self.spread_trust()
+        self.systemic_fixes(day)
+
+    def remind_or_lose_patience(self, case: Case, now: float) -> None:
+        """A tracked case near its due time is reminded; an unanswered citizen out of patience escalates
+        once, then gives up."""
+        s = self.params
+        if s.policy.tracking and not case.reminded and case.due - s.policy.reminder_lead_h <= now:
+            case.reminded = True
+            if case.status in ("queued", "neglected", "in_transit"):
+                self.press(case, extra_detection=0.5)
+        if s.citizens.behaviour and case.patience_at <= now and case.status in OPEN and math.isnan(
+                case.first_response):
+            if not case.escalated and case.citizen.escalates(case):
+                self.escalate(case)
+                case.patience_at += s.citizens.patience_h
+            else:  # gives up
+                for pile in (case.dept.queue, case.dept.neglected):
+                    if case in pile:
+                        pile.remove(case)
+                case.status, case.satisfied = "abandoned", False
+                case.citizen.learn(False, False, case.channel)
+
+    def spread_trust(self) -> None:
+        """Today's trust changes reach each changed citizen's contacts (social influence / degree)."""
+        s = self.params
         k = s.world.social_degree
         for person in self.changed:
             for contact in person.contacts:
@@ -484,6 +496,10 @@ class ReferenceModel(mesa.Model):
         for person in self.changed:
             person.trust_change = 0.0
         self.changed = set()
+
+    def systemic_fixes(self, day: int) -> None:
+        """Count today's complaints per (category, township); enough within the window trigger a fix."""
+        s = self.params
         for case in self.today:
             if not case.consultation:
                 self.complaints.setdefault((case.category, case.citizen.township), []).append(day)

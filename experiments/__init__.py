@@ -11,10 +11,11 @@ local process pool or a Dask cluster, and writes a result store (``manifest.json
     print(outcome.table)                      # KPI means with 95% CIs per scenario
     result = rerun(outcome.store_dir, "zzic__p0000__r002")   # one run again, bit for bit
 
-``experiments`` imports ``sim``; it never imports ``analysis``.
+``experiments`` imports ``sim`` and ``common`` (the store format, statistics, formatting); it never
+imports ``analysis``.
 """
 
 from .spec import ExperimentPlan, SpecError, load_spec, replication_seeds
-from .store import StoreError
+from .store import StoreError  # the one StoreError of common.store, also analysis.StoreError
 
 __all__ = ["ExperimentPlan", "SpecError", "StoreError", "load_spec", "replication_seeds"]

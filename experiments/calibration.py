@@ -69,7 +69,6 @@ import datetime as _dt
 import json
 import math
 import os
-import subprocess
 import sys
 import time
 import warnings
@@ -80,8 +79,14 @@ from typing import Annotated, Any, Literal
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
+from common.dotted import get_dotted, nest
+from common.formatting import FINE_BANDS, format_number, format_setting
+from common.models import StrictModel as _Strict
+from common.progress import RunProgress
+from common.provenance import git_commit
+from common.stats import interval_from_moments
 from sim.results import KPI_NAMES
 from sim.scenario import Scenario, ScenarioError, load_scenario
 from sim.yamlfiles import format_validation_error, read_yaml_mapping
@@ -112,10 +117,6 @@ class CalibrationError(SpecError):
 
 
 # ------------------------------------------------------------------------------------------- the spec
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
 class ParameterSpec(_Strict):
     """A parameter to fit: a dotted scenario key and the range searched (in the key's own unit)."""
 
@@ -168,7 +169,7 @@ class TargetSpec(_Strict):
 
     def settings_text(self) -> str:
         """The variant's settings, ``key=value, ...`` (empty for the base scenario)."""
-        return ", ".join(f"{k}={_fmt_setting(v)}" for k, v in self.overrides.items())
+        return ", ".join(f"{k}={format_setting(v)}" for k, v in self.overrides.items())
 
 
 class SearchSpec(_Strict):
@@ -258,18 +259,6 @@ class CalibrationPlan:
         return self.spec.search.budget - self.check_runs
 
 
-def _fmt_setting(v: Any) -> str:
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return str(v).lower()
-    if isinstance(v, float):
-        return f"{v:g}"
-    if isinstance(v, dict):
-        return "{" + ", ".join(f"{k}: {_fmt_setting(x)}" for k, x in v.items()) + "}"
-    return str(v)
-
-
 def _read_yaml(path: Path) -> dict[str, Any]:
     return read_yaml_mapping(path, CalibrationSpecError, "calibration spec", "(scenario, parameters, targets, ...)")
 
@@ -282,19 +271,39 @@ def load_calibration_spec(path: str | Path, out: str | Path | None = None) -> Ca
         spec = CalibrationSpec.model_validate(raw)
     except ValidationError as exc:
         raise CalibrationSpecError(format_validation_error(exc, str(path), CalibrationSpec)) from None
+    base_path, base = _base_scenario(spec, path)
+    days = float(spec.days) if spec.days is not None else float(base.run.days)
+    warm = float(spec.warmup_days) if spec.warmup_days is not None else float(base.run.warmup_days)
+    kinds = _parameter_kinds(spec, path)
+    variant_sets, target_variant = _target_settings(spec, path)
+    variants = _variant_scenarios(base, variant_sets, target_variant,
+                                  {"run.days": days, "run.warmup_days": warm}, path)
+    _check_parameter_ranges(spec, kinds, variants, path)
+    initial, per_round = _search_sizes(spec, len(variants), path)
+    name = spec.name or f"{base.name}_calibrated"
+    kpis = sorted({t.kpi for t in spec.targets if t.kpi in KPI_NAMES}, key=list(KPI_NAMES).index)
+    seeds = replication_seeds(spec.seed, spec.replications + spec.search.check_replications)
+    return CalibrationPlan(
+        path=path, spec=spec, base_path=base_path, base=base, name=name, variants=variants,
+        variant_sets=variant_sets, target_variant=target_variant, kinds=kinds, days=days, warmup_days=warm,
+        search_seeds=seeds[:spec.replications], check_seeds=seeds[spec.replications:], initial_points=initial,
+        points_per_round=per_round, out_path=_output_path(spec, path, name, out), kpis=kpis or ["response_rate"])
 
+
+def _base_scenario(spec: CalibrationSpec, path: Path) -> tuple[Path, Scenario]:
+    """The base scenario's file and the scenario itself, with the spec's fixed settings applied."""
     base_path = path.parent / spec.scenario
     if not base_path.exists():
         raise CalibrationSpecError(f"{path}: key 'scenario': scenario file {spec.scenario!r} not found "
                                    f"(looked for {base_path.resolve()})")
     try:
-        base = load_scenario(base_path, spec.overrides or None)
+        return base_path, load_scenario(base_path, spec.overrides or None)
     except ScenarioError as exc:
         raise CalibrationSpecError(f"{path}: key 'scenario' (with 'set'): {exc}") from None
-    days = float(spec.days) if spec.days is not None else float(base.run.days)
-    warm = float(spec.warmup_days) if spec.warmup_days is not None else float(base.run.warmup_days)
-    horizon = {"run.days": days, "run.warmup_days": warm}
 
+
+def _parameter_kinds(spec: CalibrationSpec, path: Path) -> list[str]:
+    """"int" or "float" per fitted parameter; only numeric settings that are not also fixed can be fitted."""
     kinds: list[str] = []
     fixed = set(spec.overrides)
     for i, p in enumerate(spec.parameters):
@@ -308,12 +317,17 @@ def load_calibration_spec(path: str | Path, out: str | Path | None = None) -> Ca
         if p.name in fixed:
             raise CalibrationSpecError(f"{where}: {p.name!r} is also fixed in 'set'; fit it or fix it, not both")
         kinds.append(kind)
+    return kinds
 
+
+def _target_settings(spec: CalibrationSpec, path: Path) -> tuple[list[dict[str, Any]], list[int]]:
+    """The distinct target settings (``set`` of each target) and, per target, the index of its setting."""
     variant_keys: list[str] = []
     variant_sets: list[dict[str, Any]] = []
     target_variant: list[int] = []
+    fitted = {p.name for p in spec.parameters}
     for i, t in enumerate(spec.targets):
-        clash = sorted(set(t.overrides) & {p.name for p in spec.parameters})
+        clash = sorted(set(t.overrides) & fitted)
         if clash:
             raise CalibrationSpecError(f"{path}: key 'targets.{i}.set': {', '.join(clash)} is fitted; a target "
                                        "setting must not fix a fitted parameter")
@@ -322,6 +336,12 @@ def load_calibration_spec(path: str | Path, out: str | Path | None = None) -> Ca
             variant_keys.append(key)
             variant_sets.append(dict(t.overrides))
         target_variant.append(variant_keys.index(key))
+    return variant_sets, target_variant
+
+
+def _variant_scenarios(base: Scenario, variant_sets: list[dict[str, Any]], target_variant: list[int],
+                       horizon: dict[str, float], path: Path) -> list[Scenario]:
+    """One scenario per target setting: the base with the setting and the horizon (days, warm-up) applied."""
     variants: list[Scenario] = []
     for v, overrides in enumerate(variant_sets):
         where = next(f"targets.{i}.set" for i, tv in enumerate(target_variant) if tv == v)
@@ -329,7 +349,12 @@ def load_calibration_spec(path: str | Path, out: str | Path | None = None) -> Ca
             variants.append(base.with_overrides({**overrides, **horizon}, source=f"{path} ({where})"))
         except ScenarioError as exc:
             raise CalibrationSpecError(f"{path}: key '{where}': {exc}") from None
+    return variants
 
+
+def _check_parameter_ranges(spec: CalibrationSpec, kinds: list[str], variants: list[Scenario],
+                            path: Path) -> None:
+    """Both ends of every range must be valid settings in every variant; an integer range needs two values."""
     for i, p in enumerate(spec.parameters):
         for value in (p.low, p.high):
             setting = int(round(value)) if kinds[i] == "int" else value
@@ -343,9 +368,13 @@ def load_calibration_spec(path: str | Path, out: str | Path | None = None) -> Ca
             raise CalibrationSpecError(f"{path}: key 'parameters.{i}' ({p.name}): an integer range needs at "
                                        f"least two values, got {p.low}..{p.high}")
 
+
+def _search_sizes(spec: CalibrationSpec, n_variants: int, path: Path) -> tuple[int, int]:
+    """Points of the space-filling stage and per refinement round; the budget must pay for stage 1 and the
+    check."""
     search = spec.search
-    runs_per_point = len(variants) * spec.replications
-    check_runs = search.check_candidates * len(variants) * search.check_replications
+    runs_per_point = n_variants * spec.replications
+    check_runs = search.check_candidates * n_variants * search.check_replications
     search_budget = search.budget - check_runs
     if search.initial_points is not None:
         initial = search.initial_points
@@ -356,12 +385,14 @@ def load_calibration_spec(path: str | Path, out: str | Path | None = None) -> Ca
         raise CalibrationSpecError(
             f"{path}: key 'search.budget': {search.budget} runs cannot pay for the search and the check: "
             f"{max(initial, search.check_candidates)} initial points × {runs_per_point} runs "
-            f"({len(variants)} target setting(s) × {spec.replications} replications) + the check "
-            f"({search.check_candidates} candidates × {len(variants)} × {search.check_replications}) "
+            f"({n_variants} target setting(s) × {spec.replications} replications) + the check "
+            f"({search.check_candidates} candidates × {n_variants} × {search.check_replications}) "
             f"= {need} runs; raise the budget or lower initial_points, replications or the check")
-    per_round = search.points_per_round or max(2, initial // 4)
+    return initial, search.points_per_round or max(2, initial // 4)
 
-    name = spec.name or f"{base.name}_calibrated"
+
+def _output_path(spec: CalibrationSpec, path: Path, name: str, out: str | Path | None) -> Path:
+    """Where the fitted scenario goes: ``out``, else the spec's ``output``, else the default folder."""
     if out is not None:
         out_path = Path(out)
     elif spec.output is not None:
@@ -370,14 +401,7 @@ def load_calibration_spec(path: str | Path, out: str | Path | None = None) -> Ca
         out_path = DEFAULT_OUT / f"{name}.yaml"
     if out_path.suffix.lower() not in (".yaml", ".yml"):
         raise CalibrationSpecError(f"{path}: output {str(out_path)!r} must be a .yaml file")
-
-    kpis = sorted({t.kpi for t in spec.targets if t.kpi in KPI_NAMES}, key=list(KPI_NAMES).index)
-    seeds = replication_seeds(spec.seed, spec.replications + search.check_replications)
-    return CalibrationPlan(
-        path=path, spec=spec, base_path=base_path, base=base, name=name, variants=variants,
-        variant_sets=variant_sets, target_variant=target_variant, kinds=kinds, days=days, warmup_days=warm,
-        search_seeds=seeds[:spec.replications], check_seeds=seeds[spec.replications:], initial_points=initial,
-        points_per_round=per_round, out_path=out_path, kpis=kpis or ["response_rate"])
+    return out_path
 
 
 # ------------------------------------------------------------------------------------------ the points
@@ -558,16 +582,8 @@ class CalibrationOutcome:
 
 
 def _num(x: float) -> str:
-    if x is None or not np.isfinite(x):
-        return "nan"
-    ax = abs(x)
-    if ax >= 1000:
-        return f"{x:,.0f}"
-    if ax >= 100:
-        return f"{x:.1f}"
-    if ax >= 1:
-        return f"{x:.3f}"
-    return f"{x:.4f}"
+    """A fitted value or target for people: 1,234 · 123.4 · 1.234 · 0.1234 ("nan" when missing)."""
+    return format_number(x, FINE_BANDS, small=".4f")
 
 
 def _points_frame(evals: list[Evaluation], names: list[str], labels: list[str]) -> pd.DataFrame:
@@ -672,15 +688,6 @@ def _accepted(e: Evaluation, targets: list[TargetSpec]) -> bool:
                for m, t in zip(e.means, targets, strict=True))
 
 
-def _t_interval(mean: float, sd: float, n: int) -> tuple[float, float]:
-    from scipy import stats
-
-    if n < 2 or not np.isfinite(sd):
-        return math.nan, math.nan
-    half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
-    return mean - half, mean + half
-
-
 def calibrate(spec_path: str, out: str | None = None, workers: int | None = None,
               progress: bool | None = None) -> CalibrationOutcome:
     """Fit the spec's parameters to its targets; write the fitted scenario and the evaluated points.
@@ -692,63 +699,19 @@ def calibrate(spec_path: str, out: str | None = None, workers: int | None = None
     """
     t0 = time.perf_counter()
     plan = load_calibration_spec(spec_path, out)
-    spec, search = plan.spec, plan.spec.search
+    spec = plan.spec
     space = _Space(spec.parameters, plan.kinds)
     engine = make_engine("serial" if workers == 1 else "local", workers)
     show = sys.stderr.isatty() if progress is None else progress
-    bar = _Bar(search.budget, plan.name) if show else None
-
-    evaluations: list[Evaluation] = []
-    seen: set[tuple[float, ...]] = set()
-    notes: list[str] = []
-    rng = np.random.default_rng(np.random.SeedSequence([spec.seed, 1]))
-
-    def new_points(u: np.ndarray, limit: int) -> list[tuple[int, tuple[float, ...]]]:
-        pts = []
-        for row in u:
-            vals = space.values(row)
-            if vals in seen:
-                continue
-            seen.add(vals)
-            pts.append((len(evaluations) + len(pts), vals))
-            if len(pts) >= limit:
-                break
-        return pts
-
+    bar = RunProgress(spec.search.budget, f"calibrating {plan.name}", failures=False, remaining=False) if show else None
+    search = _Search(plan, space)
     try:
         if bar:
             bar.start()
         ev = _Evaluator(plan, engine, space, bar.advance if bar else None)
-        rpp = plan.runs_per_point
-        # stage 1: space-filling
-        first = new_points(_sample(plan.initial_points, space.dim, search.sampler, int(rng.integers(2**31))),
-                           plan.initial_points)
-        evaluations += ev.evaluate(first, plan.search_seeds, "initial")
-        # stage 2: shrinking boxes around the best point
-        rounds = 0
-        while True:
-            left = (plan.search_budget - ev.runs) // rpp
-            if left < 1:
-                break
-            n = min(plan.points_per_round, left)
-            best = min(evaluations, key=lambda e: e.loss)
-            half = 0.25 * search.shrink ** rounds
-            centre = space.unit(best.values)
-            lo = np.clip(centre - half, 0.0, 1.0)
-            hi = np.clip(centre + half, 0.0, 1.0)
-            raw = _sample(4 * n, space.dim, "lhs", int(rng.integers(2**31)))
-            pts = new_points(lo + raw * (hi - lo), n)
-            rounds += 1
-            if not pts:
-                notes.append(f"refinement stopped after {rounds - 1} round(s): the box around the best point "
-                             "holds no untried values at the parameters' resolution")
-                break
-            evaluations += ev.evaluate(pts, plan.search_seeds, f"round{rounds}")
+        search.explore(ev)
         runs_search = ev.runs
-        # stage 3: the best candidates, re-run with fresh seeds
-        ranked = sorted(evaluations, key=lambda e: (e.loss, e.point))
-        candidates = [(e.point, e.values) for e in ranked[:search.check_candidates]]
-        check = ev.evaluate(candidates, plan.check_seeds, "check")
+        check = search.check(ev)
         runs_check = ev.runs - runs_search
     except KeyboardInterrupt:
         engine.abort()
@@ -758,78 +721,142 @@ def calibrate(spec_path: str, out: str | None = None, workers: int | None = None
             bar.stop()
         engine.close()
 
+    best = _best_checked(plan, check, ev)
+    accepted = [e for e in search.evaluations if _accepted(e, spec.targets)]
+    basis_set, basis = _spread_basis(search.evaluations, accepted)
+    params = _parameter_fits(spec, best, basis_set)
+    notes = search.notes + _edge_notes(params)
+    if ev.failed:
+        notes.append(f"{ev.failed} run(s) failed and were left out of the means; first: {ev.errors[0]}")
+    outcome = CalibrationOutcome(
+        name=plan.name, spec_path=plan.path, base_path=plan.base_path, scenario_path=plan.out_path,
+        points_path=plan.out_path.with_suffix(".points.csv"), parameters=params,
+        targets=_target_fits(spec, best), evaluations=search.evaluations, check=check, spread_basis=basis,
+        n_accepted=len(accepted), runs_search=runs_search, runs_check=runs_check, runs_failed=ev.failed,
+        budget=spec.search.budget, replications=spec.replications,
+        check_replications=spec.search.check_replications, days=plan.days, warmup_days=plan.warmup_days,
+        wall_s=time.perf_counter() - t0, engine=engine.describe(), loss=best.loss, notes=notes)
+    write_outputs(plan, outcome, space)
+    return outcome
+
+
+class _Search:
+    """The three stages' points: space-filling, then shrinking boxes around the best, then the check.
+
+    ``evaluations``: every point of stages 1 and 2, in order; ``notes``: what the report should say.
+    """
+
+    def __init__(self, plan: CalibrationPlan, space: _Space) -> None:
+        self.plan = plan
+        self.space = space
+        self.evaluations: list[Evaluation] = []
+        self.notes: list[str] = []
+        self._seen: set[tuple[float, ...]] = set()
+        self._rng = np.random.default_rng(np.random.SeedSequence([plan.spec.seed, 1]))
+
+    def _new_points(self, u: np.ndarray, limit: int) -> list[tuple[int, tuple[float, ...]]]:
+        """Up to ``limit`` untried points from unit-cube rows ``u``, numbered after the evaluated ones."""
+        pts: list[tuple[int, tuple[float, ...]]] = []
+        for row in u:
+            vals = self.space.values(row)
+            if vals in self._seen:
+                continue
+            self._seen.add(vals)
+            pts.append((len(self.evaluations) + len(pts), vals))
+            if len(pts) >= limit:
+                break
+        return pts
+
+    def explore(self, ev: _Evaluator) -> None:
+        """Stages 1 and 2, until the search's share of the budget is spent."""
+        plan, search, dim = self.plan, self.plan.spec.search, self.space.dim
+        first = self._new_points(_sample(plan.initial_points, dim, search.sampler, int(self._rng.integers(2**31))),
+                                 plan.initial_points)
+        self.evaluations += ev.evaluate(first, plan.search_seeds, "initial")
+        rounds = 0
+        while True:
+            left = (plan.search_budget - ev.runs) // plan.runs_per_point
+            if left < 1:
+                break
+            n = min(plan.points_per_round, left)
+            best = min(self.evaluations, key=lambda e: e.loss)
+            half = 0.25 * search.shrink ** rounds
+            centre = self.space.unit(best.values)
+            lo = np.clip(centre - half, 0.0, 1.0)
+            hi = np.clip(centre + half, 0.0, 1.0)
+            raw = _sample(4 * n, dim, "lhs", int(self._rng.integers(2**31)))
+            pts = self._new_points(lo + raw * (hi - lo), n)
+            rounds += 1
+            if not pts:
+                self.notes.append(f"refinement stopped after {rounds - 1} round(s): the box around the best "
+                                  "point holds no untried values at the parameters' resolution")
+                break
+            self.evaluations += ev.evaluate(pts, plan.search_seeds, f"round{rounds}")
+
+    def check(self, ev: _Evaluator) -> list[Evaluation]:
+        """Stage 3: the best candidates, re-run with fresh seeds."""
+        ranked = sorted(self.evaluations, key=lambda e: (e.loss, e.point))
+        candidates = [(e.point, e.values) for e in ranked[:self.plan.spec.search.check_candidates]]
+        return ev.evaluate(candidates, self.plan.check_seeds, "check")
+
+
+def _best_checked(plan: CalibrationPlan, check: list[Evaluation], ev: _Evaluator) -> Evaluation:
+    """The checked candidate with the smallest loss on the fresh runs."""
     usable = [c for c in check if np.isfinite(c.loss)]
     if not usable:
         raise CalibrationError(f"{plan.path}: every candidate of the final check failed or gave no value for "
                                f"some target ({ev.failed} failed runs); see the points in the output folder")
-    best = min(usable, key=lambda e: (e.loss, e.point))
+    return min(usable, key=lambda e: (e.loss, e.point))
 
-    targets = []
+
+def _target_fits(spec: CalibrationSpec, best: Evaluation) -> list[TargetFit]:
+    """How the fit meets each target: the check's mean with its 95% t interval over the fresh replications."""
+    fits = []
     for i, t in enumerate(spec.targets):
-        lo, hi = _t_interval(best.means[i], best.sds[i], best.n[i])
-        targets.append(TargetFit(label=t.label(), observed=t.observed, tolerance=t.tolerance, mean=best.means[i],
-                                 ci_low=lo, ci_high=hi, n=best.n[i], source=t.source, settings=t.settings_text()))
+        iv = interval_from_moments(best.means[i], best.sds[i], best.n[i])
+        fits.append(TargetFit(label=t.label(), observed=t.observed, tolerance=t.tolerance, mean=best.means[i],
+                              ci_low=iv.low, ci_high=iv.high, n=best.n[i], source=t.source,
+                              settings=t.settings_text()))
+    return fits
 
-    accepted = [e for e in evaluations if _accepted(e, spec.targets)]
+
+def _spread_basis(evaluations: list[Evaluation], accepted: list[Evaluation]) -> tuple[list[Evaluation], str]:
+    """The points the uncertainty is read from (the accepted ones, else the nearest-best), and in words."""
     if len(accepted) >= 3:
-        basis_set = accepted
-        basis = f"the {len(accepted)} accepted points, whose replicated means fall within every tolerance"
-    else:
-        k = max(3, math.ceil(0.1 * len(evaluations)))
-        basis_set = sorted(evaluations, key=lambda e: (e.loss, e.point))[:k]
-        basis = (f"the {len(basis_set)} nearest-best points, as only {len(accepted)} point(s) had every "
-                 "target within tolerance")
+        return accepted, f"the {len(accepted)} accepted points, whose replicated means fall within every tolerance"
+    k = max(3, math.ceil(0.1 * len(evaluations)))
+    basis_set = sorted(evaluations, key=lambda e: (e.loss, e.point))[:k]
+    return basis_set, (f"the {len(basis_set)} nearest-best points, as only {len(accepted)} point(s) had every "
+                       "target within tolerance")
+
+
+def _parameter_fits(spec: CalibrationSpec, best: Evaluation, basis_set: list[Evaluation]) -> list[ParameterFit]:
+    """Each parameter's fitted value with the spread (mean, sd, min, max) over the basis points."""
     params = []
     for j, p in enumerate(spec.parameters):
         xs = np.array([e.values[j] for e in basis_set], dtype=float)
         params.append(ParameterFit(name=p.name, value=best.values[j], low=p.low, high=p.high,
                                    mean=float(xs.mean()), sd=float(xs.std(ddof=1)) if xs.size > 1 else math.nan,
                                    min=float(xs.min()), max=float(xs.max())))
+    return params
+
+
+def _edge_notes(params: list[ParameterFit]) -> list[str]:
+    """A note for every fitted value within 2% of its range's edge (the best value may lie outside)."""
+    notes = []
     for p in params:
         width = p.high - p.low
         if width > 0 and min(p.value - p.low, p.high - p.value) <= 0.02 * width:
             notes.append(f"{p.name} = {_num(p.value)} lies at the edge of its range [{_num(p.low)}, "
                          f"{_num(p.high)}]; the best value may lie outside it")
-    if ev.failed:
-        notes.append(f"{ev.failed} run(s) failed and were left out of the means; first: {ev.errors[0]}")
-
-    outcome = CalibrationOutcome(
-        name=plan.name, spec_path=plan.path, base_path=plan.base_path, scenario_path=plan.out_path,
-        points_path=plan.out_path.with_suffix(".points.csv"), parameters=params, targets=targets,
-        evaluations=evaluations, check=check, spread_basis=basis, n_accepted=len(accepted),
-        runs_search=runs_search, runs_check=runs_check, runs_failed=ev.failed, budget=search.budget,
-        replications=spec.replications, check_replications=search.check_replications, days=plan.days,
-        warmup_days=plan.warmup_days, wall_s=time.perf_counter() - t0, engine=engine.describe(),
-        loss=best.loss, notes=notes)
-    write_outputs(plan, outcome, space)
-    return outcome
+    return notes
 
 
 # ------------------------------------------------------------------------------------------ output
-def _nested(dotted: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in dotted.items():
-        node = out
-        parts = key.split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = value
-    return out
-
-
-def _git_commit() -> str | None:
-    try:
-        res = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).resolve().parent,
-                             capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return res.stdout.strip() if res.returncode == 0 and res.stdout.strip() else None
-
-
 def _header(plan: CalibrationPlan, outcome: CalibrationOutcome, extends: str) -> list[str]:
     spec = plan.spec
     when = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    commit = _git_commit()
+    commit = git_commit(short=True)
     lines = [
         f"{plan.out_path.name} — calibrated scenario {plan.name!r}.",
         f"Written by `python run.py calibrate {plan.path.as_posix()}` on {when}"
@@ -878,7 +905,7 @@ def write_outputs(plan: CalibrationPlan, outcome: CalibrationOutcome, space: _Sp
     desc = plan.spec.description.strip() or (f"{plan.base.name} with {', '.join(fitted)} fitted to "
                                              f"{', '.join(t.label for t in outcome.targets)}")
     body["description"] = " ".join(desc.split())
-    body.update(_nested(settings))
+    body.update(nest(settings))
     text = "\n".join("# " + line if line else "#" for line in _header(plan, outcome, extends)) + "\n"
     text += yaml.safe_dump(body, sort_keys=False, allow_unicode=True, width=110)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
@@ -889,34 +916,6 @@ def write_outputs(plan: CalibrationPlan, outcome: CalibrationOutcome, space: _Sp
     written = load_scenario(out)
     expected = plan.base.with_overrides(fitted)
     for key, value in fitted.items():
-        got = _get(written.to_dict(), key)
-        if got != _get(expected.to_dict(), key):
+        got = get_dotted(written.to_dict(), key)
+        if got != get_dotted(expected.to_dict(), key):
             raise CalibrationError(f"{out}: key '{key}' reads back as {got!r}, expected {value!r}")
-
-
-def _get(data: dict[str, Any], dotted: str) -> Any:
-    node: Any = data
-    for part in dotted.split("."):
-        node = node[part]
-    return node
-
-
-class _Bar:
-    """A rich progress bar on stderr: runs done of the budget."""
-
-    def __init__(self, total: int, name: str) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                  TextColumn("runs"), TimeElapsedColumn(), console=Console(stderr=True))
-        self._task = self._progress.add_task(f"calibrating {name}", total=total)
-
-    def start(self) -> None:
-        self._progress.start()
-
-    def stop(self) -> None:
-        self._progress.stop()
-
-    def advance(self, n: int) -> None:
-        self._progress.update(self._task, advance=n)

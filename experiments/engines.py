@@ -344,67 +344,94 @@ def execute(
     gives the work time of a result (seconds) for adaptive batching. ``prepare`` builds the payload just
     before submission, so that the full list of payloads is never held in memory.
     """
-    prepare = prepare or (lambda items: items)
-    executor = engine.executor
-    inflight: dict[Future, Batch] = {}
-    quarantine: deque[Batch] = deque()
-    next_id = first_batch_id
+    dispatch = _Dispatch(engine, fn, batcher, on_result, on_lost, prepare or (lambda items: items), item_seconds,
+                         first_batch_id)
+    return dispatch.run()
 
-    def submit(batch: Batch) -> None:
+
+class _Dispatch:
+    """The state of one :func:`execute` call: the tasks in flight, the quarantine (items of a batch whose
+    worker died, retried one at a time) and the next batch id."""
+
+    def __init__(self, engine: Engine, fn: Callable[[list[Any]], Any], batcher: Batcher,
+                 on_result: Callable[[Batch, Any], None], on_lost: Callable[[Batch, str], None],
+                 prepare: Callable[[list[Any]], Any], item_seconds: Callable[[Any], float] | None,
+                 first_batch_id: int) -> None:
+        self.engine = engine
+        self.fn = fn
+        self.batcher = batcher
+        self.on_result = on_result
+        self.on_lost = on_lost
+        self.prepare = prepare
+        self.item_seconds = item_seconds
+        self.executor = engine.executor
+        self.inflight: dict[Future, Batch] = {}
+        self.quarantine: deque[Batch] = deque()
+        self.next_id = first_batch_id
+
+    def run(self) -> int:
+        while True:
+            self._fill()
+            if not self.inflight:
+                if self.quarantine or len(self.batcher):
+                    continue
+                break
+            done, _ = wait(list(self.inflight), return_when=FIRST_COMPLETED)
+            broken = False
+            for future in sorted(done, key=lambda f: self.inflight[f].batch_id):  # oldest first
+                broken = self._settle(future) or broken
+            if broken:
+                # one dead process breaks the whole pool: every other in-flight task fails with it
+                while self.inflight:
+                    for future in sorted(wait(list(self.inflight)).done, key=lambda f: self.inflight[f].batch_id):
+                        self._settle(future)
+                self.executor = self.engine.restart()
+        return self.next_id
+
+    def _fill(self) -> None:
+        """Submit work: quarantined items alone when the engine isolates them, else up to the window."""
+        if self.quarantine and self.engine.isolate_alone:
+            if not self.inflight:
+                self._submit(self.quarantine.popleft())
+            return
+        window = max(2, 2 * self.engine.capacity())
+        while self.quarantine and len(self.inflight) < window:
+            self._submit(self.quarantine.popleft())
+        while len(self.inflight) < window and len(self.batcher):
+            self._submit(Batch(self.next_id, self.batcher.next()))
+            self.next_id += 1
+
+    def _submit(self, batch: Batch) -> None:
         batch.submitted = time.monotonic()
-        inflight[executor.submit(fn, prepare(batch.items))] = batch
+        self.inflight[self.executor.submit(self.fn, self.prepare(batch.items))] = batch
 
-    def settle(future: Future) -> bool:
+    def _settle(self, future: Future) -> bool:
         """Hand a finished future on; True if it shows a dead worker that broke the executor."""
-        nonlocal next_id
-        batch = inflight.pop(future)
+        batch = self.inflight.pop(future)
         try:
             result = future.result()
         except BaseException as exc:  # noqa: BLE001 - every failure is recorded, none is dropped
             if isinstance(exc, KeyboardInterrupt):
                 raise
-            if engine.is_worker_death(exc):
-                proven = len(batch.items) == 1 and (batch.isolated or not engine.isolate_alone)
-                if proven:
-                    on_lost(batch, f"worker process died while running this run ({type(exc).__name__})")
-                else:
-                    for item in batch.items:
-                        quarantine.append(Batch(next_id, [item], isolated=True))
-                        next_id += 1
-                return isinstance(exc, BrokenProcessPool)
-            on_lost(batch, f"{type(exc).__name__}: {exc}")
-            return False
-        if item_seconds is not None:
+            return self._failed(batch, exc)
+        if self.item_seconds is not None:
             try:
-                batcher.observe(len(batch.items), float(item_seconds(result)))
+                self.batcher.observe(len(batch.items), float(self.item_seconds(result)))
             except (TypeError, ValueError):
                 pass
-        on_result(batch, result)
+        self.on_result(batch, result)
         return False
 
-    while True:
-        if quarantine and engine.isolate_alone:
-            if not inflight:
-                submit(quarantine.popleft())
+    def _failed(self, batch: Batch, exc: BaseException) -> bool:
+        """Record a batch that raised: lost, or (a worker death not yet pinned on one item) quarantined."""
+        if not self.engine.is_worker_death(exc):
+            self.on_lost(batch, f"{type(exc).__name__}: {exc}")
+            return False
+        proven = len(batch.items) == 1 and (batch.isolated or not self.engine.isolate_alone)
+        if proven:
+            self.on_lost(batch, f"worker process died while running this run ({type(exc).__name__})")
         else:
-            window = max(2, 2 * engine.capacity())
-            while quarantine and len(inflight) < window:
-                submit(quarantine.popleft())
-            while len(inflight) < window and len(batcher):
-                submit(Batch(next_id, batcher.next()))
-                next_id += 1
-        if not inflight:
-            if quarantine or len(batcher):
-                continue
-            break
-        done, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
-        broken = False
-        for future in sorted(done, key=lambda f: inflight[f].batch_id):  # oldest first
-            broken = settle(future) or broken
-        if broken:
-            # one dead process breaks the whole pool: every other in-flight task fails with it
-            while inflight:
-                for future in sorted(wait(list(inflight)).done, key=lambda f: inflight[f].batch_id):
-                    settle(future)
-            executor = engine.restart()
-    return next_id
+            for item in batch.items:
+                self.quarantine.append(Batch(self.next_id, [item], isolated=True))
+                self.next_id += 1
+        return isinstance(exc, BrokenProcessPool)

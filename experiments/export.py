@@ -19,27 +19,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .store import StoreError, _part_id, _read_parquet, load_tables, read_manifest
+from common.dotted import flatten
+from common.store import StoreError, load_tables, part_id, read_manifest, read_parquet
 
 FORMATS = ("csv", "parquet")
 
 
-def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(_flatten(v, key + "."))
-        elif isinstance(v, list):
-            out[key] = json.dumps(v)
-        else:
-            out[key] = v
-    return out
-
-
 def varied_settings(scenarios: dict[str, dict[str, Any]]) -> pd.DataFrame:
     """Scenario settings (dotted keys) whose values differ between scenarios: one row per scenario."""
-    flat = {name: _flatten(s) for name, s in scenarios.items()}
+    flat = {name: flatten(s, lists_as_json=True) for name, s in scenarios.items()}
     keys = list(dict.fromkeys(k for f in flat.values() for k in f))
     varied = [k for k in keys if k not in ("name", "description")
               and len({json.dumps(f.get(k), sort_keys=True) for f in flat.values()}) > 1]
@@ -58,14 +46,28 @@ def export_store(store_dir: str, fmt: str = "csv", out: str | None = None) -> Pa
     if not root.is_dir():
         raise StoreError(f"{root}: no such result store folder")
     manifest = read_manifest(root)
-    runs = load_tables(root)["runs"] if not (root / "runs.parquet").exists() else _read_parquet(root / "runs.parquet")
+    runs = load_tables(root)["runs"] if not (root / "runs.parquet").exists() else read_parquet(root / "runs.parquet")
     path = Path(out) if out else root / f"export.{fmt}"
     path.parent.mkdir(parents=True, exist_ok=True)
+    meta = _run_columns(runs, manifest)
+    parts = sorted((root / "timeseries").glob("part-*.parquet"), key=part_id) if (root / "timeseries").exists() else []
+    metrics: list[str] = []
+    for part in parts:
+        names = pq.read_table(part, columns=["metric"]).column("metric").unique().to_pylist()
+        metrics.extend(m for m in names if m not in metrics)
+    tmp = path.with_name(f".{path.name}.tmp")
+    _write_rows(tmp, fmt, parts, meta, metrics)
+    tmp.replace(path)
+    return path
 
+
+def _run_columns(runs: pd.DataFrame, manifest: dict[str, Any]) -> pd.DataFrame:
+    """One row per finished run: ``[run number]`` (canonical order of all runs, failed ones included), the
+    run's ids and seed, its design parameters (dotted keys) and the settings that differ between scenarios."""
     order = {name: i for i, name in enumerate(manifest.get("scenarios") or {})}
     runs = runs.assign(_s=runs["scenario"].map(order).fillna(len(order)))
     runs = runs.sort_values(["_s", "point", "replication"], kind="stable").drop(columns="_s").reset_index(drop=True)
-    runs["[run number]"] = range(1, len(runs) + 1)  # canonical order of all runs, failed ones included
+    runs["[run number]"] = range(1, len(runs) + 1)
     param_cols = [c for c in runs.columns if c.startswith("param.")]
     meta = runs[runs["status"] == "ok"][["[run number]", "run_id", "scenario", "point", "replication", "seed",
                                          *param_cols]].copy()
@@ -75,20 +77,17 @@ def export_store(store_dir: str, fmt: str = "csv", out: str | None = None) -> Pa
     settings = settings[[c for c in settings.columns if c not in design_keys]]
     if len(settings.columns) > 1:
         meta = meta.merge(settings, on="scenario", how="left")
+    return meta
 
-    parts = sorted((root / "timeseries").glob("part-*.parquet"), key=_part_id) if (root / "timeseries").exists() else []
-    metrics: list[str] = []
-    for part in parts:
-        names = pq.read_table(part, columns=["metric"]).column("metric").unique().to_pylist()
-        metrics.extend(m for m in names if m not in metrics)
 
-    tmp = path.with_name(f".{path.name}.tmp")
+def _write_rows(tmp: Path, fmt: str, parts: list[Path], meta: pd.DataFrame, metrics: list[str]) -> None:
+    """Stream the time-series parts into ``tmp``, one wide row per run and day, part by part."""
     columns = list(meta.columns) + ["[step]"] + metrics
     writer: pq.ParquetWriter | None = None
     fh = open(tmp, "w", encoding="utf-8", newline="") if fmt == "csv" else None
     try:
         for part in parts:
-            long = _read_parquet(part)
+            long = read_parquet(part)
             long = long[long["run_id"].isin(meta["run_id"])]
             if long.empty:
                 continue
@@ -114,5 +113,3 @@ def export_store(store_dir: str, fmt: str = "csv", out: str | None = None) -> Pa
             writer.close()
     if fmt == "parquet" and writer is None:
         pd.DataFrame(columns=columns).to_parquet(tmp, index=False)
-    tmp.replace(path)
-    return path

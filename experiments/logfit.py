@@ -506,11 +506,48 @@ def calibrate_from_log(log: str, columns: dict[str, str], out: str, date_format:
     ``other``; ``days`` is the scenario's ``run.days`` (simulated days; default: the log's span, at most 365).
     Raises :class:`LogError` (a :class:`~sim.errors.WenzhengError`) for every problem with the inputs.
     """
-    from sim.scenario import ScenarioError, load_scenario, validate
-
     path = Path(log)
     out_path = Path(out)
+    columns = _check_arguments(columns, out, top_categories, days)
+    df = _read_log(path, columns)
+    rows_read = len(df)
+    if rows_read == 0:
+        raise LogError(f"{path}: the file has a header but no rows")
+    rejects = _Rejects()
+    parsed, formats = _parse_date_columns(df, path, columns, date_format)
+    data = _usable_rows(df, parsed, path, columns, rejects)
+    notes: list[str] = []
+    arrivals = _arrivals(data, path, columns, hourly, notes)
+    cats = _categories(data, top_categories)
+    fits, whole = _category_fits(data, cats, notes)
+    agencies = _agency_fits(data, whole, notes)
+    channel_mix, mapping = _channels(data)
+    closed_h = data["hours"].dropna().to_numpy(float)
+    due_rows = int(data["on_time"].notna().sum())
+    span_days = arrivals["span_days"]
+    fit_obj = LogFit(
+        log=str(path), out=str(out_path), columns=dict(columns), rows_read=rows_read, rows_used=len(data),
+        rejects=rejects.counts, reject_effects=rejects.effects, date_formats=formats,
+        first_created=arrivals["first"].isoformat(sep=" "), last_created=arrivals["last"].isoformat(sep=" "),
+        span_days=span_days, requests_per_day=arrivals["requests_per_day"],
+        weekday_profile=arrivals["weekday_profile"], hour_profile=arrivals["hour_profile"], hourly=hourly,
+        categories=fits, category_share=cats.share, agencies=agencies, channel_mix=channel_mix,
+        channel_mapping=mapping, closed_rows=len(closed_h), due_rows=due_rows,
+        median_close_h=float(np.median(closed_h)) if len(closed_h) else float("nan"),
+        p90_close_h=float(np.quantile(closed_h, 0.9)) if len(closed_h) else float("nan"),
+        on_time_close_share=float(data["on_time"].dropna().astype(float).mean()) if due_rows else float("nan"),
+        **_implied_figures(fits, cats.share),
+        staff_per_bureau=_staff_per_bureau(fits, cats.share, arrivals["requests_per_day"], notes),
+        run_days=float(days) if days is not None else float(min(365.0, math.ceil(span_days))), notes=notes,
+        command=_command(log, columns, out, date_format, hourly, top_categories, days))
+    _write_scenario(fit_obj, out_path, arrivals["first"], cats)
+    return fit_obj
+
+
+def _check_arguments(columns: dict[str, str], out: str, top_categories: int, days: float | None) -> dict[str, str]:
+    """The checked column mapping; :class:`LogError` for an argument out of range or a bad ``out`` path."""
     columns = _check_roles(dict(columns), "columns")
+    out_path = Path(out)
     if top_categories < 1:
         raise LogError(f"top_categories must be at least 1, got {top_categories}")
     if days is not None and not (0 < days <= 3650):
@@ -519,21 +556,27 @@ def calibrate_from_log(log: str, columns: dict[str, str], out: str, date_format:
         raise LogError(f"--out {out}: the scenario file must end in .yaml")
     if out_path.is_dir():
         raise LogError(f"--out {out}: is a folder, expected a scenario .yaml file name")
+    return columns
 
-    df = _read_log(path, columns)
-    rows_read = len(df)
-    if rows_read == 0:
-        raise LogError(f"{path}: the file has a header but no rows")
-    rejects: dict[str, int] = {}
-    effects: dict[str, str] = {}
 
-    def count(reason: str, mask: pd.Series, effect: str) -> None:
+class _Rejects:
+    """Rows with missing or impossible values, counted per reason (in the order first met), with the
+    effect each reason has on the fit."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.effects: dict[str, str] = {}
+
+    def count(self, reason: str, mask: pd.Series, effect: str) -> None:
         n = int(mask.sum())
         if n:
-            rejects[reason] = n
-            effects[reason] = effect
+            self.counts[reason] = n
+            self.effects[reason] = effect
 
-    # ---- dates
+
+def _parse_date_columns(df: pd.DataFrame, path: Path, columns: dict[str, str],
+                        date_format: str | None) -> tuple[dict[str, pd.Series], dict[str, str]]:
+    """Each date role parsed (NaT where unusable), and the format used per role ("... (given|inferred)")."""
     formats: dict[str, str] = {}
     parsed: dict[str, pd.Series] = {}
     for role in DATE_ROLES:
@@ -551,63 +594,65 @@ def calibrate_from_log(log: str, columns: dict[str, str], out: str, date_format:
                                f"(e.g. {example!r}); give it with --date-format, e.g. '%m/%d/%Y %I:%M:%S %p'")
         parsed[role] = _parse_dates(vals, fmt)
         formats[role] = f"{fmt} ({how})"
+    return parsed, formats
 
+
+def _usable_rows(df: pd.DataFrame, parsed: dict[str, pd.Series], path: Path, columns: dict[str, str],
+                 rejects: _Rejects) -> pd.DataFrame:
+    """The rows with a usable created date: ``created``, ``hours`` (created → closed; NaN when unusable),
+    ``due_h`` (created → due; NaN when unusable), ``on_time`` and the category, channel and agency text
+    ("(blank)" when empty). Every unusable value is counted in ``rejects``."""
     created = parsed["created"]
     blank_created = df["created"] == ""
-    count("created: missing", blank_created, "row not used")
-    count("created: unparseable", ~blank_created & created.isna(), "row not used")
+    rejects.count("created: missing", blank_created, "row not used")
+    rejects.count("created: unparseable", ~blank_created & created.isna(), "row not used")
     used = created.notna()
-    rows_used = int(used.sum())
-    if rows_used == 0:
+    if int(used.sum()) == 0:
         example = df.loc[~blank_created, "created"].head(1).tolist()
         raise LogError(f"{path}: no row has a usable created date in column {columns['created']!r}"
                        + (f" (e.g. {example[0]!r}; check --date-format)" if example else ""))
     data = pd.DataFrame({"created": created[used]})
-
-    hours = pd.Series(np.nan, index=data.index)
-    if "closed" in parsed:
-        closed = parsed["closed"][used]
-        blank = df.loc[used, "closed"] == ""
-        count("closed: missing (still open)", blank, "counted as an arrival, not as a service time")
-        count("closed: unparseable", ~blank & closed.isna(), "counted as an arrival, not as a service time")
-        h = (closed - data["created"]).dt.total_seconds() / 3600.0
-        count("closed: before created", h < 0, "counted as an arrival, not as a service time")
-        hours = h.where(h >= 0)
-    data["hours"] = hours
-
-    due_h = pd.Series(np.nan, index=data.index)
-    if "due" in parsed:
-        due = parsed["due"][used]
-        blank = df.loc[used, "due"] == ""
-        count("due: missing", blank, "not used for due times or the on-time share")
-        count("due: unparseable", ~blank & due.isna(), "not used for due times or the on-time share")
-        d = (due - data["created"]).dt.total_seconds() / 3600.0
-        count("due: before created", d < 0, "not used for due times or the on-time share")
-        due_h = d.where(d >= 0)
-    data["due_h"] = due_h
+    data["hours"] = _hours_after_created(df, parsed, used, data, "closed", rejects, {
+        "missing": "closed: missing (still open)", "effect": "counted as an arrival, not as a service time"})
+    data["due_h"] = _hours_after_created(df, parsed, used, data, "due", rejects, {
+        "missing": "due: missing", "effect": "not used for due times or the on-time share"})
     data["on_time"] = (data["hours"] <= data["due_h"]).where(data["hours"].notna() & data["due_h"].notna())
-
-    for role in ("category", "channel", "agency"):
+    effects = {"category": "pooled into 'other'", "channel": "left out of the channel mix",
+               "agency": "left out of the per-agency report"}
+    for role, effect in effects.items():
         if role in df:
             vals = df.loc[used, role]
             blank = vals == ""
-            effect = {"category": "pooled into 'other'", "channel": "left out of the channel mix",
-                      "agency": "left out of the per-agency report"}[role]
-            count(f"{role}: blank", blank, effect)
+            rejects.count(f"{role}: blank", blank, effect)
             data[role] = vals.where(~blank, "(blank)")
+    return data
 
-    # ---- arrivals
+
+def _hours_after_created(df: pd.DataFrame, parsed: dict[str, pd.Series], used: pd.Series, data: pd.DataFrame,
+                         role: str, rejects: _Rejects, words: dict[str, str]) -> pd.Series:
+    """Hours from created to the ``role`` date (closed or due); NaN when missing, unparseable or earlier."""
+    if role not in parsed:
+        return pd.Series(np.nan, index=data.index)
+    when = parsed[role][used]
+    blank = df.loc[used, role] == ""
+    rejects.count(words["missing"], blank, words["effect"])
+    rejects.count(f"{role}: unparseable", ~blank & when.isna(), words["effect"])
+    h = (when - data["created"]).dt.total_seconds() / 3600.0
+    rejects.count(f"{role}: before created", h < 0, words["effect"])
+    return h.where(h >= 0)
+
+
+def _arrivals(data: pd.DataFrame, path: Path, columns: dict[str, str], hourly: bool,
+              notes: list[str]) -> dict[str, Any]:
+    """The log's span (first, last created; days), arrivals per day and the weekday and hour profiles
+    (arrivals per weekday or hour relative to the mean one)."""
     first, last = data["created"].min(), data["created"].max()
     span_days = float((last.normalize() - first.normalize()).days + 1)
-    requests_per_day = rows_used / span_days
     calendar = pd.date_range(first.normalize(), last.normalize(), freq="D")
     days_per_weekday = np.bincount(calendar.day_of_week, minlength=7).astype(float)
     per_weekday = np.bincount(data["created"].dt.day_of_week, minlength=7).astype(float)
     rate = np.divide(per_weekday, days_per_weekday, out=np.zeros(7), where=days_per_weekday > 0)
-    weekday_profile = (rate / rate.mean()).tolist() if rate.sum() > 0 else [1.0] * 7
     per_hour = np.bincount(data["created"].dt.hour, minlength=24).astype(float)
-    hour_profile = (per_hour / per_hour.mean()).tolist()
-    notes: list[str] = []
     if span_days < 28:
         notes.append(f"the log spans only {span_days:.0f} days: the weekday profile rests on few days")
     if hourly:
@@ -615,8 +660,30 @@ def calibrate_from_log(log: str, columns: dict[str, str], out: str, date_format:
         if (clock == pd.Timedelta(0)).all():
             raise LogError(f"{path}: --hourly asked for, but every created time in {columns['created']!r} is "
                            "midnight (the column holds dates only)")
+    return {"first": first, "last": last, "span_days": span_days, "requests_per_day": len(data) / span_days,
+            "weekday_profile": (rate / rate.mean()).tolist() if rate.sum() > 0 else [1.0] * 7,
+            "hour_profile": (per_hour / per_hour.mean()).tolist()}
 
-    # ---- categories
+
+@dataclass
+class _Categories:
+    """The scenario's categories: ``key_of`` (log value → key) for the kept ones, ``other_key`` for the
+    pooled rest (None when nothing is pooled), ``label_of`` (key → words) and ``share`` (key → share of
+    the used rows)."""
+
+    key_of: dict[str, str]
+    other_key: str | None
+    label_of: dict[str, str]
+    share: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def keys(self) -> list[str]:
+        return [*self.key_of.values(), *([self.other_key] if self.other_key else [])]
+
+
+def _categories(data: pd.DataFrame, top_categories: int) -> _Categories:
+    """Keep the ``top_categories`` most frequent categories, pool the rest; sets ``data["cat"]`` (the key)."""
+    rows_used = len(data)
     if "category" in data:
         counts = data["category"].value_counts(sort=True)
         counts = counts.sort_index(kind="stable").sort_values(ascending=False, kind="stable")
@@ -636,54 +703,65 @@ def calibrate_from_log(log: str, columns: dict[str, str], out: str, date_format:
     if other_key:
         label_of[other_key] = ("all requests" if "category" not in data
                                else f"other ({counts.size - len(top)} categories pooled)")
-
-    has_closed = data["hours"].notna().any()
-    whole = _fit_group("all", "all rows", data, None) if has_closed else None
-    fits: dict[str, ServiceFit] = {}
-    if has_closed:
-        for key in [*key_of.values(), *([other_key] if other_key else [])]:
-            fits[key] = _fit_group(key, label_of[key], data[data["cat"] == key], whole)
-    else:
-        notes.append("no usable close dates: service times are the catalogue defaults, not from the log")
+    cats = _Categories(key_of=key_of, other_key=other_key, label_of=label_of)
     share = (data["cat"].value_counts() / rows_used).to_dict()
-    category_share = {k: float(share.get(k, 0.0)) for k in [*key_of.values(), *([other_key] if other_key else [])]}
+    cats.share = {k: float(share.get(k, 0.0)) for k in cats.keys}
+    return cats
 
+
+def _category_fits(data: pd.DataFrame, cats: _Categories,
+                   notes: list[str]) -> tuple[dict[str, ServiceFit], ServiceFit | None]:
+    """A service-time fit per category (falling back on the whole log's for small ones) and the whole
+    log's fit; ``({}, None)`` when the log has no usable close date."""
+    if not data["hours"].notna().any():
+        notes.append("no usable close dates: service times are the catalogue defaults, not from the log")
+        return {}, None
+    whole = _fit_group("all", "all rows", data, None)
+    return {key: _fit_group(key, cats.label_of[key], data[data["cat"] == key], whole) for key in cats.keys}, whole
+
+
+def _agency_fits(data: pd.DataFrame, whole: ServiceFit | None, notes: list[str]) -> dict[str, ServiceFit]:
+    """A service-time fit per agency with enough closed rows (for the report only), largest first."""
+    if "agency" not in data or whole is None:
+        return {}
     agencies: dict[str, ServiceFit] = {}
-    if "agency" in data and has_closed:
-        for a, g in data.groupby("agency", sort=False):
-            if a == "(blank)":
-                continue
-            if g["hours"].notna().sum() >= MIN_FIT_ROWS:
-                agencies[str(a)] = _fit_group(str(a), str(a), g, whole)
-        agencies = dict(sorted(agencies.items(), key=lambda kv: -kv[1].rows))
-        skipped = data["agency"].nunique() - len(agencies) - int((data["agency"] == "(blank)").any())
-        if skipped > 0:
-            notes.append(f"{skipped} agencies with fewer than {MIN_FIT_ROWS} closed rows are not fitted separately")
+    for a, g in data.groupby("agency", sort=False):
+        if a == "(blank)":
+            continue
+        if g["hours"].notna().sum() >= MIN_FIT_ROWS:
+            agencies[str(a)] = _fit_group(str(a), str(a), g, whole)
+    agencies = dict(sorted(agencies.items(), key=lambda kv: -kv[1].rows))
+    skipped = data["agency"].nunique() - len(agencies) - int((data["agency"] == "(blank)").any())
+    if skipped > 0:
+        notes.append(f"{skipped} agencies with fewer than {MIN_FIT_ROWS} closed rows are not fitted separately")
+    return agencies
 
-    # ---- channels
+
+def _channels(data: pd.DataFrame) -> tuple[dict[str, float], dict[str, tuple[str, int]]]:
+    """The channel mix (online, hotline, offline shares) and how each log value was mapped (with its rows)."""
     channel_mix: dict[str, float] = {}
     mapping: dict[str, tuple[str, int]] = {}
-    if "channel" in data:
-        vc = data.loc[data["channel"] != "(blank)", "channel"].value_counts()
-        totals = {"online": 0, "hotline": 0, "offline": 0}
-        for raw, n in vc.items():
-            ch = channel_of(str(raw))
-            mapping[str(raw)] = (ch, int(n))
-            totals[ch] += int(n)
-        tot = sum(totals.values())
-        if tot:
-            channel_mix = {k: v / tot for k, v in totals.items()}
+    if "channel" not in data:
+        return channel_mix, mapping
+    vc = data.loc[data["channel"] != "(blank)", "channel"].value_counts()
+    totals = {"online": 0, "hotline": 0, "offline": 0}
+    for raw, n in vc.items():
+        ch = channel_of(str(raw))
+        mapping[str(raw)] = (ch, int(n))
+        totals[ch] += int(n)
+    tot = sum(totals.values())
+    if tot:
+        channel_mix = {k: v / tot for k, v in totals.items()}
+    return channel_mix, mapping
 
-    # ---- log figures and what the fitted scenario implies
-    closed_h = data["hours"].dropna().to_numpy(float)
-    due_rows = int(data["on_time"].notna().sum())
-    med_close = float(np.median(closed_h)) if len(closed_h) else float("nan")
-    p90_close = float(np.quantile(closed_h, 0.9)) if len(closed_h) else float("nan")
-    on_time = float(data["on_time"].dropna().astype(float).mean()) if due_rows else float("nan")
+
+def _implied_figures(fits: dict[str, ServiceFit], share: dict[str, float]) -> dict[str, float]:
+    """What the fitted scenario implies: median and p90 time to close (hours) of the category mixture and
+    the share closed on time (weighted by the categories' due rows)."""
     imp_med = imp_p90 = imp_on_time = float("nan")
     if fits:
         fl = list(fits.values())
-        w = np.array([category_share[f.name] for f in fl])
+        w = np.array([share[f.name] for f in fl])
         w = w / w.sum()
         imp_med = _mixture_quantile(fl, w, 0.5)
         imp_p90 = _mixture_quantile(fl, w, 0.9)
@@ -691,39 +769,36 @@ def calibrate_from_log(log: str, columns: dict[str, str], out: str, date_format:
         if dw.sum() > 0:
             imp_on_time = float(sum(d * (f.fitted_on_time_share or 0.0) for f, d in zip(fl, dw, strict=True))
                                 / dw.sum())
+    return {"implied_median_close_h": imp_med, "implied_p90_close_h": imp_p90,
+            "implied_on_time_close_share": imp_on_time}
 
-    # ---- staffing: M/G/inf occupancy of each bureau is Poisson(arrivals per hour × mean service hours)
+
+def _staff_per_bureau(fits: dict[str, ServiceFit], share: dict[str, float], requests_per_day: float,
+                      notes: list[str]) -> int:
+    """Staff so that no queue forms: M/G/inf occupancy of each bureau is Poisson(arrivals per hour × mean
+    service hours); P(all busy) < SATURATION_RISK. At most 100000."""
     staff = 1
     for key, f in fits.items():
-        load = requests_per_day * category_share[key] / 24.0 * f.mean_h
+        load = requests_per_day * share[key] / 24.0 * f.mean_h
         staff = max(staff, _poisson_quantile(load, 1.0 - SATURATION_RISK) + 1)
     if staff > 100_000:
         notes.append(f"the staff needed for no queue ({staff}) exceeds the scenario's limit; capped at 100000")
         staff = 100_000
+    return staff
 
-    run_days = float(days) if days is not None else float(min(365.0, math.ceil(span_days)))
 
-    # ---- the scenario
-    fit_obj = LogFit(
-        log=str(path), out=str(out_path), columns=dict(columns), rows_read=rows_read, rows_used=rows_used,
-        rejects=rejects, reject_effects=effects, date_formats=formats,
-        first_created=first.isoformat(sep=" "), last_created=last.isoformat(sep=" "), span_days=span_days,
-        requests_per_day=requests_per_day, weekday_profile=weekday_profile, hour_profile=hour_profile,
-        hourly=hourly, categories=fits, category_share=category_share, agencies=agencies,
-        channel_mix=channel_mix, channel_mapping=mapping, closed_rows=len(closed_h), due_rows=due_rows,
-        median_close_h=med_close, p90_close_h=p90_close, on_time_close_share=on_time,
-        implied_median_close_h=imp_med, implied_p90_close_h=imp_p90, implied_on_time_close_share=imp_on_time,
-        staff_per_bureau=staff, run_days=run_days, notes=notes,
-        command=_command(log, columns, out, date_format, hourly, top_categories, days))
-    scenario = _scenario_dict(fit_obj, out_path, first, label_of, key_of, other_key)
+def _write_scenario(fit: LogFit, out_path: Path, first: pd.Timestamp, cats: _Categories) -> None:
+    """Build, validate and write the scenario (header comment + YAML); the written file must load."""
+    from sim.scenario import ScenarioError, load_scenario, validate
+
+    scenario = _scenario_dict(fit, out_path, first, cats.label_of, cats.key_of, cats.other_key)
     try:
         validate(scenario, str(out_path))
     except ScenarioError as exc:  # pragma: no cover - a bug here, not a user mistake
-        raise LogError(f"the scenario built from {path} does not validate: {exc}") from None
+        raise LogError(f"the scenario built from {fit.log} does not validate: {exc}") from None
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(_header(fit_obj, label_of) + _dump(scenario), encoding="utf-8")
+    out_path.write_text(_header(fit, cats.label_of) + _dump(scenario), encoding="utf-8")
     load_scenario(out_path)  # the written file must load as it stands
-    return fit_obj
 
 
 def _command(log: str, columns: dict[str, str], out: str, date_format: str | None, hourly: bool,

@@ -16,14 +16,11 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import os
-import platform
 import signal
 import socket
-import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +28,11 @@ import numpy as np
 import pandas as pd
 
 import sim
+from common.formatting import format_number
+from common.progress import RunProgress
+from common.provenance import git_commit, versions
+from common.stats import interval_table
+from common.store import ResultStore, StoreError, load_tables, read_manifest
 from sim.errors import WenzhengError
 from sim.results import KPI_NAMES, RunResult
 from sim.scenario import Scenario, validate
@@ -38,7 +40,6 @@ from sim.scenario import Scenario, validate
 from .designs import to_setting
 from .engines import Batch, Batcher, Engine, execute, make_engine
 from .spec import ExperimentPlan, load_spec
-from .store import ResultStore, StoreError, load_tables, read_manifest
 
 DEFAULT_OUT = Path("results") / "experiments"
 
@@ -185,45 +186,23 @@ class ExperimentOutcome:
                 if rows.empty:
                     cells.append("–")
                 elif by_design:
-                    cells.append(f"{_fmt(rows['mean'].min())} –\n{_fmt(rows['mean'].max())}")
+                    cells.append(f"{format_number(rows['mean'].min())} –\n{format_number(rows['mean'].max())}")
                 else:
                     r = rows.iloc[0]
                     half = (r["ci_high"] - r["ci_low"]) / 2
-                    ci = "" if math.isnan(half) else f"\n±{_fmt(half)}"
-                    cells.append(f"{_fmt(r['mean'])}{ci}")
+                    ci = "" if math.isnan(half) else f"\n±{format_number(half)}"
+                    cells.append(f"{format_number(r['mean'])}{ci}")
             table.add_row(k, *cells, end_section=True)
         return table
 
 
-def _fmt(x: float) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "nan"
-    ax = abs(x)
-    if ax >= 1000:
-        return f"{x:,.0f}"
-    if ax >= 10:
-        return f"{x:.1f}"
-    return f"{x:.3f}"
-
-
 def kpi_table(summary: pd.DataFrame, scenarios: list[str], kpis: list[str]) -> pd.DataFrame:
     """Per scenario × point × KPI: mean, 95% t-interval over replications (NaN bounds when n < 2), n."""
-    from scipy.special import stdtrit  # Student t quantile; lighter to import than scipy.stats
-
     cols = ["scenario", "point", "kpi", "mean", "ci_low", "ci_high", "n"]
     if summary is None or summary.empty:
         return pd.DataFrame(columns=cols)
     overall = summary[(summary["group_by"] == "all") & (summary["group"] == "all")]
-    overall = overall[overall["value"].notna()]
-    g = overall.groupby(["scenario", "point", "kpi"], sort=False)["value"]
-    agg = g.agg(["mean", "std", "count"]).reset_index()
-    n = agg["count"].to_numpy(dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        half = stdtrit(np.maximum(n - 1, 1), 0.975) * agg["std"].to_numpy(dtype=float) / np.sqrt(n)
-    half = np.where(n >= 2, half, np.nan)
-    agg["ci_low"] = agg["mean"] - half
-    agg["ci_high"] = agg["mean"] + half
-    agg["n"] = agg["count"].astype(int)
+    agg = interval_table(overall, ["scenario", "point", "kpi"])
     order_s = {s: i for i, s in enumerate(scenarios)}
     order_k = {k: i for i, k in enumerate(kpis)}
     agg = agg.sort_values(["scenario", "point", "kpi"],
@@ -233,35 +212,15 @@ def kpi_table(summary: pd.DataFrame, scenarios: list[str], kpis: list[str]) -> p
 
 
 # ------------------------------------------------------------------------------------ manifest
-def _versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {"python": platform.python_version()}
-    for name in ("mesa", "numpy", "pandas", "pyarrow", "wenzheng"):
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = getattr(sim, "__version__", None) if name == "wenzheng" else None
-    return out
-
-
-def _git_commit() -> str | None:
-    root = Path(__file__).resolve().parent.parent
-    try:
-        res = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    commit = res.stdout.strip()
-    return commit if res.returncode == 0 and commit else None
-
-
 def build_manifest(plan: ExperimentPlan) -> dict[str, Any]:
-    """The manifest of a new store (DESIGN.md contract); ``timings`` is added when the experiment ends."""
+    """The manifest of a new store (README.md, "The result store"); ``timings`` is added when the experiment ends."""
     return {
         "name": plan.name,
         "spec": plan.raw,
         "spec_hash": plan.spec_hash,
         "spec_path": str(plan.path),
-        "git_commit": _git_commit(),
-        "versions": _versions(),
+        "git_commit": git_commit(),
+        "versions": versions(),
         "master_seed": int(plan.spec.seed),
         "replications": plan.replications,
         "replication_seeds": [int(s) for s in plan.seeds],
@@ -312,27 +271,52 @@ def execute_plan(plan: ExperimentPlan, store: ResultStore, engine: Engine, progr
     todo = [(s, p, r) for r in range(plan.replications) for s in plan.scenarios for p in range(plan.design.n_points)
             if plan.run_id(s, p, r) not in done]
     n_skipped = len(done & set(store.run_order))
-    counts = {"ok": 0, "failed": 0, "run_wall_s": 0.0}
+    bar = RunProgress(len(todo), f"{plan.name} on {engine.describe()}") if progress else None
+    job = _PlanJob(plan, store, bar)
     batcher = Batcher(todo, engine.capacity(), plan.spec.batch_size, engine.target_batch_s)
+    if _run_batches(job, engine, batcher, t0):
+        held = len(store.ok_run_ids())
+        raise ExperimentInterrupted(
+            f"interrupted: {held} of {plan.n_runs} runs are stored in {store.root}; "
+            f"run the same command with --resume to finish the rest")
+    table = kpi_table(store.summary(), list(plan.scenarios), plan.kpis)
+    failed = store.failed_runs()
+    n_ok = len(store.ok_run_ids() & set(store.run_order))
+    return ExperimentOutcome(
+        store_dir=store.root, n_ok=n_ok, n_failed=len(failed), n_skipped=n_skipped, n_total=plan.n_runs,
+        table=table, wall_s=time.perf_counter() - t0, engine=engine.describe(), design_type=plan.design.type,
+        failures=[(str(r["run_id"]), str(r["error"])) for r in failed])
 
-    def prepare(items: list[tuple[str, int, int]]) -> list[RunTask]:
+
+class _PlanJob:
+    """One :func:`execute_plan` call's bookkeeping: run tasks out to the workers, their rows, KPI rows, time
+    series and cases back into the store; counts of ok and failed runs and their summed wall time (s)."""
+
+    def __init__(self, plan: ExperimentPlan, store: ResultStore, bar: RunProgress | None) -> None:
+        self.plan = plan
+        self.store = store
+        self.bar = bar
+        self.counts: dict[str, Any] = {"ok": 0, "failed": 0, "run_wall_s": 0.0}
+
+    def prepare(self, items: list[tuple[str, int, int]]) -> list[RunTask]:
+        plan = self.plan
         return [RunTask(run_id=plan.run_id(s, p, r), scenario_name=s, point=p, replication=r, seed=plan.seeds[r],
                         scenario=plan.scenario_at(s, p), kpis=plan.kpis, keep_cases=bool(plan.spec.keep_cases))
                 for s, p, r in items]
 
-    def run_row(s: str, p: int, r: int, status: str, error: str, wall_s: float, worker: str) -> dict[str, Any]:
+    def run_row(self, s: str, p: int, r: int, status: str, error: str, wall_s: float,
+                worker: str) -> dict[str, Any]:
+        plan = self.plan
         row = {"run_id": plan.run_id(s, p, r), "scenario": s, "point": p, "replication": r,
                "seed": int(plan.seeds[r]), "status": status, "error": error, "wall_s": float(wall_s),
                "worker": worker}
         row.update(plan.design.columns(p))
         return row
 
-    bar = _Progress(len(todo), plan.name, engine.describe()) if progress else None
-
-    def on_result(batch: Batch, outcomes: list[dict[str, Any]]) -> None:
+    def on_result(self, batch: Batch, outcomes: list[dict[str, Any]]) -> None:
         rows, summaries, series, cases = [], [], [], {}
         for (s, p, r), o in zip(batch.items, outcomes, strict=True):
-            rows.append(run_row(s, p, r, o["status"], o["error"], o["wall_s"], o["worker"]))
+            rows.append(self.run_row(s, p, r, o["status"], o["error"], o["wall_s"], o["worker"]))
             ids = {"run_id": o["run_id"], "scenario": s, "point": p, "replication": r}
             if o["summary"] is not None:
                 summaries.append(o["summary"].assign(**ids))
@@ -340,28 +324,33 @@ def execute_plan(plan: ExperimentPlan, store: ResultStore, engine: Engine, progr
                 series.append(o["timeseries"].assign(**ids))
             if o["cases"] is not None:
                 cases[o["run_id"]] = o["cases"]
-            counts["ok" if o["status"] == "ok" else "failed"] += 1
-            counts["run_wall_s"] += float(o["wall_s"])
-        store.commit(batch.batch_id, rows,
-                     pd.concat(summaries, ignore_index=True) if summaries else None,
-                     pd.concat(series, ignore_index=True) if series else None, cases)
-        if bar:
-            bar.advance(len(outcomes), sum(o["status"] != "ok" for o in outcomes))
+            self.counts["ok" if o["status"] == "ok" else "failed"] += 1
+            self.counts["run_wall_s"] += float(o["wall_s"])
+        self.store.commit(batch.batch_id, rows,
+                          pd.concat(summaries, ignore_index=True) if summaries else None,
+                          pd.concat(series, ignore_index=True) if series else None, cases)
+        if self.bar:
+            self.bar.advance(len(outcomes), sum(o["status"] != "ok" for o in outcomes))
 
-    def on_lost(batch: Batch, reason: str) -> None:
-        rows = [run_row(s, p, r, "failed", reason, math.nan, "") for s, p, r in batch.items]
-        store.commit(batch.batch_id, rows)
-        counts["failed"] += len(rows)
-        if bar:
-            bar.advance(len(rows), len(rows))
+    def on_lost(self, batch: Batch, reason: str) -> None:
+        rows = [self.run_row(s, p, r, "failed", reason, math.nan, "") for s, p, r in batch.items]
+        self.store.commit(batch.batch_id, rows)
+        self.counts["failed"] += len(rows)
+        if self.bar:
+            self.bar.advance(len(rows), len(rows))
 
+
+def _run_batches(job: _PlanJob, engine: Engine, batcher: Batcher, t0: float) -> bool:
+    """Execute the batches on ``engine`` (SIGTERM acting as Ctrl-C), then close the engine and finish the
+    store whatever happened. True when the experiment was interrupted."""
+    store, bar = job.store, job.bar
     interrupted = False
     previous_sigterm = _sigterm_as_interrupt()
     try:
         engine.executor  # start the pool or join the cluster before drawing the bar  # noqa: B018
         if bar:
             bar.start()
-        execute(engine, run_batch, batcher, on_result, on_lost, prepare=prepare,
+        execute(engine, run_batch, batcher, job.on_result, job.on_lost, prepare=job.prepare,
                 item_seconds=lambda outs: sum(o["wall_s"] for o in outs), first_batch_id=store.next_batch_id)
     except KeyboardInterrupt:
         interrupted = True
@@ -372,25 +361,12 @@ def execute_plan(plan: ExperimentPlan, store: ResultStore, engine: Engine, progr
         if bar:
             bar.stop()
         engine.close()
-        wall = time.perf_counter() - t0
+        counts = job.counts
         store.finish({"started": store.manifest.get("resumed", [store.manifest.get("created")])[-1],
-                      "wall_s": wall, "run_wall_s": counts["run_wall_s"], "engine": engine.describe(),
-                      "workers": engine.workers, "runs_ok": counts["ok"], "runs_failed": counts["failed"],
-                      "interrupted": interrupted})
-    if interrupted:
-        held = len(store.ok_run_ids())
-        raise ExperimentInterrupted(
-            f"interrupted: {held} of {plan.n_runs} runs are stored in {store.root}; "
-            f"run the same command with --resume to finish the rest")
-
-    summary = store.summary()
-    table = kpi_table(summary, list(plan.scenarios), plan.kpis)
-    failed = store.failed_runs()
-    n_ok = len(store.ok_run_ids() & set(store.run_order))
-    return ExperimentOutcome(
-        store_dir=store.root, n_ok=n_ok, n_failed=len(failed), n_skipped=n_skipped, n_total=plan.n_runs,
-        table=table, wall_s=time.perf_counter() - t0, engine=engine.describe(), design_type=plan.design.type,
-        failures=[(str(r["run_id"]), str(r["error"])) for r in failed])
+                      "wall_s": time.perf_counter() - t0, "run_wall_s": counts["run_wall_s"],
+                      "engine": engine.describe(), "workers": engine.workers, "runs_ok": counts["ok"],
+                      "runs_failed": counts["failed"], "interrupted": interrupted})
+    return interrupted
 
 
 def _sigterm_as_interrupt() -> Any:
@@ -406,38 +382,6 @@ def _sigterm_as_interrupt() -> Any:
     previous = signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGTERM, handler)
     return previous if previous is not None else signal.SIG_DFL
-
-
-class _Progress:
-    """A rich progress bar on stderr: runs done, failed, elapsed and estimated time left."""
-
-    def __init__(self, total: int, name: str, engine: str) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self._progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("runs · [red]{task.fields[failed]} failed"), TimeElapsedColumn(),
-            TextColumn("· left"), TimeRemainingColumn(), console=Console(stderr=True))
-        self._task = self._progress.add_task(f"{name} on {engine}", total=total, failed=0)
-        self._failed = 0
-
-    def start(self) -> None:
-        self._progress.start()
-
-    def stop(self) -> None:
-        self._progress.stop()
-
-    def advance(self, n: int, failed: int) -> None:
-        self._failed += failed
-        self._progress.update(self._task, advance=n, failed=self._failed)
 
 
 # ------------------------------------------------------------------------------------ rerun

@@ -1,4 +1,4 @@
-"""Write one run's tables to disk, as DESIGN.md's contract says (``python run.py run``)."""
+"""Write one run's tables to disk, as README.md's "Outputs of one run" describes (``python run.py run``)."""
 
 from __future__ import annotations
 

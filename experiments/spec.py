@@ -43,8 +43,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from common.models import StrictModel as _Strict
 from sim.errors import WenzhengError
 from sim.results import KPI_NAMES
 from sim.scenario import Scenario, ScenarioError, load_scenario
@@ -57,10 +58,6 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 class SpecError(WenzhengError):
     """An experiment spec is invalid. The message names the spec file and the key path, for the user."""
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 class ScenarioRef(_Strict):

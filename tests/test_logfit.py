@@ -304,7 +304,7 @@ def test_baltimore_log_figures(baltimore):
     fit, _ = baltimore
     assert fit.rows_read == 10_000 and fit.rows_used == 10_000
     assert fit.rejects == {"closed: missing (still open)": 208, "due: missing": 286}
-    assert fit.median_close_h == pytest.approx(32.4, abs=0.1)  # DOMAIN.md: ≈ 32 h
+    assert fit.median_close_h == pytest.approx(32.4, abs=0.1)  # docs/sources.md, S25: ≈ 32 h
     assert fit.p90_close_h / 24 == pytest.approx(27.0, abs=0.1)  # ≈ 27 days
     assert fit.on_time_close_share == pytest.approx(0.836, abs=0.001)  # 83.6% closed by the due date
     assert fit.channel_mix["hotline"] == pytest.approx(0.4995)
