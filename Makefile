@@ -25,8 +25,11 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(PY) run.py $(ARGS)
 
+# The suite runs on TEST_WORKERS processes (pytest-xdist), one test file per worker at a time.
+TEST_WORKERS ?= 2
+
 test: $(STAMP)
-	$(PY) -m pytest $(ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -23,7 +23,8 @@ from sim import load_scenario, run_scenario
 from sim.errors import WenzhengError
 
 ROOT = Path(__file__).resolve().parents[1]
-BALTIMORE = ROOT.parent / "shared" / "data" / "baltimore_311_sample.csv"
+BALTIMORE = ROOT.parent / "shared" / "data" / "baltimore_311_sample.csv"  # the full sample (developers only)
+SHIPPED_LOG = ROOT / "data" / "baltimore_311_2000.csv"  # its first 2,000 rows, shipped for the README example
 SHIPPED = ROOT / "scenarios" / "baltimore_311.yaml"
 BALTIMORE_COLUMNS = ("created=CreatedDate,closed=CloseDate,due=DueDate,category=SRType,"
                      "channel=MethodReceived,agency=Agency")
@@ -352,6 +353,32 @@ def test_shipped_baltimore_scenario_is_up_to_date(baltimore):
     shipped, fresh = yaml.safe_load(SHIPPED.read_text()), yaml.safe_load(out.read_text())
     assert shipped == fresh
     load_scenario(SHIPPED)
+
+
+@pytest.fixture(scope="module")
+def shipped_log(tmp_path_factory):
+    out = tmp_path_factory.mktemp("shipped_log") / "baltimore_311_2000.yaml"
+    return calibrate_from_log(str(SHIPPED_LOG), parse_columns(BALTIMORE_COLUMNS), str(out)), out
+
+
+def test_shipped_log_figures(shipped_log):
+    """The README's log example runs on data/baltimore_311_2000.csv; these are the figures it quotes."""
+    fit, out = shipped_log
+    assert fit.rows_read == 2_000 and fit.rows_used == 2_000
+    assert fit.rejects == {"closed: missing (still open)": 45, "due: missing": 66}
+    assert fit.median_close_h == pytest.approx(37.6, abs=0.05)
+    assert fit.p90_close_h / 24 == pytest.approx(29.3, abs=0.05)
+    assert fit.on_time_close_share == pytest.approx(0.834, abs=0.001)
+    assert fit.channel_mix == pytest.approx({"hotline": 0.4935, "online": 0.2655, "offline": 0.241})
+    assert fit.channel_mapping["Internal"] == ("offline", 430)
+    assert len(fit.categories) == 11
+    assert load_scenario(out).demand.requests_per_day == pytest.approx(fit.requests_per_day, rel=0.01)
+
+
+@needs_baltimore
+def test_shipped_log_is_the_head_of_the_full_sample():
+    head = BALTIMORE.read_bytes().splitlines(keepends=True)[:2_001]
+    assert SHIPPED_LOG.read_bytes() == b"".join(head)
 
 
 def test_category_keys_keep_non_ascii_letters(tmp_path):
