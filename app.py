@@ -9,9 +9,11 @@ model step is one hour, advances **one day (24 model hours) per step** of the ex
 moves the city on by one day (times the "Render Interval" slider), and the "Time" shown is in days.
 
 Views: the five-level hierarchy (units and their departments, coloured by the overdue share of the open
-cases they hold and sized by how many they hold), live plots of the three rates (cumulative to date,
-with the command line's KPI definitions), of backlog and overdue cases, and of mean trust, and a table of
-the most overdue open cases with the route their order takes through the hierarchy.
+cases they hold and sized by how many they hold), live plots of the rates (cumulative to date, with the
+command line's KPI definitions): response and satisfaction; resolution as the platform records it against
+the true resolution (the problem solved) and their difference, the gaming gap; of backlog and overdue
+cases, and of mean trust, and a table of the most overdue open cases with the route their order takes
+through the hierarchy.
 
 ``sim`` never imports this module.
 """
@@ -49,7 +51,9 @@ SCENARIO_DIR = HERE / "scenarios"
 HOURS_PER_STEP = 24
 """Model hours advanced by one explorer step (one day)."""
 
-RATE_COLOURS = {"response rate": "tab:blue", "resolution rate": "tab:green", "satisfaction rate": "tab:orange"}
+RATE_COLOURS = {"response rate": "tab:blue", "satisfaction rate": "tab:orange"}
+RESOLUTION_COLOURS = {"resolution rate": "tab:green", "true resolution rate": "tab:olive", "gaming gap": "tab:red"}
+"""Resolution as recorded by the platform (the KPI ``resolution_rate``), as true, and recorded − true."""
 LOAD_COLOURS = {"backlog": "tab:purple", "overdue": "tab:red"}
 TRUST_COLOURS = {"mean trust": "tab:brown", "mean efficacy": "tab:gray"}
 HELD = (Status.QUEUED, Status.NEGLECTED, Status.IN_SERVICE)
@@ -130,7 +134,7 @@ class ExplorerModel(GovernanceModel):
     Keyword arguments are the controls (see :func:`explorer_scenario`); ``scenario_file`` is a label of
     :func:`scenario_choices` or a path; ``seed`` None takes the file's ``run.seed``.
     ``datacollector`` records, after every day, the rates to date (the command line's KPI definitions over
-    the cases created so far), the backlog and overdue counts (cases) and mean trust and efficacy (0–1).
+    the cases created so far; resolution recorded and true, and the gaming gap), the backlog and overdue counts (cases) and mean trust and efficacy (0–1).
     """
 
     def __init__(self, scenario_file: str = "", use_scenario_policies: bool = False,
@@ -161,7 +165,7 @@ class ExplorerModel(GovernanceModel):
         self.snapshot: dict[str, float] = {}
         self.datacollector = DataCollector(model_reporters={
             name: (lambda m, name=name: m.snapshot[name])
-            for name in (*RATE_COLOURS, *LOAD_COLOURS, *TRUST_COLOURS)})
+            for name in (*RATE_COLOURS, *RESOLUTION_COLOURS, *LOAD_COLOURS, *TRUST_COLOURS)})
         self._observe()
 
     def step(self) -> None:
@@ -189,6 +193,7 @@ class ExplorerModel(GovernanceModel):
         open_ids = self.cases.open_ids()
         self.snapshot = {
             "response rate": k["response_rate"], "resolution rate": k["resolution_rate"],
+            "true resolution rate": k["true_resolution_rate"], "gaming gap": k["gaming_gap"],
             "satisfaction rate": k["satisfaction_rate"],
             "backlog": float(len(open_ids)), "overdue": float((self.cases.due[open_ids] < now).sum()),
             "mean trust": float(self.population.trust.mean()),
@@ -433,6 +438,8 @@ def _style_axes(title: str, ylim: str = "zero"):
 
 # Mesa's plot components over the model's DataCollector; the x axis ("Step") counts days.
 RatesPlot, _ = make_plot_component(RATE_COLOURS, post_process=_style_axes("Rates to date (share of cases)", "unit"))
+ResolutionPlot, _ = make_plot_component(
+    RESOLUTION_COLOURS, post_process=_style_axes("Resolution: recorded vs true, gaming gap", "unit"))
 LoadPlot, _ = make_plot_component(LOAD_COLOURS, post_process=_style_axes("Open cases: backlog and overdue"))
 TrustPlot, _ = make_plot_component(TRUST_COLOURS, post_process=_style_axes("Citizens: mean trust, efficacy (0–1)",
                                                                            "auto"))
@@ -462,7 +469,9 @@ def status_line(model: ExplorerModel) -> str:
             f"{p.supervision_intensity:g}/day · {p.dispatch_mode.value} dispatch · {p.platform_hours.value} intake · "
             f"tracking {on[p.tracking]} · ranking {on[p.public_ranking]} · systemic fix {on[p.systemic_fix]}<br>"
             f"<b>Day {model.day:.0f} of {model.total_days:.0f}</b>: response rate {rate(s['response rate'])} · "
-            f"resolution rate {rate(s['resolution rate'])} · satisfaction rate {rate(s['satisfaction rate'])} · "
+            f"resolution rate {rate(s['resolution rate'])} (recorded) · true resolution rate "
+            f"{rate(s['true resolution rate'])} · gaming gap {rate(s['gaming gap'])} · "
+            f"satisfaction rate {rate(s['satisfaction rate'])} · "
             f"backlog {s['backlog']:.0f} · overdue {s['overdue']:.0f} · mean trust {s['mean trust']:.3f}")
 
 
@@ -503,8 +512,9 @@ def Dashboard(model: ExplorerModel):
     with solara.Column(style={"padding": "0px 12px"}, gap="4px"):
         solara.HTML(unsafe_innerHTML=status_line(model), classes=["wz-status"])
         Network(model)
-        with solara.Columns([1, 1, 1], classes=["wz-plots"]):
+        with solara.Columns([1, 1, 1, 1], classes=["wz-plots"]):
             RatesPlot(model)
+            ResolutionPlot(model)
             LoadPlot(model)
             TrustPlot(model)
         solara.HTML(unsafe_innerHTML="<b>Most overdue open cases</b>: hours past the due time; route = the order's "

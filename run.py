@@ -117,6 +117,16 @@ def cmd_calibrate_from_log(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plan_staff(args: argparse.Namespace) -> int:
+    from sim.budgets import write_staff_plan
+
+    path, staff = write_staff_plan(args.scenario, args.utilisation, args.out, args.set)
+    print(f"planned {sum(staff.values()):,} department staff in {len(staff)} departments at utilisation "
+          f"{args.utilisation:g} (largest: {max(staff.values())}, smallest: {min(staff.values())})")
+    print(f"wrote {path}")
+    return 0
+
+
 def cmd_explore(args: argparse.Namespace) -> int:
     import os
     import subprocess
@@ -218,6 +228,16 @@ def build_parser() -> argparse.ArgumentParser:
                     "at most 365)")
     lg.add_argument("--out", required=True, help="scenario file to write, e.g. scenarios/mycity.yaml")
     lg.set_defaults(func=cmd_calibrate_from_log)
+
+    ps = sub.add_parser("plan-staff", help="staff each department for its expected load; writes a scenario that "
+                        "extends the input with departments.staff_by_department")
+    ps.add_argument("scenario", help="scenario YAML file, e.g. scenarios/default.yaml")
+    ps.add_argument("--utilisation", type=float, required=True,
+                    help="target share of staff time busy with the expected load, in (0, 1], e.g. 0.6")
+    ps.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a scenario value for planning only (repeatable; not written to the output)")
+    ps.add_argument("--out", required=True, help="scenario file to write, e.g. scenarios/mycity_staffed.yaml")
+    ps.set_defaults(func=cmd_plan_staff)
 
     ex = sub.add_parser("explore", help="open the interactive explorer (Solara) on a scenario")
     ex.add_argument("scenario", nargs="?", default="scenarios/default.yaml")

@@ -44,9 +44,12 @@ from .summarize import (
 )
 
 RATE_KPIS: tuple[str, ...] = ("response_rate", "resolution_rate", "satisfaction_rate")
-TIMESERIES_METRICS: tuple[str, ...] = ("backlog", "response_rate", "resolution_rate", "mean_trust")
+TIMESERIES_METRICS: tuple[str, ...] = ("backlog", "response_rate", "resolution_rate", "true_resolution_rate",
+                                       "mean_trust")
 METRIC_UNITS: dict[str, str] = {
     "backlog": "open cases", "response_rate": "share of cases (%)", "resolution_rate": "share of cases (%)",
+    "true_resolution_rate": "share of cases (%)", "cost_hours": "staff-hours per day",
+    "work_hours": "staff-hours per day",
     "satisfaction_rate": "share of judged cases (%)", "mean_trust": "trust (0–1)", "arrivals": "cases per day",
     "overdue": "open overdue cases", "participation": "share of problems reported (%)",
 }
@@ -154,9 +157,10 @@ def _percent() -> mpl.ticker.Formatter:
 
 def bounds(name: str) -> tuple[float, float]:
     """The range a KPI or daily metric can take: shares and 0–1 indices [0, 1], the digital gap [−1, 1],
-    everything else (hours, cases, staff-hours) [0, ∞). Drawn intervals are clipped to it: with few
-    replications a t interval can reach past what is possible."""
-    if name == "digital_gap":
+    everything else (hours, cases, staff-hours) [0, ∞); differences of shares (the digital and gaming gaps,
+    unit "share points") [−1, 1]. Drawn intervals are clipped to it: with few replications a t interval can
+    reach past what is possible."""
+    if name in ("digital_gap", "gaming_gap") or kpi_unit(name).startswith("share points"):
         return (-1.0, 1.0)
     unit = kpi_unit(name) or METRIC_UNITS.get(name, "")
     if unit.startswith("share") or "0–1" in unit or "(%)" in unit:
@@ -462,12 +466,13 @@ def sobol_figure(store: Store | str | Path, kpis: Sequence[str] | None = None) -
 
 def cost_tradeoff_figure(
     store: Store | str | Path,
-    outcomes: Sequence[str] = ("resolution_rate", "satisfaction_rate"),
-    cost: str = "staff_hours",
+    outcomes: Sequence[str] = ("true_resolution_rate", "satisfaction_rate"),
+    cost: str = "cost_hours",
 ) -> Figure:
-    """Service outcome against staff hours (cost) per scenario, with 95% intervals on both axes. Filled
-    markers joined by a line: the scenarios no other scenario beats on both (cheaper or equal and at least
-    as good, better on one); hollow: beaten."""
+    """True service outcomes (the problem solved, not what the platform records) against cost (paid
+    staff-hours of departments, operators and supervisors) per scenario, with 95% intervals on both axes.
+    Filled markers joined by a line: the scenarios no other scenario beats on both (cheaper or equal and at
+    least as good, better on one); hollow: beaten."""
     store = as_store(store)
     present = set(store.overall["kpi"])
     if cost not in present:
@@ -524,7 +529,8 @@ def _tradeoff_panel(ax, wide: pd.DataFrame, cost: str, out: str, styles: dict[st
                     fmt=st.marker, markersize=9, color=st.color if eff[i] else "white",
                     markeredgecolor=st.color if not eff[i] else "0.1", markeredgewidth=1.6,
                     ecolor="0.45", elinewidth=0.8, capsize=2, zorder=3)
-    ax.set_xlabel(f"{kpi_label(cost)} ({kpi_unit(cost)}), cost")
+    label = kpi_label(cost)
+    ax.set_xlabel(f"{label} ({kpi_unit(cost)})" + ("" if "cost" in label else ", cost"))
     ax.set_ylabel(f"{kpi_label(out)} ({kpi_unit(out)})")
     if is_share(out):
         ax.yaxis.set_major_formatter(_percent())
@@ -559,7 +565,8 @@ def _place_labels(ax, x: np.ndarray, y: np.ndarray, labels: Sequence[str]) -> No
                 break
 
 
-EQUITY_KPIS: tuple[str, ...] = ("resolution_rate", "satisfaction_rate", "response_rate", "median_response_h")
+EQUITY_KPIS: tuple[str, ...] = ("true_resolution_rate", "gaming_gap", "resolution_rate", "satisfaction_rate",
+                                "response_rate", "median_response_h")
 
 
 def equity_figure(store: Store | str | Path, kpis: Sequence[str] | None = None) -> Figure:

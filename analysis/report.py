@@ -30,6 +30,7 @@ from sim.errors import WenzhengError
 from .figures import FigureOutput, all_figures, to_png
 from .store import PARAM_PREFIX, SPLITS, Store, as_store
 from .summarize import (
+    COST_KPIS,
     HIGHER_IS_BETTER,
     LOWER_IS_BETTER,
     SensitivityUnavailable,
@@ -61,8 +62,8 @@ SECTIONS: tuple[tuple[str, str], ...] = (
 )
 #: At most this many significant effects per scenario are spelled out in the reading.
 MAX_EFFECTS_PER_SCENARIO = 6
-EQUITY_KPIS: tuple[str, ...] = ("response_rate", "resolution_rate", "satisfaction_rate", "median_response_h",
-                                "online_share")
+EQUITY_KPIS: tuple[str, ...] = ("response_rate", "resolution_rate", "true_resolution_rate", "gaming_gap",
+                                "satisfaction_rate", "median_response_h", "online_share")
 
 
 class ReportError(WenzhengError):
@@ -142,8 +143,8 @@ def describe_change(diff: float, kpi: str) -> str:
 
 
 def verdict(kpi: str, diff: float) -> str:
-    """Whether a change is better or worse for the people served (staff hours: costlier or cheaper)."""
-    if kpi == "staff_hours":
+    """Whether a change is better or worse for the people served (paid hours: costlier or cheaper)."""
+    if kpi in COST_KPIS:
         return "costlier" if diff > 0 else "cheaper"
     if kpi in HIGHER_IS_BETTER:
         return "better" if diff > 0 else "worse"
@@ -213,7 +214,7 @@ def reading(store: Store, diffs: pd.DataFrame) -> list[str]:
     return out
 
 
-def _tradeoff_reading(store: Store, cost: str = "staff_hours", outcome: str = "resolution_rate") -> list[str]:
+def _tradeoff_reading(store: Store, cost: str = "cost_hours", outcome: str = "true_resolution_rate") -> list[str]:
     if store.design_type != "none" or len(store.scenarios) < 2:
         return []
     t = kpi_table(store, [cost, outcome])
@@ -477,7 +478,7 @@ def _paired_section(store: Store, diffs: pd.DataFrame) -> Section:
                  f"replications; up to {n} pair(s) (a replication that failed in either scenario is left out). "
                  "Markers: * p < 0.05, ** p < 0.01, *** p < 0.001 (paired t-test, not adjusted for multiple "
                  "comparisons), significant cells in bold; (+) better, (−) worse for the people served, ($) costs "
-                 "more staff time."), strong=strong))
+                 "more paid staff-hours."), strong=strong))
     return sec
 
 

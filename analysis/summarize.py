@@ -36,13 +36,20 @@ from .store import ALL, PARAM_PREFIX, SPLITS, Store, as_store
 
 #: KPIs for which a larger value is better for citizens (a policy "improves" them by raising them).
 HIGHER_IS_BETTER: frozenset[str] = frozenset({
-    "response_rate", "on_time_response_rate", "resolution_rate", "satisfaction_rate", "on_time_close_rate",
+    "response_rate", "on_time_response_rate", "resolution_rate", "true_resolution_rate",
+    "dispatched_resolution_rate", "dispatched_true_resolution_rate", "satisfaction_rate", "on_time_close_rate",
     "mean_trust", "participation_rate",
 })
-#: KPIs for which a smaller value is better (times, failures, the digital gap, and cost in staff-hours).
+#: KPIs for which a smaller value is better (times, failures, the gaming and digital gaps).
 LOWER_IS_BETTER: frozenset[str] = frozenset({
     "median_response_h", "p90_response_h", "median_close_h", "p90_close_h", "reopen_rate", "escalation_rate",
-    "perfunctory_share", "backlog_end", "digital_gap", "staff_hours",
+    "perfunctory_share", "backlog_end", "gaming_gap", "digital_gap",
+})
+#: KPIs that are costs (paid staff-hours): a rise is "costlier", a fall "cheaper". Work hours and utilisation
+#: are neither better nor worse in themselves.
+COST_KPIS: frozenset[str] = frozenset({
+    "cost_hours", "capacity_hours", "capacity_hours_departments", "capacity_hours_operators",
+    "capacity_hours_supervisors",
 })
 
 #: Human names used in tables, figures and the plain-language reading.
@@ -55,7 +62,16 @@ KPI_LABELS: dict[str, str] = {
     "escalation_rate": "escalation rate", "perfunctory_share": "share of perfunctory replies",
     "backlog_end": "backlog at the end", "mean_trust": "mean trust in government",
     "participation_rate": "participation rate", "digital_gap": "digital gap (urban − rural online share)",
-    "staff_hours": "staff hours", "direct_answer_share": "share answered directly at intake",
+    "direct_answer_share": "share answered directly at intake",
+    "true_resolution_rate": "true resolution rate", "gaming_gap": "gaming gap (recorded − true resolution)",
+    "dispatched_resolution_rate": "resolution rate of dispatched cases",
+    "dispatched_true_resolution_rate": "true resolution rate of dispatched cases",
+    "capacity_hours_departments": "paid department hours", "capacity_hours_operators": "paid operator hours",
+    "capacity_hours_supervisors": "paid supervisor hours", "capacity_hours": "paid hours",
+    "work_hours_departments": "department hours worked", "work_hours_operators": "operator hours worked",
+    "work_hours_supervisors": "supervisor hours worked", "work_hours": "hours worked",
+    "utilisation_departments": "department utilisation", "utilisation_operators": "operator utilisation",
+    "utilisation_supervisors": "supervisor utilisation", "cost_hours": "cost in paid hours",
     "online_share": "online share", "cases": "cases",
 }
 
@@ -511,7 +527,7 @@ def summary_text(store: Store | str | Path, kpis: Iterable[str] | None = None) -
 
 
 __all__ = [
-    "ALL", "HIGHER_IS_BETTER", "Interval", "KPI_LABELS", "LOWER_IS_BETTER", "format_interval", "format_kpi_table",
+    "ALL", "COST_KPIS", "HIGHER_IS_BETTER", "Interval", "KPI_LABELS", "LOWER_IS_BETTER", "format_interval", "format_kpi_table",
     "format_paired_differences", "format_value", "group_gaps", "group_table", "kpi_label", "kpi_matrix",
     "kpi_table", "kpi_unit", "morris_indices", "paired_differences", "paired_t_pvalue", "pareto_efficient", "significance_marker",
     "sobol_indices", "SensitivityUnavailable", "summary_text", "t_interval", "timeseries_bands",

@@ -137,10 +137,11 @@ def _dispatched(c: pd.DataFrame) -> pd.DataFrame:
 
 
 def dispatched_resolution(run: RunData) -> float:
-    """Resolved share of the dispatched requests that reached a final state (closed or abandoned)."""
+    """Share of the dispatched requests that reached a final state (closed or abandoned) and that the platform
+    records as resolved (``recorded_resolved``: what a government publishes, as Beijing's rates)."""
     d = _dispatched(_need_cases(run))
     final = d["status"].astype(str).isin(["closed", "abandoned"])
-    return float(d.loc[final, "resolved"].mean()) if final.any() else math.nan
+    return float(d.loc[final, "recorded_resolved"].mean()) if final.any() else math.nan
 
 
 def dispatched_satisfaction(run: RunData) -> float:
@@ -186,7 +187,7 @@ class Measure:
 MEASURES: dict[str, Measure] = {
     "county_reply_share": Measure(county_reply_share, "share of requests handled by county-level departments "
                                   "with a first response by the end of the run"),
-    "dispatched_resolution": Measure(dispatched_resolution, "resolved share of the requests dispatched to "
+    "dispatched_resolution": Measure(dispatched_resolution, "recorded-resolved share of the requests dispatched to "
                                      "departments, over those closed or abandoned (enquiries answered at "
                                      "intake excluded, as in Beijing's three rates)"),
     "dispatched_satisfaction": Measure(dispatched_satisfaction, "satisfied share of the dispatched requests "

@@ -315,9 +315,6 @@ class ReferenceModel(mesa.Model):
             township = self.random.choice(urban_towns if urban else rural_towns)
             by_township.setdefault(township, []).append(Citizen(self, township, urban))
         self.citizens = list(self.agents_by_type[Citizen])
-        self.heads = [[0, 0] for _ in range(w.townships)]  # citizens and enterprises per township
-        for person in self.citizens:
-            self.heads[person.township][person.enterprise] += 1
         self.departments: dict[tuple[str, int], Department] = {}
         for name, cat in s.demand.categories.items():
             level = cat.jurisdiction.value
@@ -329,20 +326,15 @@ class ReferenceModel(mesa.Model):
                 person.contacts.append(self.random.choice(by_township[person.township] if local else self.citizens))
 
     def staff_for(self, category: str, unit: int) -> int:
-        """Staff by level, or (``departments.target_utilisation``) enough for the expected load, as in sim:
-        orders per hour (problem rate × 0.85 reporting × share not answered at intake × 1.1 for reopened and
-        escalated cases) × mean service hours / target utilisation."""
+        """Staff as in sim: ``departments.staff_by_department`` by the department's node name
+        (``dept:<category>@<unit>``), else the staff of its level."""
         s, cat = self.params, self.params.demand.categories[category]
         level = cat.jurisdiction.value
-        if s.departments.target_utilisation is None:
-            return getattr(s.departments.staff, level) if level in HOPS else s.departments.staff.prefecture
-        towns = [j for j in range(s.world.townships)
-                 if {"township": j, "county": self.county_of[j]}.get(level, 0) == unit]
-        weight = sum(self.heads[j][0] + cat.enterprise_weight * self.heads[j][1] for j in towns)
-        rate = s.demand.problems_per_citizen_year / 8760 * cat.share / sum(c.share for c in s.demand.categories.values())
-        orders = rate * weight * (0.85 if s.citizens.behaviour else 1.0) * 1.1 * (
-            1 - cat.consultation_share * s.platform.direct_answer_share)
-        return max(1, math.ceil(orders * cat.service_time_mean_h / s.departments.target_utilisation))
+        unit_name = f"{level}:{unit}" if level in ("county", "township") else level
+        named = s.departments.staff_by_department.get(f"dept:{category}@{unit_name}")
+        if named is not None:
+            return int(named)
+        return getattr(s.departments.staff, level) if level in HOPS else s.departments.staff.prefecture
 
     # ----------------------------------------------------------------------------------- calendar
     def working_day(self, day: int) -> bool:

@@ -39,6 +39,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 FULL_SCALE = ROOT / "scenarios" / "zhengzhou" / "full_scale.yaml"
+PLAN_UTILISATION = 0.6  # the utilisation full_scale.yaml's department staff were planned for
 FULL_POPULATION = 1_000_000
 FULL_CASES_PER_DAY = 8_000.0
 ONE_THREAD = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
@@ -59,6 +60,9 @@ class RunSpec:
     days: float | None = None
     warmup_days: float | None = None
     seed: int | None = None
+    #: if set, department staff are planned for this utilisation of the variant's own load (sim.budgets.plan_staff,
+    #: before the clock starts), as the file itself was planned: a variant with another volume keeps its load
+    staff_utilisation: float | None = None
 
     def key(self) -> str:
         """Identity of the work (the label aside), so that equal runs are measured once per suite call."""
@@ -106,8 +110,16 @@ def _worker(spec: RunSpec) -> dict[str, Any]:
         from bench.reference import run_reference
     else:
         from sim import run_scenario
+    planned: dict[str, Any] = {}
+    if spec.staff_utilisation is not None:
+        from sim.budgets import plan_staff
+
+        variant = load_scenario(spec.scenario, dict(spec.overrides))
+        planned = {"departments.staff_by_department": plan_staff(variant, spec.staff_utilisation)}
     t0, c0 = time.perf_counter(), time.process_time()
     scenario = load_scenario(spec.scenario, dict(spec.overrides))
+    if planned:
+        scenario = scenario.with_overrides(planned, source="bench (planned staff)")
     seed = scenario.run.seed if spec.seed is None else spec.seed
     days = scenario.run.days if spec.days is None else spec.days
     warmup = scenario.run.warmup_days if spec.warmup_days is None else spec.warmup_days
@@ -244,9 +256,10 @@ def scale_suite(quick: bool = False, repeats: int | None = None, timeout_s: floa
     days = 14.0 if quick else 90.0
     full = run(RunSpec("full_scale", "model", days=30.0 if quick else None))
     pop = {n: run(RunSpec(f"population_{n // 1000}k", "model", overrides=volume(n, FULL_CASES_PER_DAY, base),
-                          days=days, warmup_days=0.0)) for n in (100_000, FULL_POPULATION)}
+                          days=days, warmup_days=0.0, staff_utilisation=PLAN_UTILISATION))
+           for n in (100_000, FULL_POPULATION)}
     case = {c: run(RunSpec(f"cases_{c}_per_day", "model", overrides=volume(FULL_POPULATION, c, base),
-                           days=days, warmup_days=0.0)) for c in (2_000, 4_000, 8_000)}
+                           days=days, warmup_days=0.0, staff_utilisation=PLAN_UTILISATION)) for c in (2_000, 4_000, 8_000)}
     volume_ratio = _ratio(case[8_000].cases, case[2_000].cases)
     quick_note = "quick: 30 days only, not judged" if quick else ""
     checks = {
@@ -291,8 +304,10 @@ def reference_suite(quick: bool = False, repeats: int | None = None, timeout_s: 
     for pop in populations:
         overrides = (("world.population", pop),)
         tag = "" if len(populations) == 1 else f"_{pop // 1000}k"
-        ref = run(RunSpec(f"reference{tag}", "reference", overrides=overrides, days=days, warmup_days=0.0))
-        model = run(RunSpec(f"model_same_work{tag}", "model", overrides=overrides, days=days, warmup_days=0.0))
+        ref = run(RunSpec(f"reference{tag}", "reference", overrides=overrides, days=days, warmup_days=0.0,
+                          staff_utilisation=PLAN_UTILISATION))
+        model = run(RunSpec(f"model_same_work{tag}", "model", overrides=overrides, days=days, warmup_days=0.0,
+                            staff_utilisation=PLAN_UTILISATION))
         work_gap = _ratio(abs(model.closed - ref.closed), max(model.closed, ref.closed, 1))
         checks[f"reference_speed_ratio{tag}"] = _check(
             _ratio(model.closed_per_s, ref.closed_per_s), TARGETS["reference_speed_ratio"], upper=False,
@@ -362,8 +377,11 @@ def profile_run(population: int = 200_000, cases_per_day: float = 2_000.0, days:
     from pyinstrument import Profiler
 
     from sim import load_scenario, run_scenario
+    from sim.budgets import plan_staff
 
     scenario = load_scenario(FULL_SCALE, dict(volume(population, cases_per_day, full_scale_rate())))
+    scenario = scenario.with_overrides(
+        {"departments.staff_by_department": plan_staff(scenario, PLAN_UTILISATION)}, source="bench (planned staff)")
     profiler = Profiler(interval=0.002)
     profiler.start()
     t0 = time.perf_counter()

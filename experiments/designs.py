@@ -8,6 +8,9 @@ ranges (``names`` = the dotted keys, ``bounds`` = [low, high]); the samples keep
 Sizes: grid = product of the value counts; lhs = n; Morris = (k + 1)·n; Sobol = n·(2k + 2) with second-order
 indices, n·(k + 2) without (k = number of parameters). Integer scenario fields get rounded values (the
 stored value is the value used); a grid value may be ``null`` where the field allows it (stored as NaN).
+A grid may also vary a true/false setting (``values: [false, true]``): the point table and the
+``param.<key>`` columns hold it as 0.0/1.0 (NaN for null), so that every design column is numeric, and
+:func:`to_setting` gives the scenario ``False``/``True`` again (the manifest records the kind "bool").
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ import numpy as np
 from pydantic import BaseModel
 
 from sim.scenario import Scenario
+
+#: One value of a grid parameter: a number, true/false (for a true/false setting), or null (None).
+GridValue = bool | float | None
 
 
 def field_kind(dotted: str) -> str:
@@ -98,7 +104,7 @@ class DesignPoints:
     low: list[float] = field(default_factory=list)
     high: list[float] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
-    grid_values: list[list[float | None]] | None = None
+    grid_values: list[list[GridValue]] | None = None
 
     @property
     def parameters(self) -> list[str]:
@@ -109,14 +115,16 @@ class DesignPoints:
         return int(self.values.shape[0])
 
     def overrides(self, point: int) -> dict[str, Any]:
-        """Dotted-key overrides of one point (ints for integer fields, None for a null grid value)."""
+        """Dotted-key overrides of one point (ints for integer fields, bools for true/false fields, None for a
+        null grid value)."""
         out: dict[str, Any] = {}
         for j, name in enumerate(self.names):
             out[name] = to_setting(self.values[point, j], self.kinds[j])
         return out
 
     def columns(self, point: int) -> dict[str, float]:
-        """``param.<key>`` -> float value of one point (NaN for null), as stored in runs.parquet."""
+        """``param.<key>`` -> float value of one point (NaN for null, 0.0/1.0 for false/true), as stored in
+        runs.parquet."""
         return {f"param.{name}": float(self.values[point, j]) for j, name in enumerate(self.names)}
 
     def points_for_hash(self) -> list[list[float | None]]:
@@ -133,12 +141,35 @@ class DesignPoints:
 
 
 def to_setting(value: float, kind: str) -> Any:
-    """A stored float back to the value the scenario gets: None for NaN, int for integer fields."""
+    """A stored float back to the value the scenario gets: None for NaN, int for integer fields, bool for
+    true/false fields (stored as 0.0/1.0)."""
     if np.isnan(value):
         return None
     if kind == "int":
         return int(round(float(value)))
+    if kind == "bool":
+        return bool(round(float(value)))
     return float(value)
+
+
+def grid_axis(values: list[GridValue] | None, low: float | None, high: float | None, levels: int | None,
+              kind: str) -> list[GridValue]:
+    """The distinct values of one grid parameter, in the spec's order: ``values`` as given (integers rounded
+    for an integer field), or ``levels`` evenly spaced values from ``low`` to ``high``."""
+    if values is not None:
+        axis = list(values)
+    else:
+        axis = [float(v) for v in np.linspace(low, high, levels)]
+    if kind == "int":
+        axis = [None if v is None else float(round(v)) for v in axis]
+    elif kind == "float":
+        axis = [None if v is None else float(v) for v in axis]
+    return list(dict.fromkeys(axis))  # rounding may merge values
+
+
+def _stored(value: GridValue) -> float:
+    """A grid value as the point table holds it: NaN for null, 0.0/1.0 for false/true."""
+    return float("nan") if value is None else float(value)
 
 
 def _round_ints(values: np.ndarray, kinds: list[str]) -> np.ndarray:
@@ -152,7 +183,7 @@ def _round_ints(values: np.ndarray, kinds: list[str]) -> np.ndarray:
 def build_design(design: Any, kinds: dict[str, str], master_seed: int) -> DesignPoints:
     """Points of the spec's ``design`` block (a validated ``spec.Design``), or the single empty point.
 
-    ``kinds``: dotted key -> "int" | "float". ``master_seed`` seeds the sampler unless the design has its own
+    ``kinds``: dotted key -> "int" | "float" | "bool" (true/false: grid designs only). ``master_seed`` seeds the sampler unless the design has its own
     ``seed``. Raises ValueError for a design that cannot be built.
     """
     if design is None:
@@ -161,25 +192,21 @@ def build_design(design: Any, kinds: dict[str, str], master_seed: int) -> Design
     kind_list = [kinds[n] for n in names]
     seed = int(design.seed if design.seed is not None else master_seed) % (2**32)
     if design.type == "grid":
-        axes: list[list[float | None]] = []
-        for p, kind in zip(design.parameters, kind_list, strict=True):
-            if p.values is not None:
-                axis = list(p.values)
-            else:
-                axis = [float(v) for v in np.linspace(p.low, p.high, p.levels)]
-            if kind == "int":
-                axis = [None if v is None else float(round(v)) for v in axis]
-            axis = list(dict.fromkeys(axis))  # rounding may merge values
-            axes.append(axis)
-        mesh = np.array(np.meshgrid(*[np.array([np.nan if v is None else v for v in a], dtype=float)
-                                      for a in axes], indexing="ij"))
+        axes = [grid_axis(p.values, p.low, p.high, p.levels, kind)
+                for p, kind in zip(design.parameters, kind_list, strict=True)]
+        mesh = np.array(np.meshgrid(*[np.array([_stored(v) for v in a], dtype=float) for a in axes],
+                                    indexing="ij"))
         values = mesh.reshape(len(names), -1).T
-        finite = [[v for v in a if v is not None] for a in axes]
+        finite = [[float(v) for v in a if v is not None] for a in axes]
         low = [min(f) if f else float("nan") for f in finite]
         high = [max(f) if f else float("nan") for f in finite]
         return DesignPoints(type="grid", names=names, kinds=kind_list, values=values, low=low, high=high,
                             options={}, grid_values=axes)
 
+    flags = [n for n, k in zip(names, kind_list, strict=True) if k == "bool"]
+    if flags:
+        raise ValueError(f"a {design.type} design samples numbers between 'low' and 'high'; "
+                         f"{', '.join(flags)} (true/false) can be varied only in a grid design")
     problem = {"num_vars": len(names), "names": names,
                "bounds": [[float(p.low), float(p.high)] for p in design.parameters]}
     if design.type == "lhs":

@@ -858,7 +858,7 @@ def _scenario_dict(fit: LogFit, out_path: Path, first: pd.Timestamp, label_of: d
         "platform": {"instant_intake": True, "offline_office_hours": False, "direct_answer_share": 0.0,
                      "classification_accuracy": 1.0,
                      "dispatch_delay_h": 0.0, "handover_delay_h": 0.0, "callback_delay_h": 0.0},
-        "departments": {"hours": "7x24", "effort_choice": False, "target_utilisation": None,
+        "departments": {"hours": "7x24", "effort_choice": False,
                         "staff": {"prefecture": fit.staff_per_bureau, "county": 1, "township": 1}},
         "policy": {"response_mandate_hours": None, "dispatch_mode": "direct", "platform_hours": "7x24",
                    "tracking": False, "supervision_intensity": 0.0, "public_ranking": False, "callback": False,
@@ -902,6 +902,8 @@ def _header(fit: LogFit, label_of: dict[str, str]) -> str:
                "or the equivalent due time where it varies within the category.")
     L += _wrap(f"staff per bureau = {fit.staff_per_bureau}: enough that no queue forms (M/G/inf occupancy, "
                "P(all busy) < 1e-6).")
+    L += _wrap(f"Budget: {fit.staff_per_bureau * len(label_of):,} department staff ({len(label_of)} bureaus, 7×24); "
+               "operators as the schema default (intake is instant); no inspections, no call-backs.")
     if fit.closed_rows:
         due = f", {fit.on_time_close_share:.1%} closed by the due date" if fit.due_rows else ""
         idue = f", {fit.implied_on_time_close_share:.1%} by the due date" if fit.due_rows else ""

@@ -21,12 +21,13 @@ A spec (see ``experiments/reforms.yaml``)::
       parameters:
         - {name: policy.supervision_intensity, low: 0, high: 80, levels: 5}   # grid: levels or values
         - {name: policy.response_mandate_hours, values: [null, 48, 24, 12]}
+        - {name: policy.callback, values: [false, true]}                       # grid: true/false settings too
       n: 10                          # lhs: points; morris: trajectories; sobol: base sample (power of 2)
       levels: 4                      # morris grid levels
       second_order: true             # sobol: also second-order indices
 
 Every mistake — malformed YAML, an unknown key, a wrong type, an out-of-range value, a missing scenario
-file, a design value the scenario rejects — raises :class:`SpecError` naming the spec file and the key path.
+file, a design value of the wrong type or one the scenario rejects — raises :class:`SpecError` naming the spec file and the key path.
 
 Seeds: :func:`replication_seeds` derives one seed per replication from the master seed with
 ``numpy.random.SeedSequence(master).spawn(R)``; replication k uses the same seed in every scenario and design
@@ -75,8 +76,9 @@ class Parameter(_Strict):
     name: str = Field(description="Dotted scenario key, e.g. policy.supervision_intensity.")
     low: float | None = Field(None, description="Lower end of the range (the key's own unit).")
     high: float | None = Field(None, description="Upper end of the range.")
-    values: list[float | None] | None = Field(
-        None, min_length=1, description="Grid only: the values to try (null where the key allows it).")
+    values: list[bool | float | None] | None = Field(
+        None, min_length=1, description="Grid only: the values to try: numbers, or true/false for a true/false "
+        "setting (null where the key allows it).")
     levels: Annotated[int, Field(ge=2, le=1000)] | None = Field(
         None, description="Grid only: this many evenly spaced values from low to high.")
 
@@ -373,8 +375,7 @@ def _build_checked_design(spec: Spec, scenarios: dict[str, Scenario], path: Path
             kinds[p.name] = field_kind(p.name)
         except ValueError as exc:
             raise SpecError(f"{where}: {exc}") from None
-        if kinds[p.name] not in ("int", "float"):
-            raise SpecError(f"{where}: {p.name!r} is a {kinds[p.name]} setting; a design varies numbers only")
+        _check_value_types(p, kinds[p.name], spec.design.type, where)
         probes = p.values if p.values is not None else [p.low, p.high]
         for value in probes:
             if value is not None and kinds[p.name] == "int":
@@ -388,6 +389,30 @@ def _build_checked_design(spec: Spec, scenarios: dict[str, Scenario], path: Path
         return build_design(spec.design, kinds, spec.seed)
     except ValueError as exc:
         raise SpecError(f"{path}: key 'design': {exc}") from None
+
+
+def _check_value_types(p: Parameter, kind: str, design_type: str, where: str) -> None:
+    """A design varies numbers (int and float settings), and a grid also true/false settings; each value must
+    have the setting's type (null is left to the scenario, which says whether the setting may be unset)."""
+    if kind not in ("int", "float", "bool"):
+        raise SpecError(f"{where}: {p.name!r} is a {kind} setting; a design varies numbers and true/false "
+                        "settings only")
+    if kind == "bool":
+        if design_type != "grid":
+            raise SpecError(f"{where}: {p.name!r} is a true/false setting; it can be varied only in a grid "
+                            "design, with values: [false, true]")
+        if p.values is None:
+            raise SpecError(f"{where}: {p.name!r} is a true/false setting; give 'values' (e.g. [false, true]), "
+                            "not 'low'/'high'/'levels'")
+        wrong = [v for v in p.values if v is not None and not isinstance(v, bool)]
+        if wrong:
+            raise SpecError(f"{where}: {p.name!r} is a true/false setting; its values must be true, false "
+                            f"(or null), got {', '.join(map(repr, wrong))}")
+    elif p.values is not None:
+        wrong = [v for v in p.values if isinstance(v, bool)]
+        if wrong:
+            raise SpecError(f"{where}: {p.name!r} is a number setting ({kind}); its values must be numbers "
+                            f"(or null), got {', '.join(str(v).lower() for v in wrong)}")
 
 
 def _check_points(plan: ExperimentPlan) -> None:

@@ -30,6 +30,25 @@ class Status(IntEnum):
 STATUS_NAMES = {s.value: s.name.lower() for s in Status}
 
 
+class Action(IntEnum):
+    """What a department last chose to do with a case (``CaseStore.action``)."""
+
+    NONE = 0         # not decided yet (not dispatched, or answered at intake)
+    PROPER = 1       # queue it and handle it
+    PERFUNCTORY = 2  # close it as solved without solving it
+    SIT = 3          # leave it (signed for or not) until someone presses
+    BOUNCE = 4       # return it to the platform as "not our jurisdiction"
+
+
+class Violation(IntEnum):
+    """Kinds of violation an observer can catch and a department keeps beliefs about."""
+
+    LATE = 0         # no reply by the due time
+    UNSIGNED = 1     # not signed for within a response mandate
+    PERFUNCTORY = 2  # closed as solved without being solved
+    BOUNCED = 3      # returned to the platform although the routing was right
+
+
 class Channel(IntEnum):
     ONLINE = 0
     HOTLINE = 1
@@ -39,15 +58,22 @@ class Channel(IntEnum):
 CHANNEL_NAMES = ("online", "hotline", "offline")
 
 _FLOAT_FIELDS = ("created", "accepted", "dispatched", "dept_arrival", "first_response", "service_start",
-                 "replied", "closed", "due", "service_time", "intake_time")
+                 "replied", "closed", "due", "service_time", "intake_time", "inspected_at")
 _INT_FIELDS = ("citizen", "dept", "region")
-_SMALL_FIELDS = ("category", "channel", "status", "hops", "reopen_count", "supervision_level", "satisfied", "boost")
-_BOOL_FIELDS = ("enterprise", "urban", "resolved", "perfunctory", "supervised", "escalated", "reopened", "tattle",
-                "collective", "direct_answer", "misrouted", "consultation", "measured")
+_SMALL_FIELDS = ("category", "channel", "status", "hops", "reopen_count", "supervision_level", "satisfied", "boost",
+                 "action", "bounced")
+_BOOL_FIELDS = ("enterprise", "urban", "true_resolved", "recorded_resolved", "perfunctory", "supervised", "escalated",
+                "reopened", "tattle", "collective", "direct_answer", "misrouted", "consultation", "measured",
+                "surveyed", "audited")
 
 
 class CaseStore:
     """Columnar storage of every reported case. ``satisfied`` is -1 (not judged), 0 or 1.
+
+    Outcomes are kept twice: ``true_resolved`` (the problem was solved) and ``recorded_resolved`` (the
+    platform records the case closed as resolved: a perfunctory reply claims it). ``action`` is the
+    department's last choice (:class:`Action`), ``bounced`` how often the order was returned,
+    ``surveyed`` whether a call-back reached the requester, ``audited`` whether an audit looked at it.
 
     Grows by half its size when full (a good first ``capacity`` avoids copies altogether).
     """

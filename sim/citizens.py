@@ -8,12 +8,13 @@ cost little. Each rule is written for one requester and applied at once to whoev
   ``severity × efficacy − channel_cost − threshold + ε > 0``, ε logistic with scale ``report_noise``.
 * ``choose_channel``: multinomial logit over open channels: cost, digital access (online needs it),
   and stickiness to the channel that last satisfied.
-* ``judge``: satisfaction score ``w_r·resolved + w_a·answered + w_t·timeliness − w_p·perfunctory + ε``
+* ``judge``: satisfaction score ``w_r·solved + w_a·answered + w_t·timeliness − w_p·perfunctory + ε``
   against ``satisfaction_threshold``; timeliness = exp(−elapsed / (2·expected_response_h)).
 * ``learn``: trust and efficacy move toward the outcome with learning rates; the day's changes spread
   once a day to contacts on a sparse social network (a share ``social_influence`` of each change).
 * ``escalate``: grievance = severity × (1 − trust) (Epstein's hardship × (1 − legitimacy)); escalate
-  when grievance + ε exceeds ``escalation_threshold``.
+  when grievance + ε exceeds ``escalation_threshold`` (lower by ``threat_escalation_shift`` for a requester
+  who threatened to tell the upper level or to act collectively: the threat is carried out more readily).
 """
 
 from __future__ import annotations
@@ -131,8 +132,9 @@ class Population:
         elapsed = np.maximum(now - cs.created[cases], 0.0)
         timely = np.exp(-elapsed / (2.0 * c.expected_response_h))
         perf = cs.perfunctory[cases]
-        score = (c.satisfaction_resolved_weight * cs.resolved[cases]
-                 + c.satisfaction_reply_weight * (~perf & ~cs.resolved[cases])
+        solved = cs.true_resolved[cases]  # the requester knows whether the problem was solved
+        score = (c.satisfaction_resolved_weight * solved
+                 + c.satisfaction_reply_weight * (~perf & ~solved)
                  + c.satisfaction_timeliness_weight * timely
                  - c.satisfaction_perfunctory_penalty * perf
                  + rng.logistic(0.0, c.satisfaction_noise, len(cases)))
@@ -144,7 +146,8 @@ class Population:
         cs = m.cases
         who = cs.citizen[cases]
         grievance = m.demand.category_severity[cs.category[cases]] * (1.0 - self.trust[who])
-        return grievance + rng.logistic(0.0, c.escalation_noise, len(cases)) > c.escalation_threshold
+        threshold = c.escalation_threshold - c.threat_escalation_shift * (cs.tattle[cases] | cs.collective[cases])
+        return grievance + rng.logistic(0.0, c.escalation_noise, len(cases)) > threshold
 
     def learn(self, who: np.ndarray, satisfied: np.ndarray, resolved: np.ndarray,
               channel: np.ndarray) -> None:

@@ -1,27 +1,39 @@
-"""Departments: staffed queues, their columnar state, and the effort choice of a principal–agent game.
+"""Departments: staffed queues, their columnar state, beliefs learnt from their own record, and their choice.
 
-A department holds ``staff`` servers (cases handled at once). It takes up a new case only while it
-works (office hours, or 7×24), in the order its queue discipline says (:mod:`sim.queues`), and handles
-it for the case's service time (elapsed hours). A case under a supervision order or escalation jumps
-the queue.
+A department holds ``staff`` servers (cases handled at once; an input of the scenario). It takes up a new
+case only while it works (office hours, or 7×24), in the order its queue discipline says
+(:mod:`sim.queues`), and handles it for the case's service time (elapsed hours).
 
-The effort choice (vectorised over the cases that reach departments in a step): a department answers
-a case with probability ``σ(neglect_intercept + accountability_weight·A + diligence_weight·(d − d₀) −
-load_weight·ln(1+L))``, where A is the expected penalty (the detection probability the standing levers
-imply, :meth:`sim.levers.Levers.expected_detection`, plus any pressure on the case and any threat in the
-request), d the department's diligence and L its load (waiting cases per staff). Under a response
-mandate and heavy load, it may sign for the case at once and reply perfunctorily. Diligence rises after
-penalties and decays back to ``base_diligence`` without them.
+What it does with a case that reaches it (docs/ODD.md III.iv.8) is a choice among four actions — handle it
+properly, reply perfunctorily (close it as solved without solving it), sit on it, or bounce it back to
+the platform as "not our jurisdiction" — by a logit over utilities in effort units (1 = one case handled
+properly at no load):
+
+    U(proper)      = duty − c(L) − q_late · E(late)
+    U(perfunctory) = − c(L) · perfunctory_effort − E(perfunctory)
+    U(sit)         = − E(late) − pressure
+    U(bounce)      = − c(L) · bounce_effort − E(bounced)      (not once the order was returned max_bounces times)
+    c(L) = 1 + load_weight · L,   L = waiting cases per member of staff
+
+E(kind) is the sanction the department expects per violation of that kind, for requests with or without
+a threat: the sanctions it actually received for that kind, divided by the violations it committed, both
+counted with exponential forgetting and starting from a prior of ``prior_strength`` pseudo-violations
+caught with chance ``prior_catch`` at ``prior_sanction`` each (the same prior whatever the policies).
+q_late is its own share of properly handled cases that were replied to late. Under a response mandate it
+also decides whether to sign for the case at once: with chance 1 − exp(−max(E(unsigned) − sign_effort, 0) /
+choice_noise).
+Each department is a Mesa agent; its ``step`` (daily) folds the day's record into its beliefs.
 """
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import mesa
 import numpy as np
 
-from .cases import CaseStore
+from .cases import Action, CaseStore, Violation
 from .queues import DISCIPLINES, ServerPool
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -29,6 +41,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: (case ids, start times, completion times) of the cases a step started, in hours
 Starts = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+N_KINDS = len(Violation)
+ACTIONS = (Action.PROPER, Action.PERFUNCTORY, Action.SIT, Action.BOUNCE)
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -38,7 +53,7 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 class Department(mesa.Agent):
     """A functional bureau or township office that handles cases of one category in one unit.
 
-    Its staff serve its queue (``pool``); its diligence and load live in :class:`DepartmentTable`.
+    Its staff serve its queue (``pool``); its load and beliefs live in :class:`DepartmentTable`.
     """
 
     def __init__(self, model: GovernanceModel, index: int, node: str, category: str, level: str,
@@ -51,14 +66,24 @@ class Department(mesa.Agent):
         self.staff = staff
         self.pool = pool
 
+    def step(self) -> None:
+        """The end of a day: the day's violations, catches and sanctions enter this department's beliefs."""
+        self.model.departments.learn(self.index)
+
 
 class DepartmentTable:
     """The state of every department, one entry per department index (the department side's store).
 
-    ``agents``: the :class:`Department` agents; ``staff`` (servers); ``diligence`` (0–1); ``waiting``
-    (cases queued and not yet started); ``active`` (departments with queued or arriving work);
-    ``arrivals`` (this step's new queue entries, not yet handed to the queues); ``cancelled`` (cases
-    withdrawn while still among this step's arrivals).
+    ``agents``: the :class:`Department` agents; ``staff`` (servers); ``waiting`` (cases queued and not yet
+    started); ``active`` (departments with queued or arriving work); ``arrivals`` (this step's new queue
+    entries, not yet handed to the queues); ``cancelled`` (cases withdrawn while still among this step's
+    arrivals).
+
+    Beliefs, per department × violation kind (:class:`~sim.cases.Violation`) × request class (0 plain,
+    1 with a threat): ``committed`` (violations, with forgetting), ``caught`` (catches) and ``sanctions``
+    (sanction units received); the day's new counts wait in ``today_*`` until the department's ``step``.
+    ``late_num`` / ``late_den``: properly handled cases replied to late, of all properly handled (with
+    forgetting).
     """
 
     def __init__(self, model: GovernanceModel, always_open: bool) -> None:
@@ -71,8 +96,24 @@ class DepartmentTable:
                        for r in h.departments]
         n = len(self.agents)
         self.staff = h.dept_staff
-        self.diligence = np.full(n, s.base_diligence)
+        # the county each department belongs to (-1: prefecture level and above), for county supervision
+        self.county = np.array([int(r.unit.split(":")[1]) if r.unit.startswith("county:")
+                                else int(h.township_county[int(r.unit.split(":")[1])]) if r.unit.startswith("township:")
+                                else -1 for r in h.departments], dtype=np.int64)
         self.waiting = np.zeros(n)
+        shape = (n, N_KINDS, 2)
+        prior = s.prior_strength
+        self.forget = math.exp(-1.0 / s.belief_memory_days)  # per day
+        self.committed = np.full(shape, prior)
+        self.caught = np.full(shape, prior * s.prior_catch)
+        self.sanctions = np.full(shape, prior * s.prior_catch * s.prior_sanction)
+        self.today_committed = np.zeros(shape)
+        self.today_caught = np.zeros(shape)
+        self.today_sanctions = np.zeros(shape)
+        self.late_num = np.zeros(n)
+        self.late_den = np.zeros(n)
+        self.today_late_num = np.zeros(n)
+        self.today_late_den = np.zeros(n)
         self.active: set[int] = set()
         self.arrivals: list[tuple[np.ndarray, np.ndarray]] = []
         self.cancelled: set[int] = set()
@@ -156,107 +197,117 @@ class DepartmentTable:
         np.add.at(self.waiting, cases.dept[ids], -1)
         return ids, np.concatenate([x[1] for x in starts]), np.concatenate([x[2] for x in starts])
 
-    # ----------------------------------------------------------------------------------- diligence
-    def penalise(self, depts: np.ndarray, amount: float) -> None:
-        """Raise the diligence of penalised departments (repeated penalties add up, capped at 1)."""
-        if len(depts):
-            np.add.at(self.diligence, depts, amount)
-            np.minimum(self.diligence, 1.0, out=self.diligence)
+    # ------------------------------------------------------------------------------------ beliefs
+    def commit(self, depts: np.ndarray, kind: Violation, threat: np.ndarray) -> None:
+        """Record violations of ``kind`` (one per entry) against their departments."""
+        np.add.at(self.today_committed, (depts, int(kind), threat.astype(np.int64)), 1.0)
 
-    def decay(self, base: float, rate_per_day: float) -> None:
-        """One day of diligence returning toward ``base`` (a share ``rate_per_day`` of the gap)."""
-        d = self.diligence
-        d -= (d - base) * rate_per_day
+    def catch(self, depts: np.ndarray, kind: Violation, threat: np.ndarray, sanction: float) -> None:
+        """Record that an observer caught violations of ``kind`` and imposed ``sanction`` each.
+
+        A sanction of size 0 is no consequence at all: nothing is recorded.
+        """
+        if sanction <= 0 or len(depts) == 0:
+            return
+        idx = (depts, int(kind), threat.astype(np.int64))
+        np.add.at(self.today_caught, idx, 1.0)
+        np.add.at(self.today_sanctions, idx, sanction)
+
+    def record_proper(self, depts: np.ndarray, late: np.ndarray) -> None:
+        """Properly handled cases replied to: whether each was late (for the department's q_late)."""
+        np.add.at(self.today_late_den, depts, 1.0)
+        np.add.at(self.today_late_num, depts, late.astype(float))
+
+    def learn(self, d: int) -> None:
+        """Department ``d`` folds the day's record into its beliefs (one day of forgetting first)."""
+        f = self.forget
+        for total, today in ((self.committed, self.today_committed), (self.caught, self.today_caught),
+                             (self.sanctions, self.today_sanctions)):
+            total[d] = f * total[d] + today[d]
+            today[d] = 0.0
+        self.late_num[d] = f * self.late_num[d] + self.today_late_num[d]
+        self.late_den[d] = f * self.late_den[d] + self.today_late_den[d]
+        self.today_late_num[d] = self.today_late_den[d] = 0.0
+
+    def expected_sanction(self, depts: np.ndarray, kind: Violation, threat: np.ndarray) -> np.ndarray:
+        """Sanction units a department expects per violation of ``kind`` (0 with no record and no prior)."""
+        idx = (depts, int(kind), threat.astype(np.int64))
+        n = self.committed[idx]
+        return np.where(n > 0, self.sanctions[idx] / np.maximum(n, 1e-300), 0.0)
+
+    def catch_rate(self, kind: Violation) -> np.ndarray:
+        """Each department's believed chance of being caught for ``kind`` (plain requests; 0 without a record)."""
+        n = self.committed[:, int(kind), 0]
+        return np.where(n > 0, self.caught[:, int(kind), 0] / np.maximum(n, 1e-300), 0.0)
+
+    def late_share(self, depts: np.ndarray) -> np.ndarray:
+        """Each department's own share of properly handled cases that were late (0 without a record)."""
+        den = self.late_den[depts]
+        return np.where(den > 0, self.late_num[depts] / np.maximum(den, 1e-300), 0.0)
 
 
-def size_staff(model: GovernanceModel) -> None:
-    """With ``departments.target_utilisation``: staff each department for its expected load.
-
-    Expected orders per hour to a department: the problem rate of the (category, township) cells it
-    handles, times a reporting share of 0.85, times the share not answered at intake, plus 10% for
-    reopened and escalated cases. Office-hours departments only take up work 40 of 168 hours a week,
-    but a case once started runs on, so the load is not scaled by opening hours. Sets the staff of the
-    hierarchy's department records (servers, at least 1).
-    """
-    target = model.settings.departments.target_utilisation
-    if target is None:
-        return
-    dm = model.demand
-    h = model.hierarchy
-    rate, reporting = dm.expected_rate()
-    dispatched = 1.0 - dm.category_consult * model.settings.platform.direct_answer_share
-    load = rate * reporting * 1.1 * (dispatched * dm.category_service_mean_h)[:, None]  # server-hours per hour
-    per_dept = np.zeros(len(h.departments))
-    np.add.at(per_dept, h.handler.ravel(), load.ravel())
-    staff = np.maximum(1, np.ceil(per_dept / target)).astype(np.int64)
-    h.dept_staff = staff
-    for rec, k in zip(h.departments, staff.tolist(), strict=True):
-        rec.staff = int(k)
-
-
-class EffortChoice:
-    """The departments' behaviour, vectorised over cases (see the module docstring for the rule)."""
+class ActionChoice:
+    """The departments' choice of action and sign-for, vectorised over cases (rule in the module docstring)."""
 
     def __init__(self, model: GovernanceModel) -> None:
         self.model = model
         self.s = model.settings.departments
 
-    def detection(self, cases: np.ndarray, extra_detection: float = 0.0) -> np.ndarray:
-        """Detection probability a department expects for each case: the standing levers, any pressure on
-        the case, and the threats in the request (capped at 1)."""
-        cs = self.model.cases
-        sup = self.model.settings.supervision
-        detect = (self.model.levers.expected_detection() + extra_detection
-                  + sup.detect_tattle * cs.tattle[cases] + sup.detect_collective * cs.collective[cases])
-        return np.minimum(detect, 1.0)
+    def utilities(self, cases: np.ndarray, pressure: float = 0.0) -> np.ndarray:
+        """(n, 4) utilities of proper, perfunctory, sit and bounce for each case, in effort units.
 
-    def respond_probability(self, cases: np.ndarray, extra_detection: float = 0.0) -> np.ndarray:
-        m = self.model
-        dept = m.cases.dept[cases]
-        detect = self.detection(cases, extra_detection)
-        load = m.departments.load(dept)
-        x = (self.s.neglect_intercept + self.s.accountability_weight * detect
-             + self.s.diligence_weight * (m.departments.diligence[dept] - self.s.base_diligence)
-             - self.s.load_weight * np.log1p(np.maximum(load, 0.0)))
-        return sigmoid(x)
-
-    def decide(self, cases: np.ndarray, rng: np.random.Generator, extra_detection: float = 0.0
-               ) -> tuple[np.ndarray, np.ndarray]:
-        """Return (respond, perfunctory) flags for cases that reach their department.
-
-        A compelled case (:meth:`sim.cases.CaseStore.compelled`) or a reopened one is always answered and
-        never perfunctorily.
+        ``pressure``: the sanction an observer has just signalled for leaving these cases (a reminder, an
+        inspection or an escalation), added to the cost of sitting on them.
         """
         m = self.model
         cs = m.cases
+        t = m.departments
+        s = self.s
+        dept = cs.dept[cases]
+        threat = cs.tattle[cases] | cs.collective[cases]
+        c = 1.0 + s.load_weight * np.maximum(t.load(dept), 0.0)
+        e_late = t.expected_sanction(dept, Violation.LATE, threat)
+        u = np.empty((len(cases), 4))
+        u[:, 0] = s.duty - c - t.late_share(dept) * e_late
+        u[:, 1] = -c * s.perfunctory_effort - t.expected_sanction(dept, Violation.PERFUNCTORY, threat)
+        u[:, 2] = -e_late - pressure
+        u[:, 3] = np.where(cs.bounced[cases] < m.settings.platform.max_bounces,
+                           -c * s.bounce_effort - t.expected_sanction(dept, Violation.BOUNCED, threat), -np.inf)
+        return u
+
+    def decide(self, cases: np.ndarray, rng: np.random.Generator, pressure: float = 0.0) -> np.ndarray:
+        """The action (:class:`~sim.cases.Action` codes) for each case that reaches its department.
+
+        Compelled cases (:meth:`sim.cases.CaseStore.compelled`) and reopened ones are handled properly.
+        Otherwise a logit choice with scale ``choice_noise`` (Gumbel draws from ``rng``).
+        """
         n = len(cases)
         if not self.s.effort_choice:
-            return np.ones(n, bool), np.zeros(n, bool)
-        u = rng.random((2, n))
+            return np.full(n, Action.PROPER, dtype=np.int8)
+        cs = self.model.cases
+        gumbel = -np.log(-np.log(rng.random((n, 4))))
+        pick = np.argmax(self.utilities(cases, pressure) / self.s.choice_noise + gumbel, axis=1)
+        action = np.asarray(ACTIONS, dtype=np.int8)[pick]
         must = cs.compelled(cases) | cs.reopened[cases]
-        respond = must | (u[0] < self.respond_probability(cases, extra_detection))
-        perf = np.zeros(n, bool)
-        if m.levers.mandate.active:
-            load = m.departments.load(cs.dept[cases])
-            thr = max(self.s.perfunctory_load_threshold, 1e-9)
-            share = self.s.perfunctory_max_share * (1.0 - np.exp(-np.maximum(load - thr, 0.0) / thr))
-            perf = respond & ~must & (u[1] < share)
-        return respond, perf
+        return np.where(must, np.int8(Action.PROPER), action).astype(np.int8)
+
+    def sign_now(self, cases: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Under a response mandate: which cases the department signs for at once, with chance
+        1 − exp(−max(E(unsigned) − sign_effort, 0) / choice_noise): none when the sanction it expects for an
+        unsigned case does not exceed the effort of signing."""
+        m = self.model
+        cs = m.cases
+        if not m.levers.mandate.active or len(cases) == 0:
+            return np.zeros(len(cases), bool)
+        threat = cs.tattle[cases] | cs.collective[cases]
+        e = m.departments.expected_sanction(cs.dept[cases], Violation.UNSIGNED, threat)
+        return rng.random(len(cases)) < -np.expm1(-np.maximum(e - self.s.sign_effort, 0.0) / self.s.choice_noise)
 
     def resolve_probability(self, cases: np.ndarray) -> np.ndarray:
+        """Chance that proper handling solves the problem: difficulty, and supervision or escalation."""
         m = self.model
         cs = m.cases
         diff = m.demand.category_difficulty[cs.category[cases]]
-        x = (self.s.resolution_intercept + self.s.resolution_effort_weight * m.departments.diligence[cs.dept[cases]]
-             + self.s.resolution_accountability_weight * self.detection(cases)
-             - self.s.resolution_difficulty_weight * diff
+        x = (self.s.resolution_intercept - self.s.resolution_difficulty_weight * diff
              + self.s.supervised_resolution_bonus * (cs.supervised[cases] | cs.escalated[cases]))
         return sigmoid(x)
-
-    def penalise(self, depts: np.ndarray, amount: float) -> None:
-        """Sanction departments: their diligence rises by ``amount`` (see :meth:`DepartmentTable.penalise`)."""
-        self.model.departments.penalise(depts, amount)
-
-    def decay(self) -> None:
-        """One day without penalties: diligence returns a share toward ``base_diligence``."""
-        self.model.departments.decay(self.s.base_diligence, self.s.diligence_decay_per_day)

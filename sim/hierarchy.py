@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 
-from .scenario import DispatchMode, Level, Scenario
+from .scenario import DispatchMode, Level, Scenario, ScenarioError
 
 LEVELS: tuple[Level, ...] = (Level.CENTRAL, Level.PROVINCE, Level.PREFECTURE, Level.COUNTY, Level.TOWNSHIP)
 LEVEL_INDEX = {lv: i for i, lv in enumerate(LEVELS)}
@@ -85,10 +85,40 @@ class Hierarchy:
             for j in range(w.townships):
                 self.handler[c, j] = ids[self._unit_of(level, j)]
         self.graph = g
+        self._apply_staff_by_department(scenario)
         self.dept_category = np.array([self.categories.index(d.category) for d in self.departments], np.int32)
         self.dept_level = np.array([LEVEL_INDEX[d.level] for d in self.departments], dtype=np.int8)
         self.dept_staff = np.array([d.staff for d in self.departments], dtype=np.int64)
         self.dept_county = np.array([self._county_of(d.unit) for d in self.departments], dtype=np.int32)
+
+    def _apply_staff_by_department(self, scenario: Scenario) -> None:
+        """``departments.staff_by_department`` overrides the staff by level of the departments it names.
+
+        Raises :class:`~sim.scenario.ScenarioError` for a name that is not a handling department of this city
+        (a relay bureau, a unit, or a department the city does not have), naming a few valid ones.
+        """
+        given = scenario.departments.staff_by_department
+        if not given:
+            return
+        index = {d.node: d for d in self.departments}
+        unknown = [name for name in given if name not in index]
+        if unknown:
+            raise ScenarioError(self._unknown_department_message(scenario, unknown))
+        for name, staff in given.items():
+            index[name].staff = int(staff)
+
+    def _unknown_department_message(self, scenario: Scenario, unknown: list[str]) -> str:
+        first = sorted(unknown)[0]
+        kind = self.graph.nodes[first].get("kind") if first in self.graph else None
+        why = {"relay": "a relay bureau (it passes orders on in a cascade, never handles them)",
+               "unit": "an administrative unit, not a department"}.get(kind, "not a department of this city")
+        names = [d.node for d in self.departments]
+        examples = ", ".join(f"'{n}'" for n in names[:2] + names[-1:])
+        more = f" and {len(unknown) - 1} more" if len(unknown) > 1 else ""
+        return (f"scenario '{scenario.name}': key 'departments.staff_by_department': '{first}'{more}: {why}. "
+                f"Handling departments are named 'dept:<category>@<unit>' for the city's {self.n_counties} "
+                f"counties and {self.n_townships} townships, e.g. {examples} ({len(names)} in all); "
+                f"`python run.py plan-staff` writes the full list")
 
     # --------------------------------------------------------------------------------------------
     def _units_at(self, level: Level) -> list[str]:

@@ -5,9 +5,9 @@ so): the lifecycle, the platform, the departments and the supervisors ask a leve
 the policy settings themselves. A lever changes outcomes only through what its hooks make happen in a
 run: a sign-for recorded, a reminder scheduled, a call-back made, an inspection, a ranking, a fix.
 
-``expected_detection`` of a lever is the chance a department expects that a violation is noticed while
-that lever is in force (a probability, 0–1); the departments' effort choice adds them up
-(:meth:`Levers.expected_detection`). The sizes are the ``supervision.detect_*`` settings.
+No lever carries a detection constant: whether a department is caught depends on what the observers
+(tracking, inspections and audits, call-backs, the ranking, citizens' escalations) actually see in the run,
+and departments learn the chance of being caught from their own record (:mod:`sim.departments`).
 """
 
 from __future__ import annotations
@@ -26,19 +26,21 @@ def always_open(hours: Hours) -> bool:
 
 @dataclass(frozen=True)
 class ResponseMandate:
-    """A sign-for deadline (e.g. 24 hours): departments sign for (签收) a case as soon as they take it up,
-    an unsigned case past the deadline counts as overdue for inspection, and under load the pressure to
-    sign quickly allows perfunctory replies."""
+    """A sign-for deadline (e.g. 24 hours from the request): a department may sign for (签收) a case at once;
+    a case not signed for by the deadline is a violation (``UNSIGNED``) that tracking flags and that counts
+    as overdue for inspection. Nothing else: without an observer the deadline costs nothing."""
 
     hours: float | None
-    detect: float
 
     @property
     def active(self) -> bool:
         return self.hours is not None
 
-    def expected_detection(self) -> float:
-        return self.detect if self.active else 0.0
+    def deadline(self, created: np.ndarray) -> np.ndarray | None:
+        """The sign-for deadline of each case (h), or None without a mandate."""
+        if not self.active:
+            return None
+        return created + self.hours
 
     def unsigned_past_deadline(self, created: np.ndarray, first_response: np.ndarray, now: float) -> np.ndarray:
         """Cases (by their created and first-response times, h) not signed for within the mandate by ``now``."""
@@ -49,14 +51,12 @@ class ResponseMandate:
 
 @dataclass(frozen=True)
 class Tracking:
-    """Deadline tracking (跟踪): a reminder to the department ``lead_h`` hours before a case is due."""
+    """Deadline tracking (跟踪): a reminder to the department ``lead_h`` hours before a case is due, and a flag
+    against the department for every deadline it lets pass (reply due, sign-for under a mandate) and every
+    order it returns without cause. Lateness is visible; a reply's content is not."""
 
     on: bool
     lead_h: float
-    detect: float
-
-    def expected_detection(self) -> float:
-        return self.detect if self.on else 0.0
 
     def reminder_times(self, due: np.ndarray, created: np.ndarray) -> np.ndarray | None:
         """When to remind (h; at least an hour after creation), or None without tracking."""
@@ -72,10 +72,6 @@ class CallBack:
     on: bool
     reopen_allowed: bool
     max_reopens: int
-    detect: float
-
-    def expected_detection(self) -> float:
-        return self.detect if self.on else 0.0
 
     def may_reopen(self, reopen_count: np.ndarray) -> np.ndarray | None:
         """Which cases may still be reopened (None: reopening is not allowed at all)."""
@@ -86,13 +82,9 @@ class CallBack:
 
 @dataclass(frozen=True)
 class Inspection:
-    """Supervision (督办): the number of open, overdue cases the centre inspects per day (may be fractional)."""
+    """Supervision (督办): one office's daily inspection budget, in cases per day (may be fractional)."""
 
     intensity: float
-    detect_per_inspection: float
-
-    def expected_detection(self) -> float:
-        return self.detect_per_inspection * self.intensity
 
     def inspections_today(self, rng: np.random.Generator) -> int:
         """Today's inspections: the intensity, with its fraction rounded at random (one draw every day)."""
@@ -105,11 +97,7 @@ class PublicRanking:
     """A public ranking of departments on the three rates every ``period_days`` days."""
 
     on: bool
-    detect: float
     period_days: int = 30
-
-    def expected_detection(self) -> float:
-        return self.detect if self.on else 0.0
 
     def due(self, day: int) -> bool:
         """Whether the ranking is published at the end of simulated ``day`` (counted from 0)."""
@@ -146,6 +134,7 @@ class Levers:
     tracking: Tracking
     callback: CallBack
     inspection: Inspection
+    county_inspection: Inspection
     ranking: PublicRanking
     systemic_fix: SystemicFix
     dispatch_mode: DispatchMode
@@ -153,25 +142,16 @@ class Levers:
 
     @classmethod
     def from_scenario(cls, scenario: Scenario) -> Levers:
-        pol, sup = scenario.policy, scenario.supervision
+        pol = scenario.policy
         return cls(
-            mandate=ResponseMandate(pol.response_mandate_hours, sup.detect_mandate),
-            tracking=Tracking(pol.tracking, pol.reminder_lead_h, sup.detect_tracking),
-            callback=CallBack(pol.callback, pol.reopen_allowed, pol.max_reopens, sup.detect_callback),
-            inspection=Inspection(pol.supervision_intensity, sup.detect_per_inspection),
-            ranking=PublicRanking(pol.public_ranking, sup.detect_ranking),
+            mandate=ResponseMandate(pol.response_mandate_hours),
+            tracking=Tracking(pol.tracking, pol.reminder_lead_h),
+            callback=CallBack(pol.callback, pol.reopen_allowed, pol.max_reopens),
+            inspection=Inspection(pol.supervision_intensity),
+            county_inspection=Inspection(pol.county_supervision_intensity),
+            ranking=PublicRanking(pol.public_ranking),
             systemic_fix=SystemicFix(pol.systemic_fix, pol.systemic_fix_threshold, pol.systemic_fix_window_days,
                                      pol.systemic_fix_effect, pol.systemic_fix_duration_days),
             dispatch_mode=pol.dispatch_mode,
             platform_always_open=always_open(pol.platform_hours),
         )
-
-    def expected_detection(self) -> float:
-        """The detection probability a department expects from the standing levers (summed; 0–1 in use)."""
-        p = 0.0
-        p += self.tracking.expected_detection()
-        p += self.callback.expected_detection()
-        p += self.mandate.expected_detection()
-        p += self.ranking.expected_detection()
-        p += self.inspection.expected_detection()
-        return p

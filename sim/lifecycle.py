@@ -3,15 +3,17 @@
 A case's path (statuses of :class:`sim.cases.Status`)::
 
     arise (sim.demand) → report ─ AWAITING_INTAKE ─ accept ─┬─ direct answer ─ after_reply
-                                                             └─ dispatch ─ IN_TRANSIT ─ arrive ─┬─ NEGLECTED
-                                                                                               └─ take_up
-    take_up ─┬─ QUEUED ─ start_service ─ IN_SERVICE ─ reply ─ after_reply
-             └─ IN_SERVICE (perfunctory) ─ reply ─ after_reply
-    after_reply ─┬─ AWAITING_CALLBACK ─ call_back ─ judge
-                 └─ judge ─┬─ CLOSED
-                           └─ reopened or escalated ─ IN_TRANSIT (back to arrive)
-    press (reminder, supervision, escalation): QUEUED moves up; NEGLECTED ─ take_up
+                                                             └─ dispatch ─ IN_TRANSIT ─ arrive ─ choose
+    choose (the department's action, sim.departments) ─┬─ proper: take_up ─ QUEUED ─ start_service ─ IN_SERVICE ─ reply
+                                                        ├─ perfunctory: take_up ─ IN_SERVICE ─ reply (claims solved)
+                                                        ├─ sit: NEGLECTED (signed for or not) until pressed
+                                                        └─ bounce: IN_TRANSIT ─ come_back ─ (the platform re-dispatches)
+    reply ─ after_reply ─┬─ AWAITING_CALLBACK ─ call_back ─ judge
+                         └─ judge ─┬─ CLOSED
+                                   └─ reopened or escalated: send_back ─ IN_TRANSIT (to arrive)
+    press (reminder, inspection, escalation): QUEUED moves up; NEGLECTED ─ choose again, with the pressure
     lose_patience: no reply for patience_h ─ escalate, or ABANDONED
+    deadlines (due, sign-for under a mandate): a violation against the department; tracking flags it
 
 Timed transitions are :class:`Event` s, kept by the model's agenda (:class:`sim.cases.Agenda`) and
 handled through :data:`HANDLERS`, in the order the enum declares them, within each hour. Every function
@@ -26,7 +28,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .cases import Status
+from .cases import Action, Status, Violation
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import GovernanceModel
@@ -41,6 +43,9 @@ class Event(IntEnum):
     REPLY = 3     # the department's reply is ready
     CALLBACK = 4  # the call-back survey reaches the requester
     PATIENCE = 5  # the requester's patience without any reply runs out
+    RETURN = 6    # a bounced order is back at the platform
+    DUE = 7       # the reply deadline passes
+    SIGN_DUE = 8  # the sign-for deadline of a response mandate passes
 
 
 # ------------------------------------------------------------------------------------------ intake
@@ -71,10 +76,13 @@ def accept(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
         cs.direct_answer[d_ids] = True
         cs.first_response[d_ids] = d_t
         cs.replied[d_ids] = d_t
-        cs.resolved[d_ids] = True
+        cs.true_resolved[d_ids] = True
+        cs.recorded_resolved[d_ids] = True
+        m.ledger.work("operators", float(cs.intake_time[d_ids].sum()), float(d_t[0]))
         after_reply(m, d_ids, d_t)
     o_ids, o_t = ids[~direct], times[~direct]
     if len(o_ids):
+        m.ledger.work("operators", float(cs.intake_time[o_ids].sum()), float(o_t[0]))
         dispatch(m, o_ids, o_t)
 
 
@@ -104,46 +112,103 @@ def dispatch(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
             back = m.calendar.next_open_fast(back)
         t[wrong] = back + p.dispatch_delay_h
     m.agenda.schedule(Event.ARRIVE, t, ids)
+    m.agenda.schedule(Event.DUE, np.maximum(cs.due[ids], times), ids)
+    sign_by = m.levers.mandate.deadline(cs.created[ids])
+    if sign_by is not None:
+        m.agenda.schedule(Event.SIGN_DUE, np.maximum(sign_by, times), ids)
 
 
 # ------------------------------------------------------------------------------------- departments
+def _threat(m: GovernanceModel, ids: np.ndarray) -> np.ndarray:
+    return m.cases.tattle[ids] | m.cases.collective[ids]
+
+
 def arrive(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
-    """``IN_TRANSIT`` → ``NEGLECTED`` or :func:`take_up`, as the department's effort choice decides.
-    Cases already final (the requester gave up) are skipped."""
+    """``IN_TRANSIT`` → :func:`choose`. Cases already final (the requester gave up) are skipped."""
     cs = m.cases
     keep = cs.status[ids] < Status.CLOSED
     ids, times = ids[keep], times[keep]
     if len(ids) == 0:
         return
     cs.dept_arrival[ids] = np.where(np.isnan(cs.dept_arrival[ids]), times, cs.dept_arrival[ids])
-    respond, perf = m.effort.decide(ids, m.rng_departments)
-    cs.status[ids[~respond]] = Status.NEGLECTED
-    take_up(m, ids[respond], times[respond], perf[respond])
+    choose(m, ids, times)
 
 
-def take_up(m: GovernanceModel, ids: np.ndarray, times: np.ndarray, perf: np.ndarray) -> None:
-    """``IN_TRANSIT`` or ``NEGLECTED`` → ``QUEUED``, or ``IN_SERVICE`` for a perfunctory reply (signed for
-    at once; a ``REPLY`` after ``perfunctory_reply_h``). Under a response mandate every case taken up is
-    signed for (first response) at the next working time."""
+def choose(m: GovernanceModel, ids: np.ndarray, times: np.ndarray, pressure: float = 0.0) -> None:
+    """``IN_TRANSIT`` or ``NEGLECTED`` → what the department chooses (:meth:`ActionChoice.decide`):
+    :func:`take_up` (proper or perfunctory), ``NEGLECTED`` (sit), or :func:`bounce`. Under a mandate the
+    department may sign for the case at once (first response at the next working time)."""
     if len(ids) == 0:
         return
     cs = m.cases
-    sign = times if m.dept_always_open else m.calendar.next_open_fast(times)
-    if m.levers.mandate.active:
-        first = cs.first_response[ids]
-        cs.first_response[ids] = np.where(np.isnan(first), sign, first)
+    action = m.choice.decide(ids, m.rng_departments, pressure)
+    cs.action[ids] = action
+    stay = action != Action.BOUNCE
+    sign = np.zeros(len(ids), bool)
+    sign[stay] = m.choice.sign_now(ids[stay], m.rng_mandate)
+    if sign.any():
+        s_ids = ids[sign]
+        when = times[sign] if m.dept_always_open else m.calendar.next_open_fast(times[sign])
+        first = cs.first_response[s_ids]
+        cs.first_response[s_ids] = np.where(np.isnan(first), when, first)
+    cs.status[ids[action == Action.SIT]] = Status.NEGLECTED
+    work = (action == Action.PROPER) | (action == Action.PERFUNCTORY)
+    take_up(m, ids[work], times[work], action[work] == Action.PERFUNCTORY)
+    b = action == Action.BOUNCE
+    if b.any():
+        bounce(m, ids[b], times[b])
+
+
+def take_up(m: GovernanceModel, ids: np.ndarray, times: np.ndarray, perf: np.ndarray) -> None:
+    """``IN_TRANSIT`` or ``NEGLECTED`` → ``QUEUED`` (proper handling), or ``IN_SERVICE`` for a perfunctory
+    reply (first response at the next working time; a ``REPLY`` after ``perfunctory_reply_h``)."""
+    if len(ids) == 0:
+        return
+    cs = m.cases
     p_ids = ids[perf]
     if len(p_ids):
+        t = times[perf]
+        t_sign = t if m.dept_always_open else m.calendar.next_open_fast(t)
         cs.perfunctory[p_ids] = True
-        t_sign = sign[perf]
         first = cs.first_response[p_ids]
         cs.first_response[p_ids] = np.where(np.isnan(first), t_sign, first)
         cs.status[p_ids] = Status.IN_SERVICE
-        m.agenda.schedule(Event.REPLY, t_sign + m.settings.departments.perfunctory_reply_h, p_ids)
+        reply_h = m.settings.departments.perfunctory_reply_h
+        m.ledger.work("departments", reply_h * len(p_ids), float(t_sign[0]))
+        m.agenda.schedule(Event.REPLY, t_sign + reply_h, p_ids)
     q_ids, q_t = ids[~perf], times[~perf]
     if len(q_ids):
+        cs.perfunctory[q_ids] = False
         cs.status[q_ids] = Status.QUEUED
         m.departments.enqueue(q_ids, q_t, cs)
+
+
+def bounce(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
+    """The department returns orders as "not our jurisdiction": → ``IN_TRANSIT``, back at the platform
+    ``misroute_return_h`` later (working time), a ``RETURN``. A violation (``BOUNCED``) in its record."""
+    cs = m.cases
+    cs.status[ids] = Status.IN_TRANSIT
+    cs.bounced[ids] += 1
+    m.departments.commit(cs.dept[ids], Violation.BOUNCED, _threat(m, ids))
+    back = times + m.settings.platform.misroute_return_h
+    if not m.dept_always_open:
+        back = m.calendar.next_open_fast(back)
+    m.agenda.schedule(Event.RETURN, back, ids)
+
+
+def come_back(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
+    """A bounced order is back at the platform (``IN_TRANSIT``): with tracking, the platform checks the
+    routing and, when it sees the order was right (chance ``classification_accuracy``), flags the bounce
+    against the department; either way it sends the order back (an ``ARRIVE``)."""
+    cs = m.cases
+    ids, times = ids[cs.status[ids] == Status.IN_TRANSIT], times[cs.status[ids] == Status.IN_TRANSIT]
+    if len(ids) == 0:
+        return
+    if m.levers.tracking.on:
+        seen = m.rng_intake.random(len(ids)) < m.settings.platform.classification_accuracy
+        m.departments.catch(cs.dept[ids[seen]], Violation.BOUNCED, _threat(m, ids[seen]),
+                            m.settings.supervision.tracking_flag_sanction)
+    m.agenda.schedule(Event.ARRIVE, times + m.settings.platform.dispatch_delay_h, ids)
 
 
 def start_service(m: GovernanceModel, ids: np.ndarray, starts: np.ndarray, done: np.ndarray) -> None:
@@ -154,52 +219,90 @@ def start_service(m: GovernanceModel, ids: np.ndarray, starts: np.ndarray, done:
     first = cs.first_response[ids]
     cs.first_response[ids] = np.where(np.isnan(first), starts, first)
     cs.status[ids] = Status.IN_SERVICE
+    m.ledger.work("departments", float((done - starts).sum()), float(starts[0]))
     m.agenda.schedule(Event.REPLY, done, ids)
 
 
 def reply(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
-    """``IN_SERVICE`` → :func:`after_reply`: resolved or not (a perfunctory reply never resolves)."""
+    """``IN_SERVICE`` → :func:`after_reply`. Proper handling solves the problem or not, and the platform
+    records the truth; a perfunctory reply solves nothing but is recorded as resolved."""
     cs = m.cases
     keep = cs.status[ids] == Status.IN_SERVICE
     ids, times = ids[keep], times[keep]
     if len(ids) == 0:
         return
     perf = cs.perfunctory[ids]
-    p = m.effort.resolve_probability(ids)
-    cs.resolved[ids] = ~perf & (m.rng_departments.random(len(ids)) < p)
+    p = m.choice.resolve_probability(ids)
+    solved = ~perf & (m.rng_departments.random(len(ids)) < p)
+    cs.true_resolved[ids] = solved
+    cs.recorded_resolved[ids] = solved | perf
     cs.replied[ids] = times
+    if perf.any():
+        m.departments.commit(cs.dept[ids[perf]], Violation.PERFUNCTORY, _threat(m, ids[perf]))
+    proper = ids[~perf]
+    if len(proper):
+        m.departments.record_proper(cs.dept[proper], times[~perf] > cs.due[proper])
     after_reply(m, ids, times)
 
 
 def after_reply(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
-    """A replied case → ``AWAITING_CALLBACK`` (a ``CALLBACK`` after ``callback_delay_h``) when call-backs
-    are made and citizens act, else straight to :func:`judge`."""
+    """A replied case → ``AWAITING_CALLBACK`` (a ``CALLBACK`` after ``callback_delay_h``) for the share
+    ``callback_share`` the operators try to call back, when call-backs are made and citizens act; else
+    straight to :func:`judge`."""
     cs = m.cases
     cs.closed[ids] = times
     if m.levers.callback.on and m.settings.citizens.behaviour:
-        cs.status[ids] = Status.AWAITING_CALLBACK
-        m.agenda.schedule(Event.CALLBACK, times + m.settings.platform.callback_delay_h, ids)
+        call = m.rng_intake.random(len(ids)) < m.settings.platform.callback_share
+        c_ids = ids[call]
+        cs.status[c_ids] = Status.AWAITING_CALLBACK
+        m.agenda.schedule(Event.CALLBACK, times[call] + m.settings.platform.callback_delay_h, c_ids)
+        if (~call).any():
+            judge(m, ids[~call], times[~call], callback=False)
     else:
         judge(m, ids, times, callback=False)
 
 
 # ---------------------------------------------------------------------------------------- citizens
 def call_back(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
-    """``AWAITING_CALLBACK`` → :func:`judge`, with the chance to reopen; each call costs
-    ``callback_minutes`` of staff time (after the warm-up)."""
-    keep = m.cases.status[ids] == Status.AWAITING_CALLBACK
-    if m.hour >= m.warmup_h:
-        m.staff_hours += int(keep.sum()) * m.settings.platform.callback_minutes / 60.0
-    judge(m, ids[keep], times[keep], callback=True)
+    """``AWAITING_CALLBACK`` → :func:`judge`. Operators call while the day's call-back hours last
+    (``callback_hours_per_day``; each call ``callback_minutes``); the rest are judged without a call. On
+    the phone the requester says truthfully whether the problem was solved: a reply recorded as resolved
+    that was not is caught (``PERFUNCTORY``) and the platform reopens the case."""
+    cs = m.cases
+    p = m.settings.platform
+    ids, times = ids[cs.status[ids] == Status.AWAITING_CALLBACK], times[cs.status[ids] == Status.AWAITING_CALLBACK]
+    if len(ids) == 0:
+        return
+    minutes = max(p.callback_minutes, 1e-9)
+    room = int(max(p.callback_hours_per_day * 60.0 - m.platform.callback_minutes_today, 0.0) // minutes)
+    made = np.arange(len(ids)) < room
+    c_ids = ids[made]
+    if len(c_ids):
+        m.platform.callback_minutes_today += len(c_ids) * p.callback_minutes
+        m.platform.callbacks_today += len(c_ids)
+        m.ledger.work("operators", len(c_ids) * p.callback_minutes / 60.0, float(times[0]))
+        cs.surveyed[c_ids] = True
+        false = cs.recorded_resolved[c_ids] & ~cs.true_resolved[c_ids]
+        if false.any():
+            f_ids = c_ids[false]
+            m.departments.catch(cs.dept[f_ids], Violation.PERFUNCTORY, _threat(m, f_ids),
+                                m.settings.supervision.callback_sanction)
+        judge(m, c_ids, times[made], callback=True, found_false=false)
+    if (~made).any():
+        judge(m, ids[~made], times[~made], callback=False)
 
 
-def judge(m: GovernanceModel, ids: np.ndarray, times: np.ndarray, callback: bool) -> None:
-    """The requester judges the outcome → ``CLOSED``; unsatisfied, they may have it reopened (only via a
-    call-back) or escalate, and the case goes back → ``IN_TRANSIT``, pressed (boost 2)."""
+def judge(m: GovernanceModel, ids: np.ndarray, times: np.ndarray, callback: bool,
+          found_false: np.ndarray | None = None) -> None:
+    """The requester judges the outcome → ``CLOSED``. Unsatisfied, they may have it reopened (only via a
+    call-back) or escalate; a reply a call-back found falsely recorded as resolved is reopened by the
+    platform. Reopened and escalated cases go back (:func:`send_back`)."""
     cs = m.cases
     pop = m.population
     rng = m.rng_citizens
     c = m.settings.citizens
+    if len(ids) == 0:
+        return
     if not c.behaviour:
         cs.satisfied[ids] = 1
         cs.status[ids] = Status.CLOSED
@@ -213,18 +316,22 @@ def judge(m: GovernanceModel, ids: np.ndarray, times: np.ndarray, callback: bool
         may = m.levers.callback.may_reopen(cs.reopen_count[unsat])
         if may is not None:
             reopen = may & (rng.random(len(unsat)) < c.reopen_propensity)
+    if found_false is not None:  # the platform reopens what it found falsely closed, satisfied or not
+        reopen |= found_false[~sat]
+        forced = ids[sat & found_false]
+        if len(forced):
+            unsat = np.concatenate([unsat, forced])
+            u_t = np.concatenate([u_t, times[sat & found_false]])
+            reopen = np.concatenate([reopen, np.ones(len(forced), bool)])
+            sat = sat & ~found_false
     esc = np.zeros(len(unsat), bool)
     rest = ~reopen & ~cs.escalated[unsat]
     if rest.any():
         esc[rest] = pop.escalate(unsat[rest], rng)
-    again = reopen | esc
-    # final outcomes: learn and close
-    final = np.ones(len(ids), bool)
-    final[np.flatnonzero(~sat)[again]] = False
+    final = ~np.isin(ids, unsat[reopen | esc])
     f_ids = ids[final]
     cs.status[f_ids] = Status.CLOSED
-    pop.learn(cs.citizen[f_ids], sat[final], cs.resolved[f_ids], cs.channel[f_ids])
-    # reopened: back to the department, ahead of the queue
+    pop.learn(cs.citizen[f_ids], cs.satisfied[f_ids] == 1, cs.true_resolved[f_ids], cs.channel[f_ids])
     r_ids, r_t = unsat[reopen], u_t[reopen]
     if len(r_ids):
         cs.reopened[r_ids] = True
@@ -232,24 +339,31 @@ def judge(m: GovernanceModel, ids: np.ndarray, times: np.ndarray, callback: bool
     e_ids, e_t = unsat[esc & ~reopen], u_t[esc & ~reopen]
     if len(e_ids):
         m.upper_supervisor.act_on_escalation(e_ids, float(e_t.max()))
-    redo = np.concatenate([r_ids, e_ids])
-    if len(redo):
-        t = np.concatenate([r_t, e_t])
-        cs.closed[redo] = np.nan
-        cs.replied[redo] = np.nan
-        cs.satisfied[redo] = -1
-        cs.resolved[redo] = False
-        cs.perfunctory[redo] = False
-        cs.status[redo] = Status.IN_TRANSIT
-        cs.boost[redo] = 2
-        m.agenda.schedule(Event.ARRIVE, t + m.settings.platform.dispatch_delay_h, redo)
+    send_back(m, np.concatenate([r_ids, e_ids]), np.concatenate([r_t, e_t]))
+
+
+def send_back(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
+    """A replied case goes back to its department, pressed (boost 2): → ``IN_TRANSIT``, an ``ARRIVE``
+    after ``dispatch_delay_h``; its reply and outcome are cleared."""
+    if len(ids) == 0:
+        return
+    cs = m.cases
+    cs.closed[ids] = np.nan
+    cs.replied[ids] = np.nan
+    cs.satisfied[ids] = -1
+    cs.true_resolved[ids] = False
+    cs.recorded_resolved[ids] = False
+    cs.perfunctory[ids] = False
+    cs.status[ids] = Status.IN_TRANSIT
+    cs.boost[ids] = 2
+    m.agenda.schedule(Event.ARRIVE, times + m.settings.platform.dispatch_delay_h, ids)
 
 
 def lose_patience(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
-    """No reply after ``patience_h``: the requester escalates (the province presses the case; patience
-    starts again), or gives up: ``AWAITING_INTAKE``/``IN_TRANSIT``/``QUEUED``/``NEGLECTED`` → ``ABANDONED``."""
+    """No reply after ``patience_h`` (a sign-for alone is no reply): the requester escalates (the province
+    presses the case; patience starts again), or gives up: any open status before a reply → ``ABANDONED``."""
     cs = m.cases
-    open_ = (cs.status[ids] < Status.AWAITING_CALLBACK) & np.isnan(cs.first_response[ids])
+    open_ = (cs.status[ids] < Status.AWAITING_CALLBACK) & np.isnan(cs.replied[ids])
     ids, times = ids[open_], times[open_]
     if len(ids) == 0 or not m.settings.citizens.behaviour:
         return
@@ -268,29 +382,58 @@ def lose_patience(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> Non
 
 
 # -------------------------------------------------------------------------------------- pressure
-def press(m: GovernanceModel, ids: np.ndarray, now: float, extra_detection: float) -> None:
-    """Pressure on open cases (a reminder, supervision or an escalation): ``QUEUED`` cases move up their
-    queue (boost 1, or 2 when compelled); ``NEGLECTED`` → :func:`take_up` when the department, with the
-    added risk of detection in mind, now answers."""
+def press(m: GovernanceModel, ids: np.ndarray, now: float, pressure: float) -> None:
+    """Pressure on open cases (a reminder, an inspection or an escalation): ``QUEUED`` cases move up their
+    queue (boost 1, or 2 when compelled); ``NEGLECTED`` cases → :func:`choose` again, leaving them now
+    costing ``pressure`` (effort units) more."""
     cs = m.cases
     st = cs.status[ids]
     cs.boost[ids] = np.maximum(cs.boost[ids], np.where(cs.compelled(ids), 2, 1)).astype(np.int8)
     m.departments.raise_priority(ids[st == Status.QUEUED], cs)
     neg = ids[st == Status.NEGLECTED]
     if len(neg):
-        respond, perf = m.effort.decide(neg, m.rng_departments, extra_detection=extra_detection)
-        t = np.full(len(neg), now)
-        take_up(m, neg[respond], t[respond], perf[respond])
+        choose(m, neg, np.full(len(neg), now), pressure)
 
 
 def remind(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
-    """Tracking's reminder before the due time: :func:`press` on cases not yet taken up
-    (``IN_TRANSIT``, ``QUEUED``, ``NEGLECTED``)."""
+    """Tracking's reminder before the due time: :func:`press` on cases not yet taken up (``IN_TRANSIT``,
+    ``QUEUED``, ``NEGLECTED``); leaving them will be flagged at the due time."""
     cs = m.cases
     st = cs.status[ids]
     ids = ids[(st == Status.QUEUED) | (st == Status.NEGLECTED) | (st == Status.IN_TRANSIT)]
     if len(ids):
-        press(m, ids, float(times.max()), extra_detection=0.5)
+        press(m, ids, float(times.max()), m.settings.supervision.tracking_flag_sanction)
+
+
+# ------------------------------------------------------------------------------------- deadlines
+def _unreplied(m: GovernanceModel, ids: np.ndarray) -> np.ndarray:
+    st = m.cases.status[ids]
+    return ids[(st >= Status.IN_TRANSIT) & (st <= Status.IN_SERVICE) & np.isnan(m.cases.replied[ids])]
+
+
+def pass_due(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
+    """The reply deadline passes: a case without a reply is a ``LATE`` violation of its department, which
+    tracking flags (status unchanged)."""
+    late = _unreplied(m, ids)
+    if len(late) == 0:
+        return
+    dept, threat = m.cases.dept[late], _threat(m, late)
+    m.departments.commit(dept, Violation.LATE, threat)
+    if m.levers.tracking.on:
+        m.departments.catch(dept, Violation.LATE, threat, m.settings.supervision.tracking_flag_sanction)
+
+
+def pass_sign_due(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
+    """The sign-for deadline of a mandate passes: a case not signed for (no first response) is an
+    ``UNSIGNED`` violation, which tracking flags (status unchanged)."""
+    late = _unreplied(m, ids)
+    late = late[np.isnan(m.cases.first_response[late])]
+    if len(late) == 0:
+        return
+    dept, threat = m.cases.dept[late], _threat(m, late)
+    m.departments.commit(dept, Violation.UNSIGNED, threat)
+    if m.levers.tracking.on:
+        m.departments.catch(dept, Violation.UNSIGNED, threat, m.settings.supervision.tracking_flag_sanction)
 
 
 #: Who handles each timed transition.
@@ -301,4 +444,7 @@ HANDLERS: dict[Event, Callable[[GovernanceModel, np.ndarray, np.ndarray], None]]
     Event.REPLY: reply,
     Event.CALLBACK: call_back,
     Event.PATIENCE: lose_patience,
+    Event.RETURN: come_back,
+    Event.DUE: pass_due,
+    Event.SIGN_DUE: pass_sign_due,
 }

@@ -1,7 +1,11 @@
-"""KPIs and tables from the case store (names and units in :mod:`sim.results`).
+"""KPIs and tables from the case store (names, units and definitions in :mod:`sim.results`).
 
-Every KPI is computed over the cases created after the warm-up. Rates over final outcomes
-(resolution, satisfaction) use the cases that reached a final state; response rates use every case.
+Every service KPI is computed over the cases created after the warm-up. Rates over final outcomes
+(resolution, satisfaction) use the cases that reached a final state (closed or abandoned); response rates
+use every case. Resolution is counted twice: as the platform records it (``recorded_resolved``, what a
+government reports: ``resolution_rate``) and as it truly is (``true_resolved``: ``true_resolution_rate``);
+their difference is the ``gaming_gap``. The budget KPIs (hours paid and worked per role) come from the
+model's :class:`sim.budgets.HoursLedger`.
 """
 
 from __future__ import annotations
@@ -56,10 +60,11 @@ def cases_frame(model: GovernanceModel) -> pd.DataFrame:
         "dept_arrival_h": v("dept_arrival"), "first_response_h": v("first_response"),
         "service_start_h": v("service_start"), "replied_h": v("replied"), "closed_h": v("closed"),
         "due_h": v("due"),
-        "resolved": v("resolved"), "perfunctory": v("perfunctory"), "satisfied": sat,
+        "true_resolved": v("true_resolved"), "recorded_resolved": v("recorded_resolved"),
+        "perfunctory": v("perfunctory"), "satisfied": sat,
         "supervised": v("supervised"), "escalated": v("escalated"), "reopened": v("reopened"),
         "tattle": v("tattle"), "direct_answer": v("direct_answer"), "misrouted": v("misrouted"),
-        "hops": v("hops").astype(np.int8),
+        "hops": v("hops").astype(np.int8), "bounced": v("bounced").astype(np.int8),
         "status": pd.Categorical.from_codes(status_codes, [STATUS_NAMES[s.value] for s in Status]),
     })
     # a case not dispatched has no handling department
@@ -74,7 +79,8 @@ def cases_frame(model: GovernanceModel) -> pd.DataFrame:
 
 
 _ARRAY_COLUMNS = ("created_h", "first_response_h", "closed_h", "due_h", "satisfied", "direct_answer",
-                  "replied_h", "resolved", "reopened", "escalated", "perfunctory", "accepted_h")
+                  "replied_h", "true_resolved", "recorded_resolved", "reopened", "escalated", "perfunctory",
+                  "accepted_h", "dispatched_h")
 
 
 def _arrays(df: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -97,7 +103,11 @@ def _arrays(df: pd.DataFrame) -> dict[str, np.ndarray]:
 
 def kpis(df: pd.DataFrame | dict[str, np.ndarray], end_h: float, response_target_h: float,
          mask: np.ndarray | None = None) -> dict[str, float]:
-    """The service KPIs of a cases table (or of the rows in ``mask``); no population-level ones."""
+    """The service KPIs of a cases table (or of the rows in ``mask``); no population-level or budget ones.
+
+    ``end_h``: end of the run (h); ``response_target_h``: the on-time response yardstick (h). Definitions in
+    :data:`sim.results.KPI_DOCS`. Applied per group for the equity splits.
+    """
     a = _arrays(df) if isinstance(df, pd.DataFrame) else df
     if mask is not None:
         a = {k: v[mask] for k, v in a.items()}
@@ -119,7 +129,7 @@ def kpis(df: pd.DataFrame | dict[str, np.ndarray], end_h: float, response_target
     return {
         "response_rate": _rate(responded, n),
         "on_time_response_rate": _rate(responded & (first - created <= response_target_h), n),
-        "resolution_rate": _rate(a["resolved"][final], final.sum()),
+        **_resolution(a["recorded_resolved"], a["true_resolved"], final, final & ~np.isnan(a["dispatched_h"])),
         "satisfaction_rate": _rate(sat[judged] == 1, judged.sum()),
         "median_response_h": _q(resp_t, 0.5),
         "p90_response_h": _q(resp_t, 0.9),
@@ -130,6 +140,18 @@ def kpis(df: pd.DataFrame | dict[str, np.ndarray], end_h: float, response_target
         "escalation_rate": _rate(a["escalated"], n),
         "perfunctory_share": _rate(a["perfunctory"][replied & not_direct], (replied & not_direct).sum()),
         "direct_answer_share": _rate(a["direct_answer"][accepted], accepted.sum()),
+    }
+
+
+def _resolution(recorded: np.ndarray, true: np.ndarray, final: np.ndarray, dispatched: np.ndarray
+                ) -> dict[str, float]:
+    """Recorded and true resolution over the final cases and over the final dispatched cases (shares), and
+    the gaming gap (recorded − true, share points)."""
+    rec, tru = _rate(recorded[final], final.sum()), _rate(true[final], final.sum())
+    return {
+        "resolution_rate": rec, "true_resolution_rate": tru, "gaming_gap": rec - tru,
+        "dispatched_resolution_rate": _rate(recorded[dispatched], dispatched.sum()),
+        "dispatched_true_resolution_rate": _rate(true[dispatched], dispatched.sum()),
     }
 
 
@@ -151,7 +173,7 @@ def build_result(model: GovernanceModel) -> RunResult:
     k["participation_rate"] = _rate(model.reported.sum(), problems)
     k["digital_gap"] = (_rate(online[urban], urban.sum()) - _rate(online[~urban], (~urban).sum())
                         if urban.any() and (~urban).any() else float("nan"))
-    k["staff_hours"] = float(model.staff_hours)
+    k.update(model.ledger.kpis())
     summary = {name: float(k[name]) for name in KPI_NAMES}
 
     # splits for equity analysis
@@ -192,15 +214,19 @@ def build_result(model: GovernanceModel) -> RunResult:
 def timeseries_frame(model: GovernanceModel, df: pd.DataFrame) -> pd.DataFrame:
     """One row per measured day: live counts from the model plus daily rates from the cases table.
 
-    Daily rates are over the cases closed (or given up) that day; ``day`` counts from the end of warm-up.
+    Daily rates are over the cases closed that day (``resolution_rate`` recorded, ``true_resolution_rate``
+    true); ``day`` counts from the end of warm-up. Columns ``*_cum`` of the model's rows (cumulative since the
+    warm-up, e.g. :meth:`sim.budgets.HoursLedger.day_row`'s ``cost_hours_cum`` and ``work_hours_cum``,
+    staff-hours) become daily values without the suffix (``cost_hours``, ``work_hours``).
     """
     live = pd.DataFrame(model.daily)
     if live.empty:
         return live
     warm_day = int(model.warmup_h // 24)
     live = live[live["day"] >= warm_day].copy()
-    live["staff_hours"] = live["staff_hours_cum"].diff().fillna(live["staff_hours_cum"])
-    live = live.drop(columns=["staff_hours_cum"])
+    for cum in [c for c in live.columns if c.endswith("_cum")]:  # cumulative since warm-up -> per day
+        live[cum.removesuffix("_cum")] = live[cum].diff().fillna(live[cum])
+        live = live.drop(columns=[cum])
     n_days = int(live["day"].max()) + 1 if len(live) else 0
     closed_day = np.floor(df["closed_h"].to_numpy() / 24.0)
     fr_day = np.floor(df["first_response_h"].to_numpy() / 24.0)
@@ -215,7 +241,6 @@ def timeseries_frame(model: GovernanceModel, df: pd.DataFrame) -> pd.DataFrame:
         return np.bincount(d, minlength=n_days)
 
     closed_n = count(closed_day)
-    resolved = df["resolved"].to_numpy()
     sat = df["satisfied"].to_numpy()
     created_day = np.floor(df["created_h"].to_numpy() / 24.0)
     created_n = count(created_day)
@@ -223,14 +248,16 @@ def timeseries_frame(model: GovernanceModel, df: pd.DataFrame) -> pd.DataFrame:
     extra = pd.DataFrame({
         "day": np.arange(n_days),
         "accepted": count(acc_day), "first_responses": count(fr_day), "closed": closed_n,
-        "resolved": count(closed_day, resolved),
+        "recorded_resolved": count(closed_day, df["recorded_resolved"].to_numpy()),
+        "true_resolved": count(closed_day, df["true_resolved"].to_numpy()),
         "satisfied": count(closed_day, sat == 1), "judged": count(closed_day, ~np.isnan(sat)),
         "responded_of_created": responded_by_created, "created": created_n,
     })
     out = live.merge(extra, on="day", how="left")
     with np.errstate(invalid="ignore", divide="ignore"):
         out["response_rate"] = out["responded_of_created"] / out["created"]
-        out["resolution_rate"] = out["resolved"] / out["closed"]
+        out["resolution_rate"] = out["recorded_resolved"] / out["closed"]
+        out["true_resolution_rate"] = out["true_resolved"] / out["closed"]
         out["satisfaction_rate"] = out["satisfied"] / out["judged"]
         out["participation"] = out["arrivals"] / out["problems"]
     out = out.drop(columns=["responded_of_created", "created"])

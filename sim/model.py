@@ -26,11 +26,12 @@ import mesa
 import numpy as np
 
 from . import lifecycle
+from .budgets import HoursLedger
 from .calendar import WorkCalendar
-from .cases import Agenda, CaseStore, Status
+from .cases import Agenda, CaseStore, Status, Violation
 from .citizens import Population
 from .demand import Demand
-from .departments import DepartmentTable, EffortChoice, size_staff
+from .departments import ActionChoice, DepartmentTable
 from .hierarchy import Hierarchy
 from .levers import Levers, always_open
 from .lifecycle import HANDLERS, Event
@@ -39,7 +40,8 @@ from .results import RunResult
 from .scenario import Scenario
 from .supervisors import Supervisor
 
-STREAMS = ("world", "population", "demand", "intake", "departments", "citizens", "supervision", "service")
+STREAMS = ("world", "population", "demand", "intake", "departments", "citizens", "supervision", "service",
+           "mandate")
 
 
 class GovernanceModel(mesa.Model):
@@ -47,7 +49,9 @@ class GovernanceModel(mesa.Model):
 
     Attributes of interest: ``levers`` (the policy), ``hierarchy`` (networkx graph and routing),
     ``population`` (columnar citizens), ``demand``, ``platform`` (a Mesa agent), ``departments`` (their
-    columnar state; ``departments.agents`` are the Mesa agents), ``supervisor`` / ``upper_supervisor``,
+    columnar state and beliefs; ``departments.agents`` are the Mesa agents), ``supervisors`` (the city's
+    office first, then the counties'; ``supervisor`` is the city's) and ``upper_supervisor``, ``ledger``
+    (paid and worked hours),
     ``cases`` (the columnar case store), ``agenda`` (timed events) and ``daily`` (the time-series rows).
     Times are hours since the start of the run (hour 0 is midnight of ``world.start_date``).
     """
@@ -70,19 +74,22 @@ class GovernanceModel(mesa.Model):
         self.demand = Demand(self)
         self.category_names = self.demand.category_names
         self.dept_always_open = always_open(scenario.departments.hours)
-        size_staff(self)
         self.cases = CaseStore(capacity=self.demand.expected_cases(self.end_h))
         self.agenda = Agenda()
         self.platform = Platform(self)
         self.departments = DepartmentTable(self, self.dept_always_open)
-        self.effort = EffortChoice(self)
-        self.supervisor = Supervisor(self, "prefecture")
+        self.choice = ActionChoice(self)
+        self.supervisor = Supervisor(self, "prefecture", self.levers.inspection)
+        self.supervisors = [self.supervisor]
+        if self.levers.county_inspection.intensity > 0:
+            self.supervisors += [Supervisor(self, "county", self.levers.county_inspection, county=i)
+                                 for i in range(self.hierarchy.n_counties)]
         self.upper_supervisor = Supervisor(self, "province")
+        self.ledger = HoursLedger(self.warmup_h)
         # participation counters, (area: 0 rural, 1 urban) × (kind: 0 citizen, 1 enterprise)
         self.problems = self.demand.problems
         self.reported = self.demand.reported
         self.daily: list[dict[str, float]] = []
-        self.staff_hours = 0.0
         self.hour = 0
         self.rankings: list[tuple[int, list[int]]] = []
         self._dept_staff_total = float(self.hierarchy.dept_staff.sum())
@@ -98,6 +105,7 @@ class GovernanceModel(mesa.Model):
         self.rng_departments = streams["departments"]
         self.rng_citizens = streams["citizens"]
         self.rng_supervision = streams["supervision"]
+        self.rng_mandate = streams["mandate"]
         self.rng_service = streams["service"]
 
     # ------------------------------------------------------------------------------------------ step
@@ -135,37 +143,55 @@ class GovernanceModel(mesa.Model):
             lifecycle.start_service(self, *started)
 
     def _account_staff(self, h: int) -> None:
-        if h < self.warmup_h:
-            return
+        """Paid hours of this hour: department staff while departments work, operators while the platform
+        is open; and the department servers that exist (for occupancy). After the warm-up (the ledger checks)."""
         office_open = self.calendar.office_hour(h)
-        dept_open = self.dept_always_open or office_open
-        plat_open = self.platform.always_open or office_open
-        self.staff_hours += (self._dept_staff_total if dept_open else 0.0) + \
-            (self.settings.platform.operators if plat_open else 0.0)
+        self.ledger.servers(self._dept_staff_total, h)
+        if self.dept_always_open or office_open:
+            self.ledger.paid("departments", self._dept_staff_total, h)
+        if self.platform.always_open or office_open:
+            self.ledger.paid("operators", float(self.settings.platform.operators), h)
 
     def end_of_day(self, day: int) -> None:
-        """Daily tasks: supervision, ranking (monthly), diligence, trust, aggregation, the day's row."""
+        """Daily tasks, in this order: supervision offices spend their budgets, the monthly ranking, every
+        department learns from the day's record, trust spreads, complaints are aggregated, the day's row."""
         now = (day + 1) * 24.0
-        inspected = self.supervisor.inspect(now, self.rng_supervision)
-        if day * 24 >= self.warmup_h:
-            self.staff_hours += inspected * self.settings.supervision.hours_per_inspection
+        hours = self.settings.supervision.hours_per_inspection
+        for office in self.supervisors:
+            office.step()
+            self.ledger.paid("supervisors", office.budget.intensity * hours, now - 1.0)
         if self.levers.ranking.due(day):
             self.rankings.append((day, self.supervisor.rank(now, 30 * 24.0).tolist()))
-        self.effort.decay()
+        for dept in self.departments.agents:
+            dept.step()
         self.population.spread_trust()
         problems, today = self.demand.end_day()
         self.platform.aggregate(day, today)
+        self._record_day(day, now, problems, today)
+        self.platform.callback_minutes_today = 0.0
+        self.platform.callbacks_today = 0
+
+    def _record_day(self, day: int, now: float, problems: int, today: np.ndarray) -> None:
+        """The day's row of the time series (counts at the end of the day; beliefs as mean expected sanction
+        per violation over departments, plain requests, effort units)."""
         cs = self.cases
         open_ids = cs.open_ids()
         st = cs.status[open_ids]
-        self.daily.append({
+        t = self.departments
+        every = np.arange(len(t))
+        plain = np.zeros(len(t), bool)
+        row = {
             "day": day, "problems": problems, "arrivals": len(today),
             "backlog": len(open_ids), "overdue": int((cs.due[open_ids] < now).sum()),
             "neglected": int((st == Status.NEGLECTED).sum()), "queued": int((st == Status.QUEUED).sum()),
             "mean_trust": float(self.population.trust.mean()), "mean_efficacy": float(self.population.efficacy.mean()),
-            "inspections": inspected, "fixes_active": self.platform.fixes_active(day),
-            "mean_diligence": float(self.departments.diligence.mean()), "staff_hours_cum": self.staff_hours,
-        })
+            "inspections": sum(o.today for o in self.supervisors), "callbacks": self.platform.callbacks_today,
+            "fixes_active": self.platform.fixes_active(day),
+        }
+        for kind in Violation:
+            row[f"expected_sanction_{kind.name.lower()}"] = float(t.expected_sanction(every, kind, plain).mean())
+        row.update(self.ledger.day_row())
+        self.daily.append(row)
 
     def run(self, progress: Callable[[float], None] | None = None) -> None:
         """Run to the end of the scenario; ``progress`` is called with the share done (0–1) each day."""

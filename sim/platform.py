@@ -35,6 +35,8 @@ class Platform(mesa.Agent):
         w = self.fix.window_days
         self.complaints = np.zeros((w, n_cat, n_twp), dtype=np.int32)  # ring buffer of daily counts
         self.fix_until = np.full((n_cat, n_twp), -1.0)  # day until which a systemic fix is in force
+        self.callback_minutes_today = 0.0  # operator minutes spent on call-backs today
+        self.callbacks_today = 0  # call-backs made today
         self.fixes_started = 0
         self.fix_log: list[tuple[int, int, int]] = []  # (day, category, township)
 

@@ -10,32 +10,89 @@ from typing import Any
 
 import pandas as pd
 
-#: KPI names, the same everywhere (summary.json, the experiment store, analysis). Units in KPI_UNITS.
+#: KPI names, the same everywhere (summary.json, the experiment store, analysis). Units in KPI_UNITS,
+#: definitions in KPI_DOCS and docs/ODD.md (III.iv.20).
 KPI_NAMES: tuple[str, ...] = (
-    "response_rate", "on_time_response_rate", "resolution_rate", "satisfaction_rate",
+    "response_rate", "on_time_response_rate", "resolution_rate", "true_resolution_rate", "gaming_gap",
+    "dispatched_resolution_rate", "dispatched_true_resolution_rate", "satisfaction_rate",
     "median_response_h", "p90_response_h", "median_close_h", "p90_close_h", "on_time_close_rate",
     "reopen_rate", "escalation_rate", "perfunctory_share", "backlog_end", "mean_trust",
-    "participation_rate", "digital_gap", "staff_hours", "direct_answer_share",
+    "participation_rate", "digital_gap", "direct_answer_share",
+    "capacity_hours_departments", "capacity_hours_operators", "capacity_hours_supervisors", "capacity_hours",
+    "work_hours_departments", "work_hours_operators", "work_hours_supervisors", "work_hours",
+    "utilisation_departments", "utilisation_operators", "utilisation_supervisors", "cost_hours",
 )
 
 KPI_UNITS: dict[str, str] = {
     "response_rate": "share of cases", "on_time_response_rate": "share of cases",
-    "resolution_rate": "share of cases", "satisfaction_rate": "share of judged cases",
+    "resolution_rate": "share of final cases", "true_resolution_rate": "share of final cases",
+    "gaming_gap": "share points (recorded − true resolution)",
+    "dispatched_resolution_rate": "share of final dispatched cases",
+    "dispatched_true_resolution_rate": "share of final dispatched cases",
+    "satisfaction_rate": "share of judged cases",
     "median_response_h": "hours", "p90_response_h": "hours", "median_close_h": "hours",
     "p90_close_h": "hours", "on_time_close_rate": "share of cases", "reopen_rate": "share of cases",
     "escalation_rate": "share of cases", "perfunctory_share": "share of replied cases",
     "backlog_end": "open cases", "mean_trust": "0–1", "participation_rate": "share of problems",
-    "digital_gap": "share points (urban − rural online share)", "staff_hours": "staff-hours",
+    "digital_gap": "share points (urban − rural online share)",
     "direct_answer_share": "share of accepted cases",
+    **{f"capacity_hours_{r}": "staff-hours" for r in ("departments", "operators", "supervisors")},
+    "capacity_hours": "staff-hours",
+    **{f"work_hours_{r}": "staff-hours" for r in ("departments", "operators", "supervisors")},
+    "work_hours": "staff-hours",
+    "utilisation_departments": "share of server-hours", "utilisation_operators": "share of paid hours",
+    "utilisation_supervisors": "share of paid hours",
+    "cost_hours": "staff-hours",
+}
+
+#: One line per KPI: what it counts. "Final" cases are closed or abandoned; every KPI is over the cases
+#: created after the warm-up, and the hour KPIs over the hours after the warm-up.
+KPI_DOCS: dict[str, str] = {
+    "response_rate": "cases with a first response (sign-for or reply), of all cases",
+    "on_time_response_rate": "cases with a first response within kpi.response_target_h, of all cases",
+    "resolution_rate": "recorded: final cases the platform records as resolved (what a government reports), "
+                       "of final cases",
+    "true_resolution_rate": "final cases whose problem was actually solved, of final cases",
+    "gaming_gap": "resolution_rate − true_resolution_rate: cases recorded as resolved but not solved",
+    "dispatched_resolution_rate": "recorded resolution of the final cases dispatched to departments (cases "
+                                  "answered at intake left out, as in Beijing's published rates)",
+    "dispatched_true_resolution_rate": "true resolution of the final cases dispatched to departments",
+    "satisfaction_rate": "satisfied judgements, of cases the requester judged",
+    "median_response_h": "median hours from creation to first response (responded cases)",
+    "p90_response_h": "90th percentile of hours from creation to first response",
+    "median_close_h": "median hours from creation to closure (closed cases)",
+    "p90_close_h": "90th percentile of hours from creation to closure",
+    "on_time_close_rate": "cases closed by their due time, of cases closed or past due at the end",
+    "reopen_rate": "cases reopened at least once, of all cases",
+    "escalation_rate": "cases escalated to an upper level, of all cases",
+    "perfunctory_share": "perfunctory replies, of replied cases not answered at intake",
+    "backlog_end": "cases still open at the end of the run",
+    "mean_trust": "mean trust in government of all requesters at the end",
+    "participation_rate": "problems reported, of problems that arose",
+    "digital_gap": "urban minus rural share of cases reported online",
+    "direct_answer_share": "cases answered at intake, of accepted cases",
+    "capacity_hours_departments": "paid hours of department staff: staff × hours the departments are open",
+    "capacity_hours_operators": "paid hours of operators: operators × hours the platform is open (7×24: every hour)",
+    "capacity_hours_supervisors": "paid hours of supervisors: daily inspection budget × hours per inspection",
+    "capacity_hours": "paid hours of all roles",
+    "work_hours_departments": "hours departments spent: service time of properly handled cases and perfunctory "
+                              "replies",
+    "work_hours_operators": "hours operators spent: intake handling and call-backs",
+    "work_hours_supervisors": "hours supervisors spent on inspections and audits",
+    "work_hours": "hours spent by all roles",
+    "utilisation_departments": "work_hours_departments (server occupancy) / (department staff × all hours)",
+    "utilisation_operators": "work_hours_operators / capacity_hours_operators",
+    "utilisation_supervisors": "work_hours_supervisors / capacity_hours_supervisors",
+    "cost_hours": "everything paid: capacity_hours of all roles",
 }
 
 #: Columns of cases.parquet (times in hours since the start of the run; NaN where a step did not happen).
 CASE_COLUMNS: tuple[str, ...] = (
     "case_id", "citizen_id", "requester_kind", "category", "channel", "region", "county", "urban",
     "handling_level", "department", "created_h", "accepted_h", "dispatched_h", "dept_arrival_h",
-    "first_response_h", "service_start_h", "replied_h", "closed_h", "due_h", "resolved", "perfunctory",
-    "satisfied", "supervised", "escalated", "reopened", "tattle", "direct_answer", "misrouted", "hops",
-    "status",
+    "first_response_h", "service_start_h", "replied_h", "closed_h", "due_h", "true_resolved",
+    "recorded_resolved", "perfunctory", "satisfied", "supervised", "escalated", "reopened", "tattle",
+    "direct_answer", "misrouted", "hops", "bounced", "status",
 )
 
 #: Final states of a case; every case is in exactly one of them at the end of a run.

@@ -195,6 +195,9 @@ class Citizens(_Strict):
     channel_mix: dict[Literal["online", "hotline", "offline"], Share] | None = Field(
         None, description="If set: channels are drawn from this fixed mix instead of being chosen.")
     tattle_share: Share = Field(0.0, description="Share of requests that threaten to tell the upper level (Chen–Pan–Xu).")
+    threat_escalation_shift: NonNegative = Field(
+        0.2, description="A requester who threatened (to tell the upper level, or collective action) escalates at a "
+        "threshold lower by this much: the threat is carried out more readily (assumption).")
     collective_threat_share: Share = Field(0.0, description="Share of requests that threaten collective action.")
 
 
@@ -229,7 +232,14 @@ class Platform(_Strict):
         8.0, description="Median hours each level adds when an order cascades down (assumption).")
     callback_delay_h: NonNegative = Field(24.0, description="Hours after the reply that the call-back survey happens.")
     callback_minutes: NonNegative = Field(
-        3.0, description="Operator minutes per call-back survey (counted in staff_hours; assumption).")
+        3.0, description="Operator minutes per call-back survey (assumption).")
+    callback_share: Share = Field(
+        1.0, description="Share of replied cases the operators try to call back (when policy.callback).")
+    callback_hours_per_day: NonNegative = Field(
+        8.0, description="Operator hours a day set aside for call-backs; calls beyond it are not made that day.")
+    max_bounces: int = Field(
+        2, ge=0, le=10, description="Returns of one order after which its department may no longer bounce it "
+        "(it must handle it, reply perfunctorily or sit on it).")
 
 
 # --------------------------------------------------------------------------------------- departments
@@ -246,59 +256,74 @@ class Staffing(_Strict):
 
 
 class Departments(_Strict):
-    """Functional departments: staffing, calendar, and the effort choice (principal–agent)."""
+    """Functional departments: staff (an input), calendar, and how they choose what to do with a case.
+
+    A department weighs each action by its effort and the sanctions it expects from its own record
+    (docs/ODD.md III.iv.8). Effort and sanctions share one unit: one case handled properly at no load = 1.
+    """
 
     staff: Staffing = Field(default_factory=Staffing)
-    target_utilisation: Annotated[float, Field(gt=0.0, le=1.0)] | None = Field(
-        0.6, description="If set: each department gets the staff that keeps its expected load at this "
-        "utilisation (staff = ceil(arrival rate × mean service time / target)); null: staff by level.")
+    staff_by_department: dict[str, Annotated[int, Field(ge=1, le=100_000)]] = Field(
+        default_factory=dict, description="Staff of named departments (graph node, e.g. 'dept:utilities@county:0'), "
+        "overriding staff by level; `python run.py plan-staff` writes it.")
     hours: Hours = Field(Hours.OFFICE, description="When departments take up new cases.")
     queue_discipline: QueueDiscipline = Field(
         QueueDiscipline.SUPERVISED, description="fifo (arrival order only), supervised (pressed cases first: "
         "reminded, supervised, escalated, reopened), or deadline (pressed first, then earliest due time).")
-    effort_choice: bool = Field(True, description="False: every case is handled diligently (no neglect, no perfunctory).")
-    neglect_intercept: float = Field(
-        -0.75, description="Log-odds of answering a case with no accountability at all (σ(−0.75)≈0.32, Chen–Pan–Xu: about one-third).")
-    accountability_weight: NonNegative = Field(3.0, description="Log-odds gained per unit of expected penalty.")
-    diligence_weight: NonNegative = Field(2.0, description="Log-odds gained per unit of diligence above baseline.")
-    load_weight: NonNegative = Field(0.6, description="Log-odds lost per unit of load (queue / staff).")
-    base_diligence: Share = Field(0.3, description="Diligence without recent penalties.")
-    diligence_decay_per_day: Share = Field(0.03, description="Share of excess diligence lost each day.")
-    perfunctory_load_threshold: NonNegative = Field(
-        2.0, description="Load (waiting cases per staff) above which a mandate pushes perfunctory replies.")
-    perfunctory_max_share: Share = Field(0.6, description="Largest share of perfunctory replies under extreme load.")
+    effort_choice: bool = Field(True, description="False: every case is handled properly (no gaming, no neglect).")
+    duty: NonNegative = Field(
+        1.25, description="Value a department puts on handling a case properly, in effort units (1 = one case "
+        "handled properly at no load; assumption).")
+    load_weight: NonNegative = Field(
+        0.5, description="Effort cost grows by this share per waiting case per member of staff (assumption).")
+    perfunctory_effort: NonNegative = Field(
+        0.3, description="Effort of a reply that closes a case as solved without solving it (assumption).")
+    bounce_effort: NonNegative = Field(
+        0.3, description="Effort of returning an order as 'not our jurisdiction' (assumption).")
+    sign_effort: Annotated[float, Field(gt=0.0)] = Field(
+        0.05, description="Effort of signing for (签收) a case at once under a mandate (assumption).")
+    choice_noise: Annotated[float, Field(gt=0.0)] = Field(
+        0.5, description="Scale of the logit choice among actions, in effort units (assumption).")
+    prior_strength: NonNegative = Field(
+        20.0, description="Effective sample size (violations) of a department's prior beliefs; the same whatever "
+        "the policies (assumption).")
+    prior_catch: Share = Field(0.3, description="Prior chance that a violation of any kind is caught (assumption).")
+    prior_sanction: NonNegative = Field(
+        1.0, description="Prior sanction per caught violation, in effort units (assumption).")
+    belief_memory_days: Annotated[float, Field(gt=0.0)] = Field(
+        60.0, description="Days over which a department's record (and its prior) fades by a factor e.")
     perfunctory_reply_h: PositiveHours = Field(1.0, description="Hours a perfunctory reply takes.")
     resolution_intercept: float = Field(
-        -0.6, description="Log-odds of resolving a handled case of zero difficulty, diligence and accountability "
-        "(calibrated with the Beijing before/after targets T3/T4).")
-    resolution_accountability_weight: NonNegative = Field(
-        3.0, description="Log-odds of resolving gained per unit of expected detection (the same detection "
-        "probability as in the answer decision): effort in handling follows the expected penalty too.")
-    resolution_effort_weight: NonNegative = Field(1.5, description="Log-odds gained per unit of diligence.")
+        0.6, description="Log-odds of solving a properly handled case of zero difficulty (assumption).")
     resolution_difficulty_weight: NonNegative = Field(3.0, description="Log-odds lost per unit of difficulty.")
-    supervised_resolution_bonus: NonNegative = Field(1.0, description="Log-odds gained when a case is under supervision.")
+    supervised_resolution_bonus: NonNegative = Field(
+        1.0, description="Log-odds gained when a case is handled under supervision or escalation.")
 
 
 # --------------------------------------------------------------------------------------- supervision
 class Supervision(_Strict):
-    """How a detected failure is felt by a department (the expected-penalty terms)."""
+    """Observers' rules and the sanctions they impose (effort units, as in ``departments``)."""
 
-    detect_tracking: Share = Field(0.2, description="Detection probability added by platform tracking.")
-    detect_callback: Share = Field(0.15, description="Detection probability added by call-back surveys.")
-    detect_mandate: Share = Field(0.25, description="Detection probability added by a monitored response mandate.")
-    detect_ranking: Share = Field(0.3, description="Detection probability added by a public ranking.")
-    detect_tattle: Share = Field(0.12, description="Added when the request threatens to tell the upper level.")
-    detect_collective: Share = Field(0.1, description="Added when the request threatens collective action.")
-    detect_per_inspection: NonNegative = Field(
-        0.002, description="Detection probability added per daily inspection (capped with the rest at 1).")
-    reminder_penalty: NonNegative = Field(0.05, description="Diligence added to a department by a reminder.")
-    order_penalty: NonNegative = Field(0.15, description="Diligence added by a supervision order.")
-    naming_penalty: NonNegative = Field(0.3, description="Diligence added by public naming.")
-    ranking_penalty: NonNegative = Field(0.2, description="Diligence added to the bottom-ranked each month.")
+    tracking_flag_sanction: NonNegative = Field(
+        0.3, description="Sanction when tracking flags a passed deadline or a bounced order (assumption).")
+    reminder_sanction: NonNegative = Field(0.3, description="Sanction of an inspection's reminder (ladder level 1).")
+    order_sanction: NonNegative = Field(1.0, description="Sanction of a supervision order (level 2).")
+    naming_sanction: NonNegative = Field(3.0, description="Sanction of public naming (level 3).")
+    audit_sanction: NonNegative = Field(
+        2.0, description="Sanction when an audit finds a perfunctory or falsely 'resolved' reply (assumption).")
+    audit_accuracy: Share = Field(
+        0.8, description="Chance an audit of a perfunctory reply finds it out (assumption).")
+    audit_window_days: Annotated[float, Field(gt=0.0)] = Field(
+        30.0, description="Audits sample cases replied to within this many days.")
+    callback_sanction: NonNegative = Field(
+        1.0, description="Sanction when a call-back finds a reply closed as solved that was not (assumption).")
+    escalation_sanction: NonNegative = Field(
+        2.0, description="Sanction when the upper level acts on an escalation (assumption).")
+    ranking_bottom_sanction: NonNegative = Field(
+        2.0, description="Sanction for each department in the bottom share of the monthly ranking (assumption).")
     ranking_bottom_share: Share = Field(0.1, description="Share of departments named at the bottom each month.")
-    escalation_penalty: NonNegative = Field(0.25, description="Diligence added when an upper level acts on an escalation.")
     hours_per_inspection: NonNegative = Field(
-        0.5, description="Supervisor staff-hours spent on one inspection (counted in staff_hours; assumption).")
+        0.5, description="Supervisor hours one inspection or audit takes (assumption).")
 
 
 # -------------------------------------------------------------------------------------------- policy
@@ -319,7 +344,11 @@ class Policy(_Strict):
     tracking: bool = Field(True, description="Deadline reminders to departments (跟踪).")
     reminder_lead_h: NonNegative = Field(24.0, description="Hours before the due time that tracking reminds.")
     supervision_intensity: NonNegative = Field(
-        20.0, description="Overdue or unsatisfied cases the supervision centre inspects per day (督办).")
+        20.0, description="Daily inspection budget of the city's supervision centre (督办), cases per day: overdue "
+        "cases first, then audits of replied cases.")
+    county_supervision_intensity: NonNegative = Field(
+        0.0, description="Daily inspection budget of each county's supervision office, cases per day, over the "
+        "departments of its county (county bureaus and township offices).")
     public_ranking: bool = Field(False, description="Monthly public ranking of departments on the three rates.")
     callback: bool = Field(True, description="Call-back survey after closure.")
     reopen_allowed: bool = Field(True, description="Unsatisfied citizens may have a case reopened.")

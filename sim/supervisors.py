@@ -1,11 +1,20 @@
-"""Supervision (督办): daily inspections of overdue or unsatisfied cases, a ladder of sanctions,
-a monthly public ranking on the three rates, and upper-level action on escalated cases.
+"""Supervision (督办): offices with a daily inspection budget, the sanction ladder, audits, the monthly public
+ranking, and the upper level's action on escalations.
 
-Ladder (per case, by how often it has been inspected): 1 → reminder (the department is reminded, a
-neglected case is looked at again, priority raised); 2 → supervision order (handling is compelled,
-top priority, the department is penalised); 3+ → public naming (a larger penalty). Penalties raise
-the department's diligence (see :mod:`sim.departments`). Ranking weights: response 30, resolution 35,
-satisfaction 35 (a county-level assessment banner; docs/sources.md, S18).
+Each office (the city's centre; one per county when ``policy.county_supervision_intensity`` > 0) is a Mesa
+agent whose ``step`` (daily) spends its budget: first on overdue cases of its departments (past their due
+time, or past the sign-for deadline of a mandate, or reopened and not yet inspected), most overdue first;
+what is left on audits of cases replied to within ``supervision.audit_window_days``, drawn at random. An
+inspection moves a case up the ladder (per case, by how often it has been inspected): 1 → reminder, 2 →
+supervision order (handling compelled), 3+ → public naming, each with its sanction against the
+department's ``LATE`` record. An audit finds a perfunctory reply with chance ``audit_accuracy``; the case
+is reopened under a supervision order and the department sanctioned (``PERFUNCTORY``).
+
+Ranking (monthly): departments scored on the rates the platform measures — response, resolution as
+recorded, satisfaction from call-backs — weighted 30/35/35 (a county-level assessment banner;
+docs/sources.md, S18); the bottom share is sanctioned against its ``LATE`` record. Escalations: the upper
+level compels handling and sanctions the department for what the requester complains of (a perfunctory
+reply, or none).
 """
 
 from __future__ import annotations
@@ -15,79 +24,146 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from .cases import Status
-from .lifecycle import press
+from .cases import Status, Violation
+from .levers import Inspection
+from .lifecycle import press, send_back
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import GovernanceModel
 
 RANK_WEIGHTS = (0.30, 0.35, 0.35)
+#: audits look at cases created up to this many days before the audit window (older ones are not sampled)
+AUDIT_LOOKBACK_DAYS = 60.0
 
 
 class Supervisor(mesa.Agent):
-    """A supervision centre at one level (the city's 督办中心, or the province for escalations)."""
+    """A supervision office: the city's 督办中心 (``county`` None: every department), a county's office
+    (its departments only), or the province acting on escalations (``budget`` None: no inspections)."""
 
-    def __init__(self, model: GovernanceModel, level: str) -> None:
+    def __init__(self, model: GovernanceModel, level: str, budget: Inspection | None = None,
+                 county: int | None = None) -> None:
         super().__init__(model)
         self.level = level
+        self.budget = budget
+        self.county = county
         self.inspections = 0
+        self.audits = 0
+        self.audit_finds = 0
         self.orders = 0
         self.namings = 0
+        self.today = 0  # inspections and audits done in the last step
+
+    def step(self) -> None:
+        """The end of a day: spend the day's inspection budget (overdue cases first, then audits)."""
+        m = self.model
+        self.today = 0
+        if self.budget is None:
+            return
+        n = self.budget.inspections_today(m.rng_supervision)
+        if n <= 0:
+            return
+        now = float(m.hour + 1)
+        done = self.inspect(now, n)
+        if done < n:
+            done += self.audit(now, n - done)
+        self.today = done
+        m.ledger.work("supervisors", done * m.settings.supervision.hours_per_inspection, now - 1.0)
+
+    def _mine(self, ids: np.ndarray) -> np.ndarray:
+        """The cases among ``ids`` whose department this office supervises."""
+        if self.county is None:
+            return ids
+        return ids[self.model.departments.county[self.model.cases.dept[ids]] == self.county]
 
     # ------------------------------------------------------------------------------------ inspection
     def candidates(self, now: float) -> np.ndarray:
-        """Open cases past their due time, or reopened and still open, most overdue first."""
+        """Open cases past their due time or their sign-for deadline, or reopened and not yet inspected;
+        not inspected in the last 24 h and not yet publicly named (the top of the ladder); most overdue first."""
         m = self.model
         cs = m.cases
-        ids = cs.open_ids()
+        ids = self._mine(cs.open_ids())
         if len(ids) == 0:
             return ids
         st = cs.status[ids]
-        waiting = st != Status.AWAITING_CALLBACK
+        waiting = (st != Status.AWAITING_CALLBACK) & (st != Status.AWAITING_INTAKE)
         overdue = (cs.due[ids] < now) | (cs.reopened[ids] & (cs.supervision_level[ids] == 0))
         overdue |= m.levers.mandate.unsigned_past_deadline(cs.created[ids], cs.first_response[ids], now)
-        ids = ids[overdue & waiting & (st != Status.AWAITING_INTAKE)]
+        fresh = ~(cs.inspected_at[ids] >= now - 24.0) & (cs.supervision_level[ids] < 3)
+        ids = ids[overdue & waiting & fresh]
         lateness = now - cs.due[ids]
         return ids[np.argsort(-lateness, kind="stable")]
 
-    def inspect(self, now: float, rng: np.random.Generator) -> int:
-        """Inspect up to the day's intensity (fractional intensities are rounded at random)."""
+    def inspect(self, now: float, n: int) -> int:
+        """Inspect up to ``n`` overdue cases; returns how many were inspected."""
         m = self.model
-        n = m.levers.inspection.inspections_today(rng)
-        if n <= 0:
-            return 0
         ids = self.candidates(now)[:n]
         if len(ids) == 0:
             return 0
         cs = m.cases
         sup = m.settings.supervision
         cs.supervised[ids] = True
+        cs.inspected_at[ids] = now
         level = np.minimum(cs.supervision_level[ids].astype(np.int16) + 1, 3).astype(np.int8)
         cs.supervision_level[ids] = level
-        depts = cs.dept[ids]
-        m.effort.penalise(depts[level == 1], sup.reminder_penalty)
-        m.effort.penalise(depts[level == 2], sup.order_penalty)
-        m.effort.penalise(depts[level >= 3], sup.naming_penalty)
+        threat = cs.tattle[ids] | cs.collective[ids]
+        for lv, sanction in ((1, sup.reminder_sanction), (2, sup.order_sanction), (3, sup.naming_sanction)):
+            sel = level == lv if lv < 3 else level >= 3
+            m.departments.catch(cs.dept[ids[sel]], Violation.LATE, threat[sel], sanction)
         self.inspections += len(ids)
         self.orders += int((level == 2).sum())
         self.namings += int((level >= 3).sum())
-        press(m, ids, now, extra_detection=0.6)
+        press(m, ids, now, pressure=sup.order_sanction)
         return len(ids)
 
+    def audit(self, now: float, n: int) -> int:
+        """Audit up to ``n`` cases replied to within the audit window (closed or awaiting a call-back, not
+        answered at intake, not audited before), drawn at random; returns how many were audited."""
+        m = self.model
+        cs = m.cases
+        sup = m.settings.supervision
+        lo = np.searchsorted(cs.created[: cs.n], now - (sup.audit_window_days + AUDIT_LOOKBACK_DAYS) * 24.0)
+        ids = np.arange(lo, cs.n)
+        st = cs.status[ids]
+        ok = (((st == Status.CLOSED) | (st == Status.AWAITING_CALLBACK)) & ~cs.direct_answer[ids]
+              & ~cs.audited[ids] & (cs.replied[ids] >= now - sup.audit_window_days * 24.0))
+        ids = self._mine(ids[ok])
+        if len(ids) == 0:
+            return 0
+        rng = m.rng_supervision
+        pick = ids[rng.permutation(len(ids))[:n]]
+        cs.audited[pick] = True
+        cs.supervised[pick] = True
+        found = pick[cs.perfunctory[pick] & (rng.random(len(pick)) < sup.audit_accuracy)]
+        self.audits += len(pick)
+        if len(found):
+            self.audit_finds += len(found)
+            m.departments.catch(cs.dept[found], Violation.PERFUNCTORY, cs.tattle[found] | cs.collective[found],
+                                sup.audit_sanction)
+            cs.supervision_level[found] = np.maximum(cs.supervision_level[found], 2)
+            cs.reopened[found] = True
+            send_back(m, found, np.full(len(found), now))
+        return len(pick)
+
     def act_on_escalation(self, ids: np.ndarray, now: float) -> None:
-        """The upper level takes up escalated cases: the department is penalised and must handle them."""
+        """The upper level takes up escalated cases: the department is sanctioned for what the requester
+        complains of (a perfunctory reply, or no reply) and must handle them."""
         m = self.model
         if len(ids) == 0:
             return
-        m.cases.escalated[ids] = True
-        m.cases.supervised[ids] = True
-        m.effort.penalise(m.cases.dept[ids], m.settings.supervision.escalation_penalty)
+        cs = m.cases
+        cs.escalated[ids] = True
+        cs.supervised[ids] = True
+        threat = cs.tattle[ids] | cs.collective[ids]
+        perf = cs.perfunctory[ids]
+        sanction = m.settings.supervision.escalation_sanction
+        m.departments.catch(cs.dept[ids[perf]], Violation.PERFUNCTORY, threat[perf], sanction)
+        m.departments.catch(cs.dept[ids[~perf]], Violation.LATE, threat[~perf], sanction)
         self.orders += len(ids)
-        press(m, ids, now, extra_detection=1.0)
+        press(m, ids, now, pressure=sanction)
 
     # --------------------------------------------------------------------------------------- ranking
     def rank(self, now: float, window_h: float) -> np.ndarray:
-        """Monthly public ranking: the bottom share of departments (by the weighted three rates) is penalised."""
+        """Monthly public ranking on the measured rates: the bottom share of departments is sanctioned."""
         m = self.model
         cs = m.cases
         n = cs.n
@@ -100,8 +176,8 @@ class Supervisor(mesa.Agent):
         dept = cs.dept[ids]
         total = np.bincount(dept, minlength=n_d).astype(float)
         resp = np.bincount(dept, ~np.isnan(cs.first_response[ids]), minlength=n_d)
-        res = np.bincount(dept, cs.resolved[ids], minlength=n_d)
-        judged = cs.satisfied[ids] >= 0
+        res = np.bincount(dept, cs.recorded_resolved[ids], minlength=n_d)
+        judged = cs.surveyed[ids] & (cs.satisfied[ids] >= 0)
         sat = np.bincount(dept[judged], cs.satisfied[ids][judged] == 1, minlength=n_d)
         n_j = np.bincount(dept[judged], minlength=n_d).astype(float)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -110,7 +186,8 @@ class Supervisor(mesa.Agent):
         ranked = np.flatnonzero(total > 0)
         if len(ranked) == 0:
             return ranked
-        k = max(1, int(round(m.settings.supervision.ranking_bottom_share * len(ranked))))
+        sup = m.settings.supervision
+        k = max(1, int(round(sup.ranking_bottom_share * len(ranked))))
         bottom = ranked[np.argsort(score[ranked], kind="stable")[:k]]
-        m.effort.penalise(bottom, m.settings.supervision.ranking_penalty)
+        m.departments.catch(bottom, Violation.LATE, np.zeros(len(bottom), bool), sup.ranking_bottom_sanction)
         return bottom

@@ -71,7 +71,8 @@ def test_axes_carry_units(store):
     assert any("hours from report to first response (log scale)" == t for t in dist)
     assert all(ax.get_xscale() == "log" for ax in F.time_distributions_figure(store).axes[:2])
     trade = axis_texts(F.cost_tradeoff_figure(store))
-    assert "staff hours (staff-hours), cost" in trade
+    assert "cost in paid hours (staff-hours)" in trade
+    assert "true resolution rate (share of final cases)" in trade  # true outcomes, not recorded ones
 
 
 def test_tradeoff_marks_the_efficient_scenarios(store):
@@ -128,7 +129,7 @@ def test_morris_and_sobol_bars(tmp_path_factory):
     morris = design_store(tmp_path_factory, "morris")
     fig = F.morris_figure(morris, ["resolution_rate", "median_response_h"])
     assert_picture(fig)
-    assert "effect over the parameter's range (share of cases)" in axis_texts(fig)
+    assert "effect over the parameter's range (share of final cases)" in axis_texts(fig)
     sobol = design_store(tmp_path_factory, "sobol")
     fig = F.sobol_figure(sobol, ["resolution_rate"])
     assert_picture(fig)

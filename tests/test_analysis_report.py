@@ -57,7 +57,7 @@ def test_kpi_and_paired_tables(report):
     _, _, html, md = report
     kpis = md[md.index("## KPI table"):md.index("## Paired differences")]
     assert "| KPI (unit) | baseline | mandate_24h | supervision_high |" in kpis
-    assert "response_rate (share of cases)" in kpis and "staff_hours (staff-hours)" in kpis
+    assert "response_rate (share of cases)" in kpis and "cost_hours (staff-hours)" in kpis
     paired = md[md.index("## Paired differences"):md.index("## Equity")]
     assert "mandate_24h − baseline" in paired and "common random numbers" in paired
     assert "<strong>" in html[html.index('id="paired-differences"'):html.index('id="equity"')]
@@ -94,7 +94,7 @@ def test_reading_follows_the_numbers(tmp_path):
     assert not diffs[(diffs["scenario"] == "mandate_24h") & (diffs["kpi"] == "resolution_rate")]["significant"].any()
     supervision = next(line for line in lines if "**supervision_high**" in line)
     assert "raised the resolution rate" in supervision and "better" in supervision
-    assert "raised the staff hours" in supervision and "costlier" in supervision
+    assert "raised the cost in paid hours" in supervision and "costlier" in supervision
     sig = diffs[(diffs["scenario"] == "mandate_24h") & (diffs["kpi"] == "response_rate")].iloc[0]
     assert f"+{100 * sig['diff']:.1f} pp" in mandate
     assert any("digital gap" in line for line in lines)

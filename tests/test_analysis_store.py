@@ -50,11 +50,11 @@ def test_manifest_timings_and_headline_kpis(tmp_path):
     manifest = json.loads((root / "manifest.json").read_text())
     del manifest["wall_s"]
     manifest["timings"] = {"wall_s": 33.0, "sessions": [{"wall_s": 30.0}, {"wall_s": 3.0}]}
-    manifest["kpis"] = ["backlog_end", "staff_hours", "response_rate", "reopen_rate", "resolution_rate"]
+    manifest["kpis"] = ["backlog_end", "cost_hours", "response_rate", "reopen_rate", "resolution_rate"]
     (root / "manifest.json").write_text(json.dumps(manifest))
     store = load_store(root)
     assert store.wall_s == 33.0
-    assert store.headline_kpis(3) == ["resolution_rate", "response_rate", "staff_hours"]
+    assert store.headline_kpis(3) == ["resolution_rate", "response_rate", "cost_hours"]
 
 
 def test_pending_batches_are_folded_in(tmp_path):

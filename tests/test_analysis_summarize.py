@@ -37,8 +37,8 @@ from analysis.summarize import (
 T975_DF2 = 4.302652729749464
 T975_DF3 = 3.182446305284263
 
-BASE = {"response_rate": [0.70, 0.80, 0.75], "median_response_h": [10.0, 14.0, 12.0], "staff_hours": [100, 100, 100]}
-REFORM = {"response_rate": [0.78, 0.86, 0.84], "median_response_h": [10.0, 14.0, 12.0], "staff_hours": [130, 130, 130]}
+BASE = {"response_rate": [0.70, 0.80, 0.75], "median_response_h": [10.0, 14.0, 12.0], "cost_hours": [100, 100, 100]}
+REFORM = {"response_rate": [0.78, 0.86, 0.84], "median_response_h": [10.0, 14.0, 12.0], "cost_hours": [130, 130, 130]}
 
 
 def hand_store(root, failed_reform_rep: int | None = None):
@@ -102,7 +102,7 @@ def test_kpi_table_against_hand_values(tmp_path):
     assert row["ci_high"] == pytest.approx(vals.mean() + T975_DF2 * sd / math.sqrt(3))
     # baseline first, KPIs in the canonical order
     assert list(pd.unique(table["scenario"])) == ["base", "reform"]
-    assert list(table["kpi"][:3]) == ["response_rate", "median_response_h", "staff_hours"]
+    assert list(table["kpi"][:3]) == ["response_rate", "median_response_h", "cost_hours"]
 
 
 def test_paired_differences_against_hand_values(tmp_path):
@@ -129,7 +129,7 @@ def test_paired_difference_of_identical_and_constant_shifts(tmp_path):
     diffs = paired_differences(hand_store(tmp_path / "s")).set_index("kpi")
     same = diffs.loc["median_response_h"]
     assert same["diff"] == 0 and same["p_value"] == 1.0 and not same["significant"] and same["marker"] == ""
-    shift = diffs.loc["staff_hours"]
+    shift = diffs.loc["cost_hours"]
     assert shift["diff"] == 30 and shift["ci_low"] == shift["ci_high"] == 30
     assert shift["significant"] and shift["marker"] == "***"
 

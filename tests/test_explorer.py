@@ -5,8 +5,9 @@ that one explorer step is one day, and that the network, loads and overdue table
 
 The browser test starts ``solara run app.py`` on a free local port, opens it in headless Chromium
 (Debian's ``chromium`` package, driven by Playwright's Python API; never ``playwright install``), checks
-that the network and the three plots render, moves the supervision slider, resets, steps several days,
-sees the plots and numbers change, and saves docs/explorer.png (the README's screenshot). It is skipped
+that the network and the four plots render (rates; resolution recorded vs true and the gaming gap; load;
+trust), moves the supervision slider, resets, steps several days, sees the plots and numbers change (the
+status line's gaming gap is its recorded minus its true resolution), and saves docs/explorer.png (the README's screenshot). It is skipped
 only when no ``chromium`` binary is on PATH and WENZHENG_REQUIRE_BROWSER is unset (CI sets it, and then a
 missing browser fails). Solara's page loads its JavaScript bundles through the server's CDN proxy; with no
 route to the CDN, the test first fills the proxy's cache with the same npm packages via ``npm pack``.
@@ -63,9 +64,11 @@ def test_explorer_runs_the_command_line_model(short_scenario, stepped):
     """Same scenario and seed: the explorer's final rates equal the command line's KPIs."""
     result = run_scenario(load_scenario(short_scenario), seed=3)
     assert stepped.hour == 6 * 24 and stepped.day == 6.0 and not stepped.running
-    for name in ("response rate", "resolution rate", "satisfaction rate"):
+    for name in ("response rate", "resolution rate", "true resolution rate", "gaming gap", "satisfaction rate"):
         kpi = result.summary[name.replace(" ", "_")]
         assert stepped.snapshot[name] == pytest.approx(kpi, nan_ok=True), name
+    s = stepped.snapshot  # the gaming gap is recorded minus true resolution
+    assert s["gaming gap"] == pytest.approx(s["resolution rate"] - s["true resolution rate"], nan_ok=True)
     assert stepped.snapshot["backlog"] == result.summary["backlog_end"]
     assert stepped.snapshot["mean trust"] == pytest.approx(result.summary["mean_trust"])
     df = stepped.datacollector.get_model_vars_dataframe()
@@ -302,7 +305,7 @@ def test_explorer_in_a_browser(browser, server):
         page.goto(server, wait_until="domcontentloaded")
         try:
             page.wait_for_selector(".wz-network img", state="visible")
-            page.wait_for_function("document.querySelectorAll('.wz-plots img').length === 3")
+            page.wait_for_function("document.querySelectorAll('.wz-plots img').length === 4")
         except PlaywrightTimeout:
             pytest.fail(f"the network and plots did not appear; failed requests: {not_found or 'none'}")
         assert not not_found, f"the page could not load: {not_found}"
@@ -330,10 +333,13 @@ def test_explorer_in_a_browser(browser, server):
                 f"document.querySelector('.wz-status').innerText.includes('Day {day} of 90')")
         page.wait_for_function(
             "srcs => { const now = Array.from(document.querySelectorAll('.wz-plots img')).map(i => i.src);"
-            " return now.length === 3 && now.every((s, k) => s !== srcs[k]); }", arg=plots0)
+            " return now.length === 4 && now.every((s, k) => s !== srcs[k]); }", arg=plots0)
         status = _status(page)
-        rates = re.findall(r"response rate ([0-9.]+) · resolution rate ([0-9.]+)", status)
-        assert rates and all(0.0 <= float(x) <= 1.0 for x in rates[0]), status
+        rates = re.findall(r"response rate ([0-9.]+) · resolution rate ([0-9.]+) \(recorded\) · "
+                           r"true resolution rate ([0-9.]+) · gaming gap (-?[0-9.]+)", status)
+        assert rates and all(0.0 <= float(x) <= 1.0 for x in rates[0][:3]), status
+        recorded, true, gap = (float(x) for x in rates[0][1:])
+        assert gap == pytest.approx(recorded - true, abs=0.0015), status  # shown with 3 decimals
         backlog = int(re.search(r"backlog (\d+)", status).group(1))
         assert backlog > 0
         assert _images(page, ".wz-network img")[0] != net0[0], "the network did not change"

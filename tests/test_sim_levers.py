@@ -1,13 +1,16 @@
-"""Each policy lever on its own (sim/levers.py), and the rule that only the levers read the policy settings."""
+"""Each policy lever on its own (sim/levers.py), how the model wires the levers in, and the rule that only the
+levers read the policy settings."""
 
 from __future__ import annotations
 
 import ast
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from sim.cases import Status
 from sim.levers import (
     CallBack,
     Inspection,
@@ -18,9 +21,15 @@ from sim.levers import (
     Tracking,
     always_open,
 )
+from sim.model import GovernanceModel
 from sim.scenario import DispatchMode, Hours, Scenario
 
 SIM = Path(__file__).resolve().parents[1] / "sim"
+
+LEVER_CLASSES = (ResponseMandate, Tracking, CallBack, Inspection, PublicRanking, SystemicFix, Levers)
+
+#: a tiny city for the wiring tests (built, never stepped)
+TINY = {"world.population": 200, "world.counties": 3, "world.townships": 6, "run.days": 5}
 
 
 def test_always_open_tells_the_two_hours_apart():
@@ -29,52 +38,73 @@ def test_always_open_tells_the_two_hours_apart():
     assert always_open(Hours("7x24")) is True
 
 
+def test_no_lever_carries_a_detection_constant():
+    for cls in LEVER_CLASSES:
+        names = [f.name for f in dataclasses.fields(cls)]
+        assert not [n for n in names if "detect" in n], f"{cls.__name__} has a detection field: {names}"
+        assert not hasattr(cls, "expected_detection"), cls.__name__
+
+
+def test_mandate_sets_a_sign_for_deadline_from_creation():
+    m = ResponseMandate(hours=24.0)
+    assert m.active
+    assert m.deadline(np.array([0.0, 3.5, 100.0])).tolist() == [24.0, 27.5, 124.0]
+    off = ResponseMandate(hours=None)
+    assert not off.active and off.deadline(np.array([0.0])) is None
+
+
 def test_mandate_flags_only_unsigned_cases_past_the_deadline():
-    m = ResponseMandate(hours=24.0, detect=0.25)
+    m = ResponseMandate(hours=24.0)
     created = np.array([0.0, 0.0, 10.0, 0.0])
     first = np.array([np.nan, 5.0, np.nan, np.nan])
     # at 30 h: case 0 unsigned for 30 h (late), case 1 signed, case 2 unsigned for 20 h, case 3 late
     assert m.unsigned_past_deadline(created, first, 30.0).tolist() == [True, False, False, True]
     assert m.unsigned_past_deadline(created, first, 24.0).tolist() == [False, False, False, False]
-    assert m.active and m.expected_detection() == 0.25
-    off = ResponseMandate(hours=None, detect=0.25)
-    assert not off.active and off.expected_detection() == 0.0
+    off = ResponseMandate(hours=None)
     assert not off.unsigned_past_deadline(created, first, 1e6).any()
+    assert len(off.unsigned_past_deadline(created, first, 1e6)) == 4
 
 
 def test_tracking_reminds_lead_hours_before_due_but_not_before_the_first_hour():
-    t = Tracking(on=True, lead_h=24.0, detect=0.2)
+    t = Tracking(on=True, lead_h=24.0)
     when = t.reminder_times(np.array([100.0, 30.0, 10.0]), np.array([0.0, 0.0, 5.0]))
     assert when.tolist() == [76.0, 6.0, 6.0]
-    assert Tracking(on=False, lead_h=24.0, detect=0.2).reminder_times(np.array([100.0]), np.array([0.0])) is None
-    assert t.expected_detection() == 0.2
-    assert Tracking(on=False, lead_h=24.0, detect=0.2).expected_detection() == 0.0
+    assert Tracking(on=True, lead_h=0.0).reminder_times(np.array([100.0]), np.array([0.0])).tolist() == [100.0]
+    assert Tracking(on=False, lead_h=24.0).reminder_times(np.array([100.0]), np.array([0.0])) is None
 
 
 def test_callback_reopening_counts_against_the_limit():
-    cb = CallBack(on=True, reopen_allowed=True, max_reopens=2, detect=0.15)
+    cb = CallBack(on=True, reopen_allowed=True, max_reopens=2)
     assert cb.may_reopen(np.array([0, 1, 2, 3])).tolist() == [True, True, False, False]
-    assert CallBack(on=True, reopen_allowed=False, max_reopens=2, detect=0.15).may_reopen(np.array([0])) is None
-    assert cb.expected_detection() == 0.15
-    assert CallBack(on=False, reopen_allowed=True, max_reopens=1, detect=0.15).expected_detection() == 0.0
+    assert CallBack(on=True, reopen_allowed=True, max_reopens=0).may_reopen(np.array([0, 1])).tolist() == [False] * 2
+    assert CallBack(on=True, reopen_allowed=False, max_reopens=2).may_reopen(np.array([0])) is None
 
 
 def test_inspections_round_the_fraction_at_random_with_the_right_mean():
     rng = np.random.default_rng(3)
-    whole = Inspection(intensity=4.0, detect_per_inspection=0.01)
+    whole = Inspection(intensity=4.0)
     assert {whole.inspections_today(rng) for _ in range(50)} == {4}
-    frac = Inspection(intensity=2.3, detect_per_inspection=0.01)
+    assert {Inspection(intensity=0.0).inspections_today(rng) for _ in range(50)} == {0}
+    frac = Inspection(intensity=2.3)
     draws = np.array([frac.inspections_today(rng) for _ in range(20_000)])
     assert set(draws.tolist()) == {2, 3}
     assert draws.mean() == pytest.approx(2.3, abs=0.02)
-    assert frac.expected_detection() == pytest.approx(0.023)
+
+
+def test_inspections_draw_once_every_day_whatever_the_budget():
+    """One draw a day, even for a whole budget: changing the budget does not shift the other draws."""
+    for k in (0.0, 4.0, 2.3):
+        rng, ref = np.random.default_rng(7), np.random.default_rng(7)
+        Inspection(intensity=k).inspections_today(rng)
+        ref.random()
+        assert rng.random() == ref.random()
 
 
 def test_ranking_falls_due_at_the_end_of_every_period():
-    r = PublicRanking(on=True, detect=0.3, period_days=30)
+    r = PublicRanking(on=True, period_days=30)
     assert [d for d in range(100) if r.due(d)] == [29, 59, 89]
-    assert not any(PublicRanking(on=False, detect=0.3).due(d) for d in range(100))
-    assert r.expected_detection() == 0.3
+    assert [d for d in range(20) if PublicRanking(on=True, period_days=7).due(d)] == [6, 13]
+    assert not any(PublicRanking(on=False).due(d) for d in range(100))
 
 
 def test_systemic_fix_triggers_past_threshold_and_not_while_in_force():
@@ -82,25 +112,70 @@ def test_systemic_fix_triggers_past_threshold_and_not_while_in_force():
     counts = np.array([[5, 4], [9, 6]])
     fix_until = np.array([[-1.0, -1.0], [50.0, -1.0]])  # cell (1, 0) has a fix in force until day 50
     assert f.triggered(counts, fix_until, day=10).tolist() == [[True, False], [False, True]]
+    assert f.triggered(counts, fix_until, day=50).tolist() == [[True, False], [False, True]]  # still in force
+    assert f.triggered(counts, fix_until, day=51).tolist() == [[True, False], [True, True]]
     assert f.rate_factor(fix_until, day=10).tolist() == [[1.0, 1.0], [0.6, 1.0]]
+    assert f.rate_factor(fix_until, day=50).tolist() == [[1.0, 1.0], [0.6, 1.0]]  # the last day still counts
     assert f.rate_factor(fix_until, day=51).tolist() == [[1.0, 1.0], [1.0, 1.0]]
     assert SystemicFix(False, 5, 30, 0.4, 90).triggered(counts, fix_until, day=10) is None
 
 
-def test_levers_from_scenario_and_their_summed_detection():
+def test_levers_from_scenario_map_every_policy_setting():
     sc = Scenario().with_overrides({
-        "policy.response_mandate_hours": 24, "policy.tracking": True, "policy.callback": False,
-        "policy.public_ranking": True, "policy.supervision_intensity": 5, "policy.dispatch_mode": "direct",
-        "policy.platform_hours": "office"})
+        "policy.response_mandate_hours": 24, "policy.tracking": True, "policy.reminder_lead_h": 12.0,
+        "policy.callback": False, "policy.reopen_allowed": False, "policy.max_reopens": 3,
+        "policy.public_ranking": True, "policy.supervision_intensity": 5, "policy.county_supervision_intensity": 1.5,
+        "policy.dispatch_mode": "direct", "policy.platform_hours": "office",
+        "policy.systemic_fix": True, "policy.systemic_fix_threshold": 7, "policy.systemic_fix_window_days": 14,
+        "policy.systemic_fix_effect": 0.25, "policy.systemic_fix_duration_days": 60})
     lv = Levers.from_scenario(sc)
-    sup = sc.supervision
-    assert lv.mandate.hours == 24 and lv.dispatch_mode == DispatchMode.DIRECT and not lv.platform_always_open
-    expected = sup.detect_tracking + sup.detect_mandate + sup.detect_ranking + 5 * sup.detect_per_inspection
-    assert lv.expected_detection() == pytest.approx(expected)
-    none = Levers.from_scenario(sc.with_overrides({
+    assert lv == Levers(
+        mandate=ResponseMandate(24.0), tracking=Tracking(True, 12.0), callback=CallBack(False, False, 3),
+        inspection=Inspection(5.0), county_inspection=Inspection(1.5), ranking=PublicRanking(True, 30),
+        systemic_fix=SystemicFix(True, 7, 14, 0.25, 60), dispatch_mode=DispatchMode.DIRECT,
+        platform_always_open=False)
+    off = Levers.from_scenario(sc.with_overrides({
         "policy.response_mandate_hours": None, "policy.tracking": False, "policy.public_ranking": False,
-        "policy.supervision_intensity": 0}))
-    assert none.expected_detection() == 0.0
+        "policy.supervision_intensity": 0, "policy.county_supervision_intensity": 0, "policy.systemic_fix": False,
+        "policy.platform_hours": "7x24"}))
+    assert not off.mandate.active and not off.tracking.on and not off.ranking.on and not off.systemic_fix.on
+    assert off.inspection.intensity == 0.0 and off.county_inspection.intensity == 0.0
+    assert off.platform_always_open
+    # the defaults: no mandate, tracking, call-backs, the city's inspections only
+    d = Levers.from_scenario(Scenario())
+    assert not d.mandate.active and d.tracking.on and d.callback.on
+    assert d.inspection.intensity == 20.0 and d.county_inspection.intensity == 0.0
+
+
+def test_county_inspection_gives_every_county_its_own_office():
+    m = GovernanceModel(Scenario().with_overrides({**TINY, "policy.county_supervision_intensity": 1.5}), seed=1)
+    city, *counties = m.supervisors
+    assert city is m.supervisor and city.county is None and city.budget == Inspection(20.0)
+    assert [o.county for o in counties] == [0, 1, 2]
+    assert all(o.budget is m.levers.county_inspection and o.budget.intensity == 1.5 for o in counties)
+    assert m.upper_supervisor.budget is None
+    # each county office inspects the overdue cases of its own departments only; the city's office, all of them
+    t = m.departments
+    n = len(t)
+    ids = m.cases.add(dept=np.arange(n), status=np.full(n, int(Status.NEGLECTED)), created=np.zeros(n),
+                      due=np.zeros(n))
+    assert sorted(city.candidates(10.0).tolist()) == ids.tolist()
+    for o in counties:
+        mine = o.candidates(10.0)
+        assert len(mine) > 0 and (t.county[m.cases.dept[mine]] == o.county).all()
+    assert sorted(np.concatenate([o.candidates(10.0) for o in counties]).tolist()) == ids[t.county >= 0].tolist()
+    assert (t.county == -1).any()  # the city's own bureaus belong to no county
+    m = GovernanceModel(Scenario().with_overrides({**TINY, "policy.county_supervision_intensity": 0.0}), seed=1)
+    assert m.supervisors == [m.supervisor]
+
+
+def test_the_ranking_is_published_when_it_falls_due():
+    for on in (True, False):
+        m = GovernanceModel(Scenario().with_overrides({**TINY, "policy.public_ranking": on,
+                                                       "policy.supervision_intensity": 0.0}), seed=1)
+        for day in range(30):
+            m.end_of_day(day)
+        assert [day for day, _ in m.rankings] == ([29] if on else [])
 
 
 def _policy_reads(path: Path) -> list[int]:

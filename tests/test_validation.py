@@ -147,9 +147,10 @@ def test_dispatched_resolution_ignores_direct_answers_and_open_cases():
     c = pd.DataFrame({
         "dispatched_h": [np.nan, 1.0, 1.0, 1.0, 1.0, 1.0],
         "status": ["closed", "closed", "closed", "abandoned", "queued", "closed"],
-        "resolved": [True, True, False, False, False, True],
+        "recorded_resolved": [True, True, False, False, False, True],
+        "true_resolved": [True, False, False, False, False, False],
     })
-    # dispatched and final: rows 1, 2, 3, 5 → 2 of 4 resolved
+    # dispatched and final: rows 1, 2, 3, 5 → 2 of 4 recorded as resolved (what Beijing publishes)
     assert dispatched_resolution(_run(c)) == pytest.approx(0.5)
 
 
@@ -224,7 +225,7 @@ ALLOWED_SETTINGS = {
     "world": None, "platform": None, "policy": None, "run": None,  # situation and institutions: any key
     "demand": {"requests_per_day"},
     "citizens": {"behaviour", "channel_mix", "tattle_share", "collective_threat_share"},
-    "departments": {"effort_choice"},
+    "departments": {"effort_choice", "staff_by_department"},  # staff are a budget (an input), not behaviour
 }
 
 
