@@ -1,19 +1,34 @@
 """The obvious way: a plain Mesa model of the Wenzheng process, kept as the benchmark's reference.
 
-Every citizen is a ``mesa.Agent`` that steps every hour and draws its own problems; the platform and the
-departments are agents that keep their work in Python lists and step every hour too. It reads the same
-:class:`sim.Scenario` as ``sim`` and tells the same story, with the same rules: a problem arises → the
-citizen reports it or not (Epstein-style threshold) → picks a channel (logit) → operators accept it → a
-consultation is answered at once, or the order is dispatched (cascade through the levels, or direct) →
-the department answers or neglects it (principal–agent effort choice) → handles it (lognormal service
-time) → replies (resolved with a logistic probability, or perfunctory) → call-back → the citizen judges,
-learns, and may reopen or escalate → closed. Reminders, daily supervision with its ladder of sanctions,
-patience, the monthly ranking, systemic fixes and trust spreading on a contact network are in too.
+Every citizen is a ``mesa.Agent`` that steps every hour and draws its own problems; every case is a Python
+object; the platform and the departments are agents that keep their work in Python lists and step every
+hour too; supervision offices are agents that act once a day. It reads the same :class:`sim.Scenario` as
+``sim`` and tells the same story with the same rules and parameters (docs/ODD.md III.iv), written per case
+and per department instead of over arrays:
 
-It is written for reading, not speed: times are whole hours, and reminders and patience are checked once
-a day. ``python -m bench --suite reference`` runs it next to ``sim.run_scenario`` on the same scenario and
-compares case lifecycles completed (created → closed) per second. It is not part of the simulator and its
-figures are not results. Units: hours of model time; shares and probabilities 0–1.
+a problem arises → the citizen reports it or not (Epstein-style threshold) → picks a channel (logit) →
+operators accept it → a consultation is answered at once, or the order is dispatched (cascade through the
+levels, or direct; misrouted orders come back first) → the department chooses, by a logit over effort and
+the sanctions it expects from its own record, to handle it properly (queue, lognormal service time,
+resolved with a logistic probability), reply perfunctorily (recorded as resolved, not solved), sit on it,
+or bounce it back to the platform; under a response mandate it may sign for it at once; once a day it may
+choose to serve the easiest (shortest) cases first the next day (cherry-picking) → the reply →
+call-back within the operators' daily call-back hours (which catches a false "resolved") → the citizen
+judges, learns, and may reopen or escalate → closed. Observers impose the sanctions departments learn from
+(forgetting sums per violation kind and request class, from a prior): tracking flags passed deadlines and
+unfounded bounces and sends reminders; supervision offices spend a daily budget on the most overdue cases
+(a ladder: reminder, order, public naming; an overdue case found waiting behind easier ones is a caught
+cherry-picking day) and then on audits of replies; the monthly ranking on the measured rates; the upper
+level acting on escalations. Patience, systemic fixes and trust spreading on a contact network are in too.
+Departments and their staff are those of :class:`sim.hierarchy.Hierarchy` (``departments.staff`` by level,
+``departments.staff_by_department`` by name), so both models staff alike.
+
+It is written for reading, not speed, and is not bit-identical to ``sim``: times are whole hours (events
+are handled in the step after they fall due), and patience is checked once a day. ``python -m bench --suite
+reference`` runs it next to ``sim.run_scenario`` on the same scenario and compares case lifecycles completed
+(created → closed) per second. It is not part of the simulator and its figures are not results. Units:
+hours of model time; shares and probabilities 0–1; effort and sanctions in effort units (1 = one case
+handled properly at no load).
 """
 
 from __future__ import annotations
@@ -24,12 +39,16 @@ import time
 from dataclasses import dataclass
 
 import mesa
+import numpy as np
 
-from sim.scenario import DispatchMode, Hours, QueueDiscipline, Scenario
+from sim.hierarchy import LEVEL_INDEX, PREFECTURE_INDEX, Hierarchy
+from sim.scenario import DispatchMode, Hours, Level, QueueDiscipline, Scenario
 
-HOPS = {"prefecture": 1, "county": 2, "township": 3}  # hand-overs of a cascade from the city platform down
 OFFICE = range(9, 17)  # office hours on working days, as in sim/calendar.py
 OPEN = ("awaiting_intake", "in_transit", "queued", "neglected", "in_service")  # not yet replied
+UNREPLIED = OPEN[1:]  # dispatched and not yet replied: what a deadline checks
+KINDS = ("late", "unsigned", "perfunctory", "bounced", "cherry")  # violations a department keeps beliefs about
+ACTIONS = ("proper", "perfunctory", "sit", "bounce")
 
 
 def logistic(x: float) -> float:
@@ -40,6 +59,12 @@ def clip01(x: float) -> float:
     return min(1.0, max(0.0, x))
 
 
+def logistic_noise(rnd, scale: float) -> float:
+    """A Logistic(0, scale) variate."""
+    u = min(max(rnd.random(), 1e-12), 1 - 1e-12)
+    return scale * math.log(u / (1 - u))
+
+
 class Case:
     """One request, as a plain Python object."""
 
@@ -47,16 +72,31 @@ class Case:
         c, rnd = model.params.citizens, model.random
         self.citizen, self.category, self.channel, self.created, self.due = citizen, category, channel, model.now, due
         self.dept = model.department_for(category, citizen)
-        self.consultation = rnd.random() < model.params.demand.categories[category].consultation_share
+        cat = model.params.demand.categories[category]
+        self.consultation = rnd.random() < cat.consultation_share
+        self.service_time = (cat.service_time_median_h * rnd.expovariate(1.0) if cat.service_time_dist == "exponential"
+                             else rnd.lognormvariate(math.log(cat.service_time_median_h), cat.service_time_sigma))
         self.tattle, self.collective = rnd.random() < c.tattle_share, rnd.random() < c.collective_threat_share
-        self.accepted = self.dept_arrival = self.first_response = self.replied = self.closed = math.nan
+        self.threat = self.tattle or self.collective  # the request class of the department's beliefs
+        self.accepted = self.dispatched = self.dept_arrival = self.first_response = math.nan
+        self.replied = self.closed = self.queued_at = math.nan
         self.arrives = self.finishes = self.callback_at = math.inf
+        self.inspected_at = -math.inf
         self.patience_at = self.created + c.patience_h
-        self.resolved = self.perfunctory = self.supervised = self.escalated = self.reopened = False
-        self.direct_answer = self.reminded = False
+        self.remind_at = max(due - model.params.policy.reminder_lead_h, self.created + 1.0)
+        self.true_resolved = self.recorded_resolved = self.perfunctory = False
+        self.supervised = self.escalated = self.reopened = self.direct_answer = False
+        self.returning = self.surveyed = self.audited = False
+        self.reminded = self.due_checked = self.sign_checked = False
+        self.listed = True  # in the model's list of open cases
         self.satisfied: bool | None = None
-        self.level = self.boost = self.reopens = 0  # supervision ladder step; queue priority; times reopened
+        self.level = self.boost = self.reopens = self.bounced = 0  # supervision ladder; queue priority; counts
         self.status = "awaiting_intake"
+
+    @property
+    def compelled(self) -> bool:
+        """Under a supervision order (ladder level ≥ 2) or escalated: handled properly, first in the queue."""
+        return self.level >= 2 or self.escalated
 
 
 class Citizen(mesa.Agent):
@@ -116,14 +156,14 @@ class Citizen(mesa.Agent):
         return self.random.random() < logistic((severity * self.efficacy - cost - c.report_threshold) / c.report_noise)
 
     def judge(self, case: Case) -> bool:
-        """Satisfied or not with a reply (score with logistic noise against the threshold)."""
+        """Satisfied or not with a reply (score with logistic noise against the threshold); the requester
+        knows whether the problem was truly solved."""
         c = self.model.params.citizens
         timely = math.exp(-max(self.model.now - case.created, 0.0) / (2.0 * c.expected_response_h))
-        u = min(max(self.random.random(), 1e-12), 1 - 1e-12)
-        score = (c.satisfaction_resolved_weight * case.resolved
-                 + c.satisfaction_reply_weight * (not case.perfunctory and not case.resolved)
+        score = (c.satisfaction_resolved_weight * case.true_resolved
+                 + c.satisfaction_reply_weight * (not case.perfunctory and not case.true_resolved)
                  + c.satisfaction_timeliness_weight * timely - c.satisfaction_perfunctory_penalty * case.perfunctory
-                 + c.satisfaction_noise * math.log(u / (1 - u)))
+                 + logistic_noise(self.random, c.satisfaction_noise))
         return score > c.satisfaction_threshold
 
     def learn(self, satisfied: bool, resolved: bool, channel: str) -> None:
@@ -137,150 +177,355 @@ class Citizen(mesa.Agent):
         self.model.changed.add(self)
 
     def escalates(self, case: Case) -> bool:
-        """Grievance = severity × (1 − trust), plus logistic noise, against the escalation threshold."""
+        """Grievance = severity × (1 − trust), plus logistic noise, against the escalation threshold (lower
+        for a request that threatened to tell the upper level or to act collectively)."""
         c = self.model.params.citizens
         severity = self.model.params.demand.categories[case.category].severity
-        u = min(max(self.random.random(), 1e-12), 1 - 1e-12)
-        return severity * (1 - self.trust) + c.escalation_noise * math.log(u / (1 - u)) > c.escalation_threshold
+        threshold = c.escalation_threshold - c.threat_escalation_shift * case.threat
+        return severity * (1 - self.trust) + logistic_noise(self.random, c.escalation_noise) > threshold
 
 
 class Platform(mesa.Agent):
-    """The 12345 centre: operators take in requests, answer or dispatch, call back (Python lists)."""
+    """The 12345 centre: operators take in requests, answer or dispatch, call back, and track deadlines."""
 
     def __init__(self, model: ReferenceModel) -> None:
         super().__init__(model)
         p = model.params.platform
         self.per_hour = math.inf if p.instant_intake else p.operators * 60.0 / p.handling_minutes
         self.credit = 0.0  # requests the operators can still take in this hour
+        self.callback_minutes_today = 0.0
         self.queue: list[Case] = []
-        self.in_transit: list[Case] = []
+        self.in_transit: list[Case] = []  # on their way to a department, or bounced back to the platform
         self.awaiting_callback: list[Case] = []
+        self.watched: list[Case] = []  # dispatched cases with a reminder or a deadline still to come
 
     def step(self) -> None:
-        m = self.model
+        m, p = self.model, self.model.params
         office = m.office_open(m.now)
-        if m.params.policy.platform_hours == Hours.ALWAYS or office:
+        if p.policy.platform_hours == Hours.ALWAYS or office:
             self.credit = min(self.credit + self.per_hour, max(self.per_hour, 1.0))
             waiting = []
             for case in self.queue:  # calls need someone to answer, visits need the office open
-                if case.status == "awaiting_intake" and self.credit >= 1.0 and (case.channel != "offline" or office):
+                if case.status != "awaiting_intake":
+                    continue  # the requester gave up
+                visit = case.channel == "offline" and p.platform.offline_office_hours
+                if self.credit >= 1.0 and (office or not visit):
                     self.credit -= 1.0
                     self.accept(case)
-                elif case.status == "awaiting_intake":
+                else:
                     waiting.append(case)
             self.queue = waiting
         for case in [c for c in self.in_transit if c.arrives <= m.now]:
             self.in_transit.remove(case)
-            if case.status == "in_transit":
+            if case.status != "in_transit":
+                continue
+            if case.returning:
+                self.come_back(case)
+            else:
                 case.dept.receive(case)
         for case in [c for c in self.awaiting_callback if c.callback_at <= m.now]:
             self.awaiting_callback.remove(case)
-            m.judge(case, callback=True)
+            if case.status == "awaiting_callback":
+                self.call_back(case)
 
     def accept(self, case: Case) -> None:
         case.accepted = self.model.now
         if case.consultation and self.random.random() < self.model.params.platform.direct_answer_share:
-            case.direct_answer = case.resolved = True
-            self.model.reply(case)
+            case.direct_answer = case.true_resolved = case.recorded_resolved = True
+            case.first_response = case.replied = self.model.now
+            self.model.after_reply(case)
         else:
             self.dispatch(case)
 
     def dispatch(self, case: Case) -> None:
+        """Down the hierarchy (one lognormal hand-over per hop, in working time) or misrouted first."""
         m, p = self.model, self.model.params.platform
-        hops = 1 if m.params.policy.dispatch_mode == DispatchMode.DIRECT else HOPS[case.dept.level]
-        delay = p.dispatch_delay_h + sum(p.handover_delay_h * self.random.lognormvariate(0.0, 0.8)
-                                         for _ in range(hops - 1))
+        hops = 1 if m.params.policy.dispatch_mode == DispatchMode.DIRECT else case.dept.hops
+        t = m.now + p.dispatch_delay_h
+        case.dispatched = t
+        for _ in range(hops - 1):
+            t = m.dept_time(t + p.handover_delay_h * self.random.lognormvariate(0.0, 0.8))
         if self.random.random() > p.classification_accuracy:
-            delay += p.misroute_return_h + p.dispatch_delay_h  # the wrong department sends it back
-        self.send(case, m.now + delay)
+            t = m.dept_time(t + p.misroute_return_h) + p.dispatch_delay_h  # the wrong department sends it back
+        case.reminded = not m.params.policy.tracking or case.remind_at < m.now  # a reminder at intake is lost
+        self.watched.append(case)
+        self.send(case, t)
 
     def send(self, case: Case, when: float) -> None:
         case.arrives, case.status = when, "in_transit"
         self.in_transit.append(case)
 
+    def come_back(self, case: Case) -> None:
+        """A bounced order is back: with tracking the platform sees (chance classification_accuracy) that
+        the routing was right and flags the bounce; it sends the order back either way."""
+        m = self.model
+        if m.params.policy.tracking and self.random.random() < m.params.platform.classification_accuracy:
+            case.dept.catch("bounced", case.threat, m.params.supervision.tracking_flag_sanction)
+        case.returning = False
+        self.send(case, m.now + m.params.platform.dispatch_delay_h)
+
+    def call_back(self, case: Case) -> None:
+        """The call-back survey, while today's call-back hours last; on the phone a reply recorded as
+        resolved that was not is found out (the department sanctioned, the case reopened)."""
+        m, p = self.model, self.model.params.platform
+        if self.callback_minutes_today + p.callback_minutes > p.callback_hours_per_day * 60.0 + 1e-9:
+            m.judge(case, callback=False)
+            return
+        self.callback_minutes_today += p.callback_minutes
+        case.surveyed = True
+        found_false = case.recorded_resolved and not case.true_resolved
+        if found_false:
+            case.dept.catch("perfunctory", case.threat, m.params.supervision.callback_sanction)
+        m.judge(case, callback=True, found_false=found_false)
+
+    def track(self) -> None:
+        """Reminders before the due time, and the deadlines of dispatched cases (reply due; sign-for under a
+        mandate): a case still without a reply is a violation of its department, which tracking flags."""
+        m, s = self.model, self.model.params
+        mandate = s.policy.response_mandate_hours
+        still = []
+        for case in self.watched:
+            if not case.reminded and case.remind_at <= m.now:
+                case.reminded = True
+                if case.status in ("in_transit", "queued", "neglected"):
+                    m.press(case, s.supervision.tracking_flag_sanction)
+            if not case.due_checked and max(case.due, case.dispatched) <= m.now:
+                case.due_checked = True
+                if case.status in UNREPLIED and math.isnan(case.replied):
+                    m.violation(case, "late")
+            if not case.sign_checked and (mandate is None or max(case.created + mandate, case.dispatched) <= m.now):
+                case.sign_checked = True
+                if mandate is not None and case.status in UNREPLIED and math.isnan(case.first_response):
+                    m.violation(case, "unsigned")
+            if not (case.reminded and case.due_checked and case.sign_checked):
+                still.append(case)
+        self.watched = still
+
 
 class Department(mesa.Agent):
-    """A functional bureau at one unit: ``staff`` servers, a waiting list, a neglected pile, cases in hand."""
+    """A functional bureau at one unit: ``staff`` servers, a waiting list, a pile it sits on, cases in hand,
+    and its beliefs: per violation kind and request class (plain, threat) the forgetting sums of violations
+    committed, caught and sanction units received, from a prior."""
 
-    def __init__(self, model: ReferenceModel, category: str, level: str, staff: int) -> None:
+    def __init__(self, model: ReferenceModel, node: str, category: str, level: Level, county: int,
+                 staff: int) -> None:
         super().__init__(model)
-        self.category, self.level, self.staff = category, level, staff
-        self.diligence = model.params.departments.base_diligence
+        d = model.params.departments
+        self.node, self.category, self.level, self.county, self.staff = node, category, level.value, county, staff
+        self.hops = abs(LEVEL_INDEX[level] - PREFECTURE_INDEX) + 1  # hand-overs of a cascade
         self.queue: list[Case] = []
         self.neglected: list[Case] = []
         self.in_service: list[Case] = []
+        prior = [d.prior_strength, d.prior_strength * d.prior_catch,
+                 d.prior_strength * d.prior_catch * d.prior_sanction]
+        self.record = {(k, r): list(prior) for k in KINDS for r in (False, True)}  # [committed, caught, sanctions]
+        self.today = {(k, r): [0.0, 0.0, 0.0] for k in KINDS for r in (False, True)}
+        self.late = [0.0, 0.0, 0.0, 0.0]  # late and all properly handled replies: [sum, count, today's, today's]
+        self.easy_first = False  # serving the shortest cases first today (cherry-picking)
+        self.free_at = [0.0] * staff  # when each member of staff is free for the next case (h)
 
+    # ------------------------------------------------------------------------------------------ beliefs
+    def commit(self, kind: str, threat: bool) -> None:
+        self.today[(kind, threat)][0] += 1.0
+
+    def catch(self, kind: str, threat: bool, sanction: float) -> None:
+        """An observer caught a violation and imposed ``sanction`` (0: no consequence, nothing recorded)."""
+        if sanction > 0:
+            self.today[(kind, threat)][1] += 1.0
+            self.today[(kind, threat)][2] += sanction
+
+    def expected(self, kind: str, threat: bool) -> float:
+        """Sanction expected per violation of ``kind``: sanctions received / violations committed."""
+        n, _, sanctions = self.record[(kind, threat)]
+        return sanctions / n if n > 0 else 0.0
+
+    def learn(self) -> None:
+        """End of day: one day of forgetting, then the day's counts."""
+        f = math.exp(-1.0 / self.model.params.departments.belief_memory_days)
+        for key, today in self.today.items():
+            self.record[key] = [f * x + y for x, y in zip(self.record[key], today, strict=True)]
+            self.today[key] = [0.0, 0.0, 0.0]
+        self.late = [f * self.late[0] + self.late[2], f * self.late[1] + self.late[3], 0.0, 0.0]
+
+    def choose_order(self) -> None:
+        """End of day, after learning: with cases waiting, serve the easiest first tomorrow with chance
+        σ((cherry_gain × load − E(cherry)) / choice_noise); each such day is a violation in the record."""
+        d = self.model.params.departments
+        self.easy_first = False
+        if self.queue and d.effort_choice:
+            u = d.cherry_gain * len(self.queue) / max(self.staff, 1) - self.expected("cherry", False)
+            self.easy_first = self.random.random() < logistic(u / d.choice_noise)
+            if self.easy_first:
+                self.commit("cherry", False)
+
+    # ---------------------------------------------------------------------------------------- choices
     def receive(self, case: Case) -> None:
         if math.isnan(case.dept_arrival):
             case.dept_arrival = self.model.now
-        self.decide(case, extra_detection=0.0)
+        self.choose(case, pressure=0.0)
 
-    def decide(self, case: Case, extra_detection: float) -> None:
-        """Answer or neglect (σ of accountability, diligence and load); under a mandate and heavy load,
-        sign for it at once and reply perfunctorily."""
+    def utilities(self, case: Case, pressure: float) -> list[float]:
+        """Proper, perfunctory, sit, bounce — effort against the sanctions expected from the record."""
+        d = self.model.params.departments
+        cost = 1.0 + d.load_weight * len(self.queue) / max(self.staff, 1)
+        e_late = self.expected("late", case.threat)
+        q_late = self.late[0] / self.late[1] if self.late[1] > 0 else 0.0
+        may_bounce = case.bounced < self.model.params.platform.max_bounces
+        return [d.duty - cost - q_late * e_late,
+                -cost * d.perfunctory_effort - self.expected("perfunctory", case.threat),
+                -e_late - pressure,
+                -cost * d.bounce_effort - self.expected("bounced", case.threat) if may_bounce else -math.inf]
+
+    def choose(self, case: Case, pressure: float) -> None:
+        """Proper (queue), perfunctory (a quick reply claiming it solved), sit, or bounce; a logit choice.
+        Compelled and reopened cases are handled properly. Under a mandate it may sign for the case at once."""
         m, d = self.model, self.model.params.departments
-        forced = case.level >= 2 or case.escalated or case.reopened
-        load = len(self.queue) / max(self.staff, 1)
-        respond, perfunctory = True, False
-        if d.effort_choice:
-            x = (d.neglect_intercept + d.accountability_weight * min(1.0, m.detection(case) + extra_detection)
-                 + d.diligence_weight * (self.diligence - d.base_diligence) - d.load_weight * math.log1p(load))
-            respond = forced or self.random.random() < logistic(x)
-            if m.params.policy.response_mandate_hours is not None and respond and not forced:
-                thr = max(d.perfunctory_load_threshold, 1e-9)
-                share = d.perfunctory_max_share * (1 - math.exp(-max(load - thr, 0.0) / thr))
-                perfunctory = self.random.random() < share
-        if not respond:
+        action = "proper"
+        if d.effort_choice and not (case.compelled or case.reopened):
+            u = self.utilities(case, pressure)
+            top = max(u)
+            action = self.random.choices(ACTIONS, [math.exp((x - top) / d.choice_noise) for x in u])[0]
+        if action != "bounce" and m.params.policy.response_mandate_hours is not None:
+            e = self.expected("unsigned", case.threat)
+            if self.random.random() < 1.0 - math.exp(-max(e - d.sign_effort, 0.0) / d.choice_noise):
+                self.respond(case, m.dept_time(m.now))
+        if action == "proper":
+            case.perfunctory, case.status, case.queued_at = False, "queued", m.now
+            self.queue.append(case)
+        elif action == "perfunctory":
+            t = m.dept_time(m.now)
+            self.respond(case, t)
+            case.perfunctory = True
+            case.status, case.finishes = "in_service", t + d.perfunctory_reply_h
+            self.in_service.append(case)
+        elif action == "sit":
             case.status = "neglected"
             self.neglected.append(case)
-        elif perfunctory:
-            case.perfunctory, case.status, case.finishes = True, "in_service", m.now + d.perfunctory_reply_h
-            case.first_response = m.now if math.isnan(case.first_response) else case.first_response
-            self.in_service.append(case)
         else:
-            case.status = "queued"
-            self.queue.append(case)
+            self.bounce(case)
 
+    @staticmethod
+    def respond(case: Case, when: float) -> None:
+        case.first_response = when if math.isnan(case.first_response) else case.first_response
+
+    def bounce(self, case: Case) -> None:
+        """Returned as "not our jurisdiction": back at the platform misroute_return_h later (working time)."""
+        m = self.model
+        case.bounced += 1
+        case.returning = True
+        self.commit("bounced", case.threat)
+        m.platform.send(case, m.dept_time(m.now + m.params.platform.misroute_return_h))
+
+    # -------------------------------------------------------------------------------------------- work
     def step(self) -> None:
+        """Replies of the cases finished by now; then each server free by now (its free time, in office
+        hours) takes the next case of the queue by its discipline, as long as that start is not later than now."""
         m = self.model
         for case in [c for c in self.in_service if c.finishes <= m.now]:
             self.in_service.remove(case)
-            self.finish(case)
-        if m.params.departments.hours == Hours.OFFICE and not m.office_open(m.now):
-            return
-        if m.params.policy.response_mandate_hours is not None:
-            for case in self.queue:  # under a mandate, orders are signed for as soon as the office is open
-                case.first_response = m.now if math.isnan(case.first_response) else case.first_response
-        deadline_first = m.params.departments.queue_discipline == QueueDiscipline.DEADLINE
-        while self.queue and sum(not c.perfunctory for c in self.in_service) < self.staff:
-            case = min(self.queue, key=lambda c: (-c.boost, c.due if deadline_first else 0.0, c.dept_arrival))
+            if case.status == "in_service":  # not given up meanwhile
+                self.finish(case)
+        while self.queue and self.free_at:
+            server = min(range(len(self.free_at)), key=self.free_at.__getitem__)
+            case = min(self.queue, key=self.queue_key())
+            start = m.dept_time(max(self.free_at[server], case.queued_at))
+            if start > m.now:
+                break
             self.queue.remove(case)
-            self.take_up(case)
+            self.respond(case, start)
+            case.finishes, case.status = start + case.service_time, "in_service"
+            self.free_at[server] = case.finishes  # busy until then, even if the requester gives up
+            self.in_service.append(case)
 
-    def take_up(self, case: Case) -> None:
-        m = self.model
-        cat = m.params.demand.categories[case.category]
-        hours = (cat.service_time_median_h * self.random.expovariate(1.0) if cat.service_time_dist == "exponential"
-                 else self.random.lognormvariate(math.log(cat.service_time_median_h), cat.service_time_sigma))
-        case.first_response = m.now if math.isnan(case.first_response) else case.first_response
-        case.finishes, case.status = m.now + hours, "in_service"
-        self.in_service.append(case)
+    def queue_key(self):
+        """The queue order: cherry-picking (pressed first, then the shortest), or the scenario's discipline."""
+        discipline = self.model.params.departments.queue_discipline
+        if self.easy_first:
+            return lambda c: (-c.boost, c.service_time, c.queued_at)
+        if discipline == QueueDiscipline.FIFO:
+            return lambda c: c.queued_at
+        if discipline == QueueDiscipline.DEADLINE:
+            return lambda c: (-c.boost, c.due, c.queued_at)
+        return lambda c: (-c.boost, c.queued_at)
 
     def finish(self, case: Case) -> None:
-        d = self.model.params.departments
-        difficulty = self.model.params.demand.categories[case.category].difficulty
-        x = (d.resolution_intercept + d.resolution_effort_weight * self.diligence
-             - d.resolution_difficulty_weight * difficulty
-             + d.supervised_resolution_bonus * (case.supervised or case.escalated))
-        case.resolved = not case.perfunctory and self.random.random() < logistic(x)
-        self.model.reply(case)
+        """The reply: a proper one solves the problem or not (recorded truly); a perfunctory one is recorded
+        as resolved without solving anything."""
+        m, d = self.model, self.model.params.departments
+        if case.perfunctory:
+            case.true_resolved, case.recorded_resolved = False, True
+            self.commit("perfunctory", case.threat)
+        else:
+            difficulty = m.params.demand.categories[case.category].difficulty
+            x = (d.resolution_intercept - d.resolution_difficulty_weight * difficulty
+                 + d.supervised_resolution_bonus * (case.supervised or case.escalated))
+            case.true_resolved = case.recorded_resolved = self.random.random() < logistic(x)
+            self.late[2] += m.now > case.due
+            self.late[3] += 1.0
+        case.replied = m.now
+        m.after_reply(case)
 
-    def penalise(self, amount: float) -> None:
-        self.diligence = min(1.0, self.diligence + amount)
+
+class Supervisor(mesa.Agent):
+    """A supervision office (the city's, ``county`` None; or one county's): a daily budget of inspections
+    spent on the most overdue cases of its departments, the rest on audits of replies."""
+
+    def __init__(self, model: ReferenceModel, intensity: float, county: int | None = None) -> None:
+        super().__init__(model)
+        self.intensity, self.county = intensity, county
+
+    def mine(self, case: Case) -> bool:
+        return self.county is None or case.dept.county == self.county
+
+    def step(self) -> None:
+        n = int(self.intensity)
+        n += self.random.random() < self.intensity - n
+        if n > 0:
+            now = self.model.now + 1.0
+            n -= self.inspect(now, n)
+            if n > 0:
+                self.audit(now, n)
+
+    def inspect(self, now: float, n: int) -> int:
+        """Overdue (past due, past the sign-for deadline, or reopened and never inspected), not inspected in
+        the last day, not yet named; most overdue first. The ladder: reminder, order, public naming."""
+        m, s = self.model, self.model.params.supervision
+        mandate = m.params.policy.response_mandate_hours
+        overdue = [c for c in m.open_cases if c.status in UNREPLIED and self.mine(c)
+                   and c.inspected_at < now - 24.0 and c.level < 3 and (
+                       c.due < now or (c.reopened and c.level == 0)
+                       or (mandate is not None and math.isnan(c.first_response) and c.created + mandate < now))]
+        chosen = sorted(overdue, key=lambda c: c.due)[:n]
+        for case in chosen:
+            case.supervised, case.inspected_at, case.level = True, now, min(case.level + 1, 3)
+            case.dept.catch("late", case.threat, {1: s.reminder_sanction, 2: s.order_sanction}.get(
+                case.level, s.naming_sanction))
+            if case.status == "queued" and case.dept.easy_first:  # waiting behind easier cases
+                case.dept.catch("cherry", False, s.cherry_sanction)
+            m.press(case, s.order_sanction)
+        return len(chosen)
+
+    def audit(self, now: float, n: int) -> None:
+        """Audit replies of the window at random; a perfunctory one is found (chance audit_accuracy), the
+        department sanctioned and the case reopened under a supervision order."""
+        m, s = self.model, self.model.params.supervision
+        pool = []
+        for case in reversed(m.cases):
+            if case.created < now - (s.audit_window_days + 60.0) * 24.0:
+                break
+            if (case.status in ("closed", "awaiting_callback") and not case.direct_answer and not case.audited
+                    and case.replied >= now - s.audit_window_days * 24.0 and self.mine(case)):
+                pool.append(case)
+        for case in self.random.sample(pool, min(n, len(pool))):
+            case.audited = case.supervised = True
+            if case.perfunctory and self.random.random() < s.audit_accuracy:
+                case.dept.catch("perfunctory", case.threat, s.audit_sanction)
+                case.level, case.reopened = max(case.level, 2), True
+                m.send_back(case)
 
 
 class ReferenceModel(mesa.Model):
-    """The city: citizens, the platform, departments; supervision and the daily chores in ``end_of_day``."""
+    """The city: citizens, the platform, departments, supervision offices; daily chores in ``end_of_day``."""
 
     def __init__(self, scenario: Scenario, seed: int = 1, days: float | None = None,
                  warmup_days: float | None = None) -> None:
@@ -302,39 +547,41 @@ class ReferenceModel(mesa.Model):
         self.changed: set[Citizen] = set()
         self.complaints: dict[tuple[str, int], list[int]] = {}  # (category, township) -> days of complaints
         self.fixed_until: dict[tuple[str, int], int] = {}
-        w = s.world
-        self.county_of = [j * w.counties // w.townships for j in range(w.townships)]
-        towns = list(range(w.townships))
-        self.random.shuffle(towns)
-        n_urban = round(w.urban_township_share * w.townships)
-        urban_towns, rural_towns = towns[:n_urban], towns[n_urban:]
+        self.build()
+
+    def build(self) -> None:
+        """Units, departments and staff as sim builds them; citizens in townships; the contact network."""
+        s, w = self.params, self.params.world
+        h = Hierarchy(s, np.random.default_rng(self.random.getrandbits(32)))
+        self.county_of = [int(c) for c in h.township_county]
+        self.departments = [Department(self, r.node, r.category, r.level, self.county_at(r.unit), r.staff)
+                            for r in h.departments]
+        self.handler = {name: [self.departments[int(i)] for i in h.handler[c]]
+                        for c, name in enumerate(h.categories)}
+        urban_towns = [j for j in range(w.townships) if h.township_urban[j]]
+        rural_towns = [j for j in range(w.townships) if not h.township_urban[j]]
         self.platform = Platform(self)
+        self.supervisors = [Supervisor(self, s.policy.supervision_intensity)]
+        if s.policy.county_supervision_intensity > 0:
+            self.supervisors += [Supervisor(self, s.policy.county_supervision_intensity, i)
+                                 for i in range(w.counties)]
         by_township: dict[int, list[Citizen]] = {}
         for _ in range(w.population):
             urban = bool(urban_towns) and (not rural_towns or self.random.random() < w.urban_population_share)
             township = self.random.choice(urban_towns if urban else rural_towns)
             by_township.setdefault(township, []).append(Citizen(self, township, urban))
         self.citizens = list(self.agents_by_type[Citizen])
-        self.departments: dict[tuple[str, int], Department] = {}
-        for name, cat in s.demand.categories.items():
-            level = cat.jurisdiction.value
-            for unit in range({"township": w.townships, "county": w.counties}.get(level, 1)):
-                self.departments[(name, unit)] = Department(self, name, level, self.staff_for(name, unit))
         for person in self.citizens:
             for _ in range(w.social_degree):
                 local = self.random.random() < w.local_tie_share
                 person.contacts.append(self.random.choice(by_township[person.township] if local else self.citizens))
 
-    def staff_for(self, category: str, unit: int) -> int:
-        """Staff as in sim: ``departments.staff_by_department`` by the department's node name
-        (``dept:<category>@<unit>``), else the staff of its level."""
-        s, cat = self.params, self.params.demand.categories[category]
-        level = cat.jurisdiction.value
-        unit_name = f"{level}:{unit}" if level in ("county", "township") else level
-        named = s.departments.staff_by_department.get(f"dept:{category}@{unit_name}")
-        if named is not None:
-            return int(named)
-        return getattr(s.departments.staff, level) if level in HOPS else s.departments.staff.prefecture
+    def county_at(self, unit: str) -> int:
+        """The county a department's unit belongs to (-1 above the counties), for county supervision."""
+        kind, _, index = unit.partition(":")
+        if kind == "county":
+            return int(index)
+        return self.county_of[int(index)] if kind == "township" else -1
 
     # ----------------------------------------------------------------------------------- calendar
     def working_day(self, day: int) -> bool:
@@ -343,6 +590,20 @@ class ReferenceModel(mesa.Model):
 
     def office_open(self, hour: float) -> bool:
         return int(hour % 24) in OFFICE and self.working_day(int(hour // 24))
+
+    def next_open(self, t: float) -> float:
+        """``t`` if offices are open then, else the next opening (09:00 of a working day)."""
+        day = int(t // 24)
+        if self.working_day(day) and t % 24 < OFFICE.stop:
+            return max(t, day * 24.0 + OFFICE.start)
+        day += 1
+        while not self.working_day(day):
+            day += 1
+        return day * 24.0 + OFFICE.start
+
+    def dept_time(self, t: float) -> float:
+        """When departments can act at or after ``t`` (their opening hours)."""
+        return t if self.params.departments.hours == Hours.ALWAYS else self.next_open(t)
 
     def due_time(self, created: float, working_days: float) -> float:
         """Close of office on the n-th working day after the day of creation (n rounded up)."""
@@ -364,59 +625,70 @@ class ReferenceModel(mesa.Model):
         return case
 
     def department_for(self, category: str, citizen: Citizen) -> Department:
-        level = self.params.demand.categories[category].jurisdiction.value
-        return self.departments[(category, {"township": citizen.township, "county": citizen.county}.get(level, 0))]
+        return self.handler[category][citizen.township]
 
-    def detection(self, case: Case) -> float:
-        """Probability that neglect of this case is noticed (the expected-penalty term)."""
-        s, p = self.params.supervision, self.params.policy
-        return min(1.0, s.detect_tracking * p.tracking + s.detect_callback * p.callback
-                   + s.detect_mandate * (p.response_mandate_hours is not None)
-                   + s.detect_ranking * p.public_ranking + s.detect_per_inspection * p.supervision_intensity
-                   + s.detect_tattle * case.tattle + s.detect_collective * case.collective)
+    def violation(self, case: Case, kind: str) -> None:
+        """A deadline passed: a violation in the department's record, flagged when tracking is on."""
+        case.dept.commit(kind, case.threat)
+        if self.params.policy.tracking:
+            case.dept.catch(kind, case.threat, self.params.supervision.tracking_flag_sanction)
 
-    def reply(self, case: Case) -> None:
-        """The reply closes the case; a call-back follows when the policy has one."""
-        case.replied = case.closed = self.now
-        case.first_response = self.now if math.isnan(case.first_response) else case.first_response
-        if self.params.policy.callback and self.params.citizens.behaviour:
-            case.status, case.callback_at = "awaiting_callback", self.now + self.params.platform.callback_delay_h
+    def after_reply(self, case: Case) -> None:
+        """The reply closes the case; a call-back follows for a share of cases when the policy has one."""
+        case.closed = self.now
+        p = self.params
+        if p.policy.callback and p.citizens.behaviour and self.random.random() < p.platform.callback_share:
+            case.status, case.callback_at = "awaiting_callback", self.now + p.platform.callback_delay_h
             self.platform.awaiting_callback.append(case)
         else:
             self.judge(case, callback=False)
 
-    def judge(self, case: Case, callback: bool) -> None:
-        """The requester judges; unsatisfied, they may reopen (via call-back) or escalate, else it is closed."""
+    def judge(self, case: Case, callback: bool, found_false: bool = False) -> None:
+        """The requester judges; unsatisfied, they may reopen (via call-back) or escalate; a false "resolved"
+        found on the phone is reopened whatever the judgement; else the case is closed."""
         c, p = self.params.citizens, self.params.policy
-        case.satisfied = not c.behaviour or case.citizen.judge(case)
-        if not case.satisfied:
-            reopen = (callback and p.reopen_allowed and case.reopens < p.max_reopens
-                      and self.random.random() < c.reopen_propensity)
-            escalate = not reopen and not case.escalated and case.citizen.escalates(case)
-            if reopen or escalate:
-                case.reopened, case.reopens = case.reopened or reopen, case.reopens + reopen
-                if escalate:
-                    self.escalate(case)
-                case.closed = case.replied = math.nan
-                case.resolved = case.perfunctory = False
-                case.satisfied, case.boost = None, 2
-                self.platform.send(case, self.now + self.params.platform.dispatch_delay_h)
-                return
+        if not c.behaviour:
+            case.satisfied, case.status = True, "closed"
+            return
+        case.satisfied = case.citizen.judge(case)
+        reopen = found_false or (not case.satisfied and callback and p.reopen_allowed
+                                 and case.reopens < p.max_reopens and self.random.random() < c.reopen_propensity)
+        escalate = not reopen and not case.satisfied and not case.escalated and case.citizen.escalates(case)
+        if reopen:
+            case.reopened, case.reopens = True, case.reopens + 1
+        elif escalate:
+            self.escalate(case)
+        if reopen or escalate:
+            self.send_back(case)
+            return
         case.status = "closed"
-        if c.behaviour:
-            case.citizen.learn(case.satisfied, case.resolved, case.channel)
+        case.citizen.learn(case.satisfied, case.true_resolved, case.channel)
 
-    def press(self, case: Case, extra_detection: float) -> None:
-        """A reminder, inspection or escalation: priority rises; a neglected case is looked at again."""
-        case.boost = max(case.boost, 2 if case.level >= 2 or case.escalated else 1)
+    def send_back(self, case: Case) -> None:
+        """Back to the same department, pressed, its reply and outcome cleared."""
+        if not case.listed:
+            case.listed = True
+            self.open_cases.append(case)
+        case.closed = case.replied = math.nan
+        case.true_resolved = case.recorded_resolved = case.perfunctory = False
+        case.satisfied, case.boost = None, 2
+        self.platform.send(case, self.now + self.params.platform.dispatch_delay_h)
+
+    def press(self, case: Case, pressure: float) -> None:
+        """A reminder, inspection or escalation: priority rises; a case sat on is chosen about again, leaving
+        it now costing ``pressure`` more."""
+        case.boost = max(case.boost, 2 if case.compelled else 1)
         if case.status == "neglected":
             case.dept.neglected.remove(case)
-            case.dept.decide(case, extra_detection)
+            case.dept.choose(case, pressure)
 
     def escalate(self, case: Case) -> None:
+        """The upper level acts: the department is sanctioned for what is complained of (a perfunctory
+        reply, or none) and must handle the case."""
+        s = self.params.supervision
         case.escalated = case.supervised = True
-        case.dept.penalise(self.params.supervision.escalation_penalty)
-        self.press(case, extra_detection=1.0)
+        case.dept.catch("perfunctory" if case.perfunctory else "late", case.threat, s.escalation_sanction)
+        self.press(case, s.escalation_sanction)
 
     # ----------------------------------------------------------------------------------------- step
     def set_demand(self) -> None:
@@ -439,44 +711,46 @@ class ReferenceModel(mesa.Model):
         self.agents_by_type[Citizen].shuffle_do("step")
         self.platform.step()
         self.agents_by_type[Department].do("step")
+        self.platform.track()
         if int(self.now) % 24 == 23:
             self.end_of_day()
             self.day += 1
         self.now += 1.0
 
     def end_of_day(self) -> None:
-        """Reminders, patience, supervision, ranking, diligence decay, trust spreading, systemic fixes."""
+        """Patience, supervision, ranking, departments' learning, trust spreading, systemic fixes."""
         s, now, day = self.params, self.now + 1.0, self.day
-        self.open_cases = [c for c in self.open_cases if c.status not in ("closed", "abandoned")]
+        for case in self.open_cases:
+            case.listed = case.status not in ("closed", "abandoned")
+        self.open_cases = [c for c in self.open_cases if c.listed]
         for case in list(self.open_cases):
-            self.remind_or_lose_patience(case, now)
-        self.supervise(now)
+            self.lose_patience(case, now)
+        for office in self.supervisors:
+            office.step()
         if s.policy.public_ranking and (day + 1) % 30 == 0:
             self.rank(now)
-        for dept in self.departments.values():
-            dept.diligence -= (dept.diligence - s.departments.base_diligence) * s.departments.diligence_decay_per_day
+        for dept in self.departments:
+            dept.learn()
+            dept.choose_order()
         self.spread_trust()
         self.systemic_fixes(day)
+        self.platform.callback_minutes_today = 0.0
 
-    def remind_or_lose_patience(self, case: Case, now: float) -> None:
-        """A tracked case near its due time is reminded; an unanswered citizen out of patience escalates
-        once, then gives up."""
+    def lose_patience(self, case: Case, now: float) -> None:
+        """No reply within patience (a sign-for is no reply): the requester escalates once, then gives up."""
         s = self.params
-        if s.policy.tracking and not case.reminded and case.due - s.policy.reminder_lead_h <= now:
-            case.reminded = True
-            if case.status in ("queued", "neglected", "in_transit"):
-                self.press(case, extra_detection=0.5)
-        if s.citizens.behaviour and case.patience_at <= now and case.status in OPEN and math.isnan(
-                case.first_response):
-            if not case.escalated and case.citizen.escalates(case):
-                self.escalate(case)
-                case.patience_at += s.citizens.patience_h
-            else:  # gives up
-                for pile in (case.dept.queue, case.dept.neglected):
-                    if case in pile:
-                        pile.remove(case)
-                case.status, case.satisfied = "abandoned", False
-                case.citizen.learn(False, False, case.channel)
+        if not s.citizens.behaviour or case.patience_at > now or case.status not in OPEN \
+                or not math.isnan(case.replied):
+            return
+        if not case.escalated and case.citizen.escalates(case):
+            self.escalate(case)
+            case.patience_at += s.citizens.patience_h
+            return
+        for pile in (case.dept.queue, case.dept.neglected):
+            if case in pile:
+                pile.remove(case)
+        case.status, case.satisfied = "abandoned", False
+        case.citizen.learn(False, False, case.channel)
 
     def spread_trust(self) -> None:
         """Today's trust changes reach each changed citizen's contacts (social influence / degree)."""
@@ -503,43 +777,37 @@ class ReferenceModel(mesa.Model):
                 self.fixed_until[key] = day + s.policy.systemic_fix_duration_days
                 days.clear()
 
-    def supervise(self, now: float) -> None:
-        """Inspect the most overdue open cases, up to the day's intensity; sanctions climb a ladder."""
-        s = self.params
-        mandate = s.policy.response_mandate_hours
-        overdue = [c for c in self.open_cases if c.status in OPEN[1:] and (
-            c.due < now or (c.reopened and c.level == 0)
-            or (mandate is not None and math.isnan(c.first_response) and c.created + mandate < now))]
-        n = int(s.policy.supervision_intensity)
-        n += self.random.random() < s.policy.supervision_intensity - n
-        for case in sorted(overdue, key=lambda c: c.due)[:n]:
-            case.supervised, case.level = True, min(case.level + 1, 3)
-            case.dept.penalise({1: s.supervision.reminder_penalty, 2: s.supervision.order_penalty}.get(
-                case.level, s.supervision.naming_penalty))
-            self.press(case, extra_detection=0.6)
-
     def rank(self, now: float) -> None:
-        """Monthly public ranking on the three rates (30/35/35); the bottom share is penalised."""
+        """Monthly public ranking on the measured rates (30/35/35); the bottom share is sanctioned."""
         scores: dict[Department, list[float]] = {}
         for case in reversed(self.cases):
             if case.created < now - 720:
                 break
             if not case.direct_answer and not math.isnan(case.dept_arrival):
-                n = scores.setdefault(case.dept, [0, 0, 0, 0, 0])  # cases, responded, resolved, judged, satisfied
+                n = scores.setdefault(case.dept, [0, 0, 0, 0, 0])  # cases, responded, recorded, surveyed, satisfied
                 n[0] += 1
                 n[1] += not math.isnan(case.first_response)
-                n[2] += case.resolved
-                n[3] += case.satisfied is not None
-                n[4] += bool(case.satisfied)
-        ranked = sorted(scores, key=lambda d: 0.30 * scores[d][1] / scores[d][0] + 0.35 * scores[d][2] / scores[d][0]
+                n[2] += case.recorded_resolved
+                judged = case.surveyed and case.satisfied is not None
+                n[3] += judged
+                n[4] += judged and case.satisfied
+        order = [d for d in self.departments if d in scores]
+        ranked = sorted(order, key=lambda d: 0.30 * scores[d][1] / scores[d][0] + 0.35 * scores[d][2] / scores[d][0]
                         + 0.35 * (scores[d][4] / scores[d][3] if scores[d][3] else 1.0))
-        for dept in ranked[: max(1, round(self.params.supervision.ranking_bottom_share * len(ranked)))]:
-            dept.penalise(self.params.supervision.ranking_penalty)
+        sup = self.params.supervision
+        for dept in ranked[: max(1, round(sup.ranking_bottom_share * len(ranked)))]:
+            dept.catch("late", False, sup.ranking_bottom_sanction)
 
 
 @dataclass
 class ReferenceResult:
-    """Counts over the cases created after the warm-up, and the wall time in seconds (construction + run)."""
+    """Counts over the cases created after the warm-up, and the wall time in seconds (construction + run).
+
+    ``final``: closed or abandoned; ``responded``: with a first response; ``recorded_resolved`` and
+    ``true_resolved``: among final cases; ``judged``: with a judgement (abandoned ones count, unsatisfied);
+    ``replied``: cases with a reply from a department (not answered at intake), ``perfunctory`` of them
+    perfunctory; ``bounced``: cases returned at least once.
+    """
 
     problems: int
     reported: int
@@ -551,6 +819,26 @@ class ReferenceResult:
     satisfied: int
     citizen_hours: int
     wall_s: float
+    responded: int = 0
+    final: int = 0
+    recorded_resolved: int = 0
+    true_resolved: int = 0
+    judged: int = 0
+    replied: int = 0
+    perfunctory: int = 0
+    bounced: int = 0
+
+    def rates(self) -> dict[str, float]:
+        """The outcome levels, defined as sim's KPIs of the same names (NaN without a denominator)."""
+        def share(num: int, den: int) -> float:
+            return num / den if den else math.nan
+
+        return {"response_rate": share(self.responded, self.reported),
+                "resolution_rate": share(self.recorded_resolved, self.final),
+                "true_resolution_rate": share(self.true_resolved, self.final),
+                "satisfaction_rate": share(self.satisfied, self.judged),
+                "perfunctory_share": share(self.perfunctory, self.replied),
+                "escalation_rate": share(self.escalated, self.reported)}
 
 
 def run_reference(scenario: Scenario, seed: int = 1, days: float | None = None,
@@ -561,9 +849,14 @@ def run_reference(scenario: Scenario, seed: int = 1, days: float | None = None,
     for _ in range(model.hours):
         model.step()
     cases = [c for c in model.cases if c.created >= model.warmup * 24]
+    final = [c for c in cases if c.status in ("closed", "abandoned")]
+    replied = [c for c in cases if not c.direct_answer and not math.isnan(c.replied)]
     return ReferenceResult(
         problems=model.problems, reported=len(cases), accepted=sum(not math.isnan(c.accepted) for c in cases),
         direct_answers=sum(c.direct_answer for c in cases), closed=sum(c.status == "closed" for c in cases),
         abandoned=sum(c.status == "abandoned" for c in cases), escalated=sum(c.escalated for c in cases),
         satisfied=sum(bool(c.satisfied) for c in cases), citizen_hours=scenario.world.population * model.hours,
-        wall_s=time.perf_counter() - t0)
+        wall_s=time.perf_counter() - t0, responded=sum(not math.isnan(c.first_response) for c in cases),
+        final=len(final), recorded_resolved=sum(c.recorded_resolved for c in final),
+        true_resolved=sum(c.true_resolved for c in final), judged=sum(c.satisfied is not None for c in cases),
+        replied=len(replied), perfunctory=sum(c.perfunctory for c in replied), bounced=sum(c.bounced > 0 for c in cases))

@@ -46,6 +46,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from common.formatting import format_setting
 from common.models import StrictModel as _Strict
 from sim.errors import WenzhengError
 from sim.results import KPI_NAMES
@@ -81,6 +82,17 @@ class Parameter(_Strict):
         "setting (null where the key allows it).")
     levels: Annotated[int, Field(ge=2, le=1000)] | None = Field(
         None, description="Grid only: this many evenly spaced values from low to high.")
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _grid_value_types(cls, v: Any) -> Any:
+        """Grid values are numbers, true/false or null; anything else (a string, a list) is named here, once."""
+        if isinstance(v, list):
+            wrong = [x for x in v if x is not None and not isinstance(x, bool | int | float)]
+            if wrong:
+                raise ValueError("grid values must be numbers, true/false or null; got "
+                                 + ", ".join(repr(x) for x in wrong))
+        return v
 
 
 class Design(_Strict):
@@ -384,7 +396,8 @@ def _build_checked_design(spec: Spec, scenarios: dict[str, Scenario], path: Path
                 try:
                     s.with_overrides({p.name: value}, source=f"scenario {name!r}")
                 except ScenarioError as exc:
-                    raise SpecError(f"{where}: value {value!r} of {p.name!r} is rejected: {exc}") from None
+                    raise SpecError(f"{where}: value {format_setting(value)} of {p.name!r} is rejected: "
+                                    f"{exc}") from None
     try:
         return build_design(spec.design, kinds, spec.seed)
     except ValueError as exc:
@@ -407,12 +420,12 @@ def _check_value_types(p: Parameter, kind: str, design_type: str, where: str) ->
         wrong = [v for v in p.values if v is not None and not isinstance(v, bool)]
         if wrong:
             raise SpecError(f"{where}: {p.name!r} is a true/false setting; its values must be true, false "
-                            f"(or null), got {', '.join(map(repr, wrong))}")
+                            f"(or null), got {', '.join(map(format_setting, wrong))}")
     elif p.values is not None:
         wrong = [v for v in p.values if isinstance(v, bool)]
         if wrong:
             raise SpecError(f"{where}: {p.name!r} is a number setting ({kind}); its values must be numbers "
-                            f"(or null), got {', '.join(str(v).lower() for v in wrong)}")
+                            f"(or null), got {', '.join(map(format_setting, wrong))}")
 
 
 def _check_points(plan: ExperimentPlan) -> None:

@@ -47,6 +47,7 @@ class Violation(IntEnum):
     UNSIGNED = 1     # not signed for within a response mandate
     PERFUNCTORY = 2  # closed as solved without being solved
     BOUNCED = 3      # returned to the platform although the routing was right
+    CHERRY = 4       # a day of serving the easiest cases first while others wait (counted per department-day)
 
 
 class Channel(IntEnum):

@@ -22,7 +22,9 @@ caught with chance ``prior_catch`` at ``prior_sanction`` each (the same prior wh
 q_late is its own share of properly handled cases that were replied to late. Under a response mandate it
 also decides whether to sign for the case at once: with chance 1 − exp(−max(E(unsigned) − sign_effort, 0) /
 choice_noise).
-Each department is a Mesa agent; its ``step`` (daily) folds the day's record into its beliefs.
+Each department is a Mesa agent; its ``step`` (daily) folds the day's record into its beliefs and then
+chooses whether to serve the easiest cases first the next day (cherry-picking): with cases waiting, with
+chance σ((cherry_gain · L − E(cherry)) / choice_noise); each such day is a violation in its record.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import mesa
 import numpy as np
 
 from .cases import Action, CaseStore, Violation
-from .queues import DISCIPLINES, ServerPool
+from .queues import DISCIPLINES, ServerPool, easy_first_keys
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import GovernanceModel
@@ -67,8 +69,11 @@ class Department(mesa.Agent):
         self.pool = pool
 
     def step(self) -> None:
-        """The end of a day: the day's violations, catches and sanctions enter this department's beliefs."""
-        self.model.departments.learn(self.index)
+        """The end of a day: the day's violations, catches and sanctions enter this department's beliefs;
+        then it chooses whether to serve the easiest cases first tomorrow."""
+        t = self.model.departments
+        t.learn(self.index)
+        t.choose_order(self.index, self.model)
 
 
 class DepartmentTable:
@@ -110,6 +115,7 @@ class DepartmentTable:
         self.today_committed = np.zeros(shape)
         self.today_caught = np.zeros(shape)
         self.today_sanctions = np.zeros(shape)
+        self.easy_first = np.zeros(n, bool)  # serving the shortest cases first (cherry-picking) today
         self.late_num = np.zeros(n)
         self.late_den = np.zeros(n)
         self.today_late_num = np.zeros(n)
@@ -143,7 +149,8 @@ class DepartmentTable:
         """Queued cases move up their queues as their ``boost`` now says."""
         for c in ids.tolist():
             pool = self.agents[int(cases.dept[c])].pool
-            pool.raise_priority(c, pool.key(float(cases.dept_arrival[c]), float(cases.due[c]), int(cases.boost[c])))
+            pool.raise_priority(c, pool.key(float(cases.dept_arrival[c]), float(cases.due[c]), int(cases.boost[c]),
+                                            float(cases.service_time[c])))
 
     def _take_arrivals(self, cases: CaseStore) -> dict[int, tuple]:
         """This step's arrivals grouped by department, each sorted by (time, case), with queue keys."""
@@ -161,9 +168,14 @@ class DepartmentTable:
         order = np.lexsort((ids, t, dept))
         ids, t, dept = ids[order], t[order], dept[order]
         svc = cases.service_time[ids]
-        t_list = t.tolist()
-        keys = self.order(t_list, cases.due[ids].tolist(), cases.boost[ids].tolist())
-        arr = list(zip(t_list, ids.tolist(), keys, svc.tolist(), strict=True))
+        t_list, s_list = t.tolist(), svc.tolist()
+        b_list = cases.boost[ids].tolist()
+        keys = self.order(t_list, cases.due[ids].tolist(), b_list)
+        cherry = self.easy_first[dept]
+        if cherry.any():  # departments picking the easy cases order their arrivals by handling time
+            for i in np.flatnonzero(cherry).tolist():
+                keys[i] = easy_first_keys((t_list[i],), (b_list[i],), (s_list[i],))[0]
+        arr = list(zip(t_list, ids.tolist(), keys, s_list, strict=True))
         cuts = (np.flatnonzero(np.diff(dept)) + 1).tolist()
         lo, hi = [0, *cuts], [*cuts, len(ids)]
         return {dp: (ids[a:b], t[a:b], svc[a:b], arr[a:b]) for a, b, dp in zip(lo, hi, dept[lo].tolist(), strict=True)}
@@ -228,6 +240,22 @@ class DepartmentTable:
         self.late_num[d] = f * self.late_num[d] + self.today_late_num[d]
         self.late_den[d] = f * self.late_den[d] + self.today_late_den[d]
         self.today_late_num[d] = self.today_late_den[d] = 0.0
+
+    def choose_order(self, d: int, model: GovernanceModel) -> None:
+        """Department ``d`` chooses tomorrow's queue order. With cases waiting it serves the easiest first
+        with chance σ((cherry_gain × L − E(cherry)) / choice_noise), L its load; each such day is a
+        ``CHERRY`` violation in its record. With nobody waiting it keeps the order it was told."""
+        s = model.settings.departments
+        dd = np.array([d])
+        on = False
+        if self.waiting[d] > 0 and s.effort_choice:
+            u = s.cherry_gain * float(self.load(dd)[0]) - float(
+                self.expected_sanction(dd, Violation.CHERRY, np.zeros(1, bool))[0])
+            on = bool(model.rng_departments.random() < 1.0 / (1.0 + math.exp(-u / s.choice_noise)))
+            if on:
+                self.commit(dd, Violation.CHERRY, np.zeros(1, bool))
+        self.easy_first[d] = on
+        self.agents[d].pool.set_easy_first(on, model.cases.due, model.cases.boost)
 
     def expected_sanction(self, depts: np.ndarray, kind: Violation, threat: np.ndarray) -> np.ndarray:
         """Sanction units a department expects per violation of ``kind`` (0 with no record and no prior)."""

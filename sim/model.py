@@ -186,7 +186,7 @@ class GovernanceModel(mesa.Model):
             "neglected": int((st == Status.NEGLECTED).sum()), "queued": int((st == Status.QUEUED).sum()),
             "mean_trust": float(self.population.trust.mean()), "mean_efficacy": float(self.population.efficacy.mean()),
             "inspections": sum(o.today for o in self.supervisors), "callbacks": self.platform.callbacks_today,
-            "fixes_active": self.platform.fixes_active(day),
+            "fixes_active": self.platform.fixes_active(day), "cherry_picking": int(t.easy_first.sum()),
         }
         for kind in Violation:
             row[f"expected_sanction_{kind.name.lower()}"] = float(t.expected_sanction(every, kind, plain).mean())

@@ -41,6 +41,12 @@ def deadline_keys(arrival: Sequence[float], due: Sequence[float], boost: Sequenc
     return [(-b, d, a) for b, d, a in zip(boost, due, arrival, strict=True)]
 
 
+def easy_first_keys(arrival: Sequence[float], boost: Sequence[int], service: Sequence[float]) -> list[tuple]:
+    """Cherry-picking: pressed cases first, then the shortest handling time, then arrival time. Not a
+    discipline a scenario sets, but an order a department may choose for itself (sim.departments)."""
+    return [(-b, s, a) for b, s, a in zip(boost, service, arrival, strict=True)]
+
+
 #: The queue order of each discipline (the only place it is written).
 DISCIPLINES: dict[QueueDiscipline, KeyFunction] = {
     QueueDiscipline.FIFO: fifo_keys,
@@ -59,7 +65,7 @@ class ServerPool:
     """
 
     __slots__ = ("free", "waiting", "live", "arrivals", "seq", "always_open", "calendar", "discipline",
-                 "order", "blocked_until")
+                 "order", "blocked_until", "easy_first")
 
     def __init__(self, servers: int, always_open: bool, calendar: WorkCalendar,
                  discipline: QueueDiscipline = QueueDiscipline.FIFO) -> None:
@@ -73,18 +79,45 @@ class ServerPool:
         self.discipline = discipline
         self.order = DISCIPLINES[discipline]
         self.blocked_until = 0.0  # with cases waiting: no start is possible before this time (h)
+        self.easy_first = False  # the department serves the shortest cases first (cherry-picking)
 
     def __len__(self) -> int:
         """Cases waiting (not yet started)."""
         return len(self.live)
 
-    def key(self, arrival: float, due: float, boost: int) -> tuple:
-        """The priority key of one case (see :data:`DISCIPLINES`)."""
-        return self.order((arrival,), (due,), (boost,))[0]
+    def key(self, arrival: float, due: float, boost: int, service: float = 0.0) -> tuple:
+        """The priority key of one case (see :data:`DISCIPLINES`; :func:`easy_first_keys` when cherry-picking,
+        which also needs the case's ``service`` time)."""
+        return self.keys_of([arrival], [due], [boost], [service])[0]
 
-    def keys(self, arrival: np.ndarray, due: np.ndarray, boost: np.ndarray) -> list[tuple]:
-        """The priority keys of a batch of cases, as Python tuples."""
-        return self.order(arrival.tolist(), due.tolist(), boost.tolist())
+    def keys(self, arrival: np.ndarray, due: np.ndarray, boost: np.ndarray,
+             service: np.ndarray | None = None) -> list[tuple]:
+        """The priority keys of a batch of cases (numpy arrays), as Python tuples."""
+        svc = service.tolist() if service is not None else [0.0] * len(arrival)
+        return self.keys_of(arrival.tolist(), due.tolist(), boost.tolist(), svc)
+
+    def keys_of(self, arrival: Sequence[float], due: Sequence[float], boost: Sequence[int],
+                service: Sequence[float]) -> list[tuple]:
+        """The priority keys of a batch of cases (Python sequences), in the pool's current order."""
+        if self.easy_first:
+            return easy_first_keys(arrival, boost, service)
+        return self.order(arrival, due, boost)
+
+    def set_easy_first(self, on: bool, due: np.ndarray, boost: np.ndarray) -> None:
+        """Switch cherry-picking on or off; the waiting cases are re-keyed (``due``, ``boost`` by case id)."""
+        if on == self.easy_first:
+            return
+        self.easy_first = on
+        if not self.live:
+            return
+        entries = sorted(self.live.values(), key=lambda e: e[1])  # in the order they joined
+        cases = [e[2] for e in entries]
+        keys = self.keys_of([e[3] for e in entries], due[cases].tolist(), boost[cases].tolist(),
+                            [e[4] for e in entries])
+        self.waiting = []
+        self.live = {}
+        for e, k in zip(entries, keys, strict=True):
+            self.push(e[2], e[3], k, e[4])
 
     def arrive(self, cases: np.ndarray, times: np.ndarray) -> None:
         """Cases reach the queue at the given times (during the current step); see :meth:`advance`."""
@@ -142,8 +175,8 @@ class ServerPool:
         if len(cases) == 0:
             return []
         t = times.tolist()
-        return list(zip(t, cases.tolist(), self.order(t, due.tolist(), boost.tolist()), svc.tolist(),
-                        strict=True))
+        s = svc.tolist()
+        return list(zip(t, cases.tolist(), self.keys_of(t, due.tolist(), boost.tolist(), s), s, strict=True))
 
     def run_sorted(self, t_end: float, cases: np.ndarray, times: np.ndarray, svc: np.ndarray,
                    arr: list[tuple[float, int, tuple, float]], starts: list) -> None:

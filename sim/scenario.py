@@ -280,6 +280,9 @@ class Departments(_Strict):
         0.3, description="Effort of a reply that closes a case as solved without solving it (assumption).")
     bounce_effort: NonNegative = Field(
         0.3, description="Effort of returning an order as 'not our jurisdiction' (assumption).")
+    cherry_gain: NonNegative = Field(
+        0.2, description="Relief a department gets from a day of serving the easiest (shortest) cases first, per "
+        "waiting case per member of staff, in effort units (assumption).")
     sign_effort: Annotated[float, Field(gt=0.0)] = Field(
         0.05, description="Effort of signing for (签收) a case at once under a mandate (assumption).")
     choice_noise: Annotated[float, Field(gt=0.0)] = Field(
@@ -317,6 +320,8 @@ class Supervision(_Strict):
         30.0, description="Audits sample cases replied to within this many days.")
     callback_sanction: NonNegative = Field(
         1.0, description="Sanction when a call-back finds a reply closed as solved that was not (assumption).")
+    cherry_sanction: NonNegative = Field(
+        1.0, description="Sanction when an inspection finds an overdue case waiting behind easier ones (assumption).")
     escalation_sanction: NonNegative = Field(
         2.0, description="Sanction when the upper level acts on an escalation (assumption).")
     ranking_bottom_sanction: NonNegative = Field(

@@ -109,6 +109,9 @@ class Supervisor(mesa.Agent):
         for lv, sanction in ((1, sup.reminder_sanction), (2, sup.order_sanction), (3, sup.naming_sanction)):
             sel = level == lv if lv < 3 else level >= 3
             m.departments.catch(cs.dept[ids[sel]], Violation.LATE, threat[sel], sanction)
+        passed_over = ids[(cs.status[ids] == Status.QUEUED) & m.departments.easy_first[cs.dept[ids]]]
+        m.departments.catch(cs.dept[passed_over], Violation.CHERRY, np.zeros(len(passed_over), bool),
+                            sup.cherry_sanction)
         self.inspections += len(ids)
         self.orders += int((level == 2).sum())
         self.namings += int((level >= 3).sum())

@@ -1,13 +1,17 @@
-"""The benchmark's reference implementation (bench/reference.py) runs and draws the expected case volume."""
+"""The benchmark's reference implementation (bench/reference.py) runs, draws the expected case volume, staffs
+its departments like sim and reaches the same outcome levels."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from bench.reference import ReferenceModel, run_reference
-from sim import run_scenario, validate
+from sim import load_scenario, run_scenario, validate
+from sim.hierarchy import Hierarchy
+from tests.conftest import ROOT
 
 POPULATION, RATE, DAYS = 500, 60.0, 3
 
@@ -72,3 +76,41 @@ def test_nobody_reports_without_an_open_channel() -> None:
                     platform__channels={"online": True, "hotline": False, "offline": False})
     res = run_reference(scenario, seed=4)
     assert res.problems > 0 and res.reported == 0
+
+
+def default_city(population: int, **overrides: object) -> object:
+    """scenarios/default.yaml with fewer agents and the same case volume (problems per agent scaled up), so
+    its planned department staff see the load they were planned for."""
+    return load_scenario(ROOT / "scenarios" / "default.yaml", {
+        "world.population": population, "demand.problems_per_citizen_year": 2.0 * 20_000 / population, **overrides})
+
+
+def test_departments_and_staff_are_sims() -> None:
+    """The same departments as sim's hierarchy, with the staff it gives them (by name, else by level)."""
+    scenario = default_city(50)
+    model = ReferenceModel(scenario, days=1)
+    staff = {d.node: d.staff for d in model.departments}
+    assert staff == {r.node: r.staff for r in Hierarchy(scenario, np.random.default_rng(0)).departments}
+    assert staff == {**staff, **scenario.departments.staff_by_department}  # every named department as named
+    assert all(d.county >= 0 for d in model.departments if d.level in ("county", "township"))
+
+
+@pytest.mark.parametrize("callback", [True, False])
+def test_outcome_levels_match_the_model(callback: bool) -> None:
+    """30 days of the default city (2,000 agents, its full case volume), same seed: the reference's outcome
+    levels are within a few points of sim's. Without call-backs perfunctory replies go unchecked, and both
+    show the same gaming gap (recorded above true resolution)."""
+    scenario = default_city(2_000, **{"policy.callback": callback})
+    rates = run_reference(scenario, seed=1, days=30, warmup_days=0).rates()
+    summary = run_scenario(scenario, seed=1, days=30, warmup_days=0).summary
+    for kpi in ("response_rate", "resolution_rate", "true_resolution_rate", "satisfaction_rate",
+                "perfunctory_share", "escalation_rate"):
+        assert abs(rates[kpi] - summary[kpi]) <= 0.05, (kpi, rates[kpi], summary[kpi])
+    gap = rates["resolution_rate"] - rates["true_resolution_rate"]
+    assert (gap > 0.02) == (not callback) and (summary["gaming_gap"] > 0.02) == (not callback)
+
+
+def test_without_effort_choice_every_case_is_handled_properly() -> None:
+    res = run_reference(tiny(departments__effort_choice=False), seed=6)
+    assert res.replied > 0 and res.perfunctory == 0 and res.bounced == 0
+    assert res.recorded_resolved == res.true_resolved

@@ -11,6 +11,7 @@ import yaml
 from experiments.designs import expected_points, field_kind
 from experiments.spec import SpecError, load_spec, replication_seeds
 from sim.errors import WenzhengError
+from sim.hierarchy import Hierarchy
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT = (ROOT / "scenarios" / "default.yaml").as_posix()
@@ -134,8 +135,11 @@ def test_design_keys_and_ranges_are_checked_against_the_scenario(tmp_path):
         load_spec(write_spec(tmp_path, design(name="policy.supervision_intensty", low=0, high=1)))
     with pytest.raises(SpecError, match=r"design\.parameters\.0.*rejected.*classification_accuracy"):
         load_spec(write_spec(tmp_path, design(name="platform.classification_accuracy", low=0.5, high=1.5)))
-    with pytest.raises(SpecError, match="varies numbers only"):
+    with pytest.raises(SpecError, match=r"'policy\.tracking' is a true/false setting; it can be varied only in a "
+                       "grid design"):
         load_spec(write_spec(tmp_path, design(name="policy.tracking", low=0, high=1)))
+    with pytest.raises(SpecError, match="varies numbers and true/false settings only"):
+        load_spec(write_spec(tmp_path, design(name="policy.dispatch_mode", low=0, high=1)))
 
 
 def test_field_kinds():
@@ -219,8 +223,19 @@ def test_shipped_specs_load(name):
         assert list(plan.scenarios) == ["baseline", "zzic", "mandate_24h", "supervision_high",
                                         "direct_dispatch", "combined"]
         assert plan.scenarios["combined"].policy.dispatch_mode == "direct"
-    if name == "supervision_sweep":
-        assert plan.design.type == "grid" and plan.design.n_points == 30
+    if name == "supervision_sweep":  # inspections × mandate (null or 24 h) × call-backs (false/true)
+        assert plan.design.type == "grid" and plan.design.n_points == 4 * 2 * 2
+        assert plan.design.kinds == ["float", "float", "bool"]
+        assert {plan.design.overrides(p)["policy.callback"] for p in range(16)} == {False, True}
+        assert {plan.design.overrides(p)["policy.response_mandate_hours"] for p in range(16)} == {None, 24.0}
     if name == "sensitivity_morris":
         k = len(plan.design.names)
         assert plan.design.n_points == (k + 1) * plan.spec.design.n
+    for key in plan.design.names:  # staff by level reach only departments that staff_by_department leaves out
+        if key.startswith("departments.staff."):
+            level = key.rsplit(".", 1)[1]
+            for scenario in plan.scenarios.values():
+                city = Hierarchy(scenario, np.random.default_rng(0))
+                free = [d for d in city.departments if d.level.value == level
+                        and d.node not in scenario.departments.staff_by_department]
+                assert free, f"{key} changes no department of {scenario.name}: staff_by_department names them all"

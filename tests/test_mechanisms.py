@@ -133,3 +133,32 @@ def test_an_audit_finds_perfunctory_replies_and_reopens_them(root):
     cs = m.cases
     reopened_by_audit = cs.audited[: cs.n] & (cs.supervision_level[: cs.n] >= 2) & cs.reopened[: cs.n]
     assert reopened_by_audit.sum() > 0
+
+
+def test_a_cherry_picking_department_serves_the_shortest_cases_first():
+    from sim.calendar import WorkCalendar
+    from sim.queues import ServerPool
+
+    cal = WorkCalendar("2024-01-01", [], 10)
+    pool = ServerPool(1, True, cal)
+    service = np.array([5.0, 3.0, 1.0, 2.0])
+    due, boost = np.full(4, 100.0), np.zeros(4, np.int8)
+    pool.arrive(np.arange(4), np.array([0.0, 0.1, 0.2, 0.3]))
+    starts: list = []
+    pool.advance(0.05, service, due, boost, starts)  # case 0 starts; 1-3 arrive later and wait
+    pool.advance(0.5, service, due, boost, starts)
+    pool.set_easy_first(True, due, boost)  # the waiting cases are re-keyed: shortest first
+    pool.advance(20.0, service, due, boost, starts)
+    order = np.concatenate([s[0] for s in starts]).tolist()
+    assert order == [0, 2, 3, 1]
+
+
+def test_an_inspection_catches_a_case_passed_over_by_cherry_picking(root):
+    m = _model(root, {"departments.cherry_gain": 50.0, "departments.prior_strength": 0.0,
+                      "policy.supervision_intensity": 30}, 10, 40)
+    t = m.departments
+    assert np.array([row["cherry_picking"] for row in m.daily]).sum() > 0
+    caught = t.caught[:, int(Violation.CHERRY), 0]
+    committed = t.committed[:, int(Violation.CHERRY), 0]
+    assert committed.sum() > 0 and 0 < caught.sum()
+    assert (t.expected_sanction(np.arange(len(t)), Violation.CHERRY, np.zeros(len(t), bool)) > 0).any()
