@@ -243,8 +243,10 @@ _T1_MECH = ("The departments' action choice (ODD III.iv.8) with nobody watching:
             "handled properly (utility duty 1.25 − effort 1 − 0.5 × waiting cases per staff), answered "
             "perfunctorily or bounced (effort 0.3 each), or sat on (free), by a logit with noise 0.5; a bounced "
             "order comes back and is chosen again (at most max_bounces 2 times); a case sat on is never pressed "
-            "and stays unanswered. A reply is the start of proper handling or a perfunctory reply. The rule's "
-            "parameters are stated assumptions, not set from this figure, so T1 tests the rule.")
+            "and stays unanswered. A department with cases waiting may also serve the shortest first "
+            "(cherry-picking), which nobody sees either. A reply is the start of proper handling or a "
+            "perfunctory reply. The rule's parameters are stated assumptions, not set from this figure, so T1 "
+            "tests the rule.")
 _T2_MECH = ("A threat works only through what departments learn from their record with threatening requests "
             "(beliefs are kept apart for plain requests and requests with a threat): a requester who threatened "
             "escalates more readily (threshold lower by citizens.threat_escalation_shift 0.2), and each "
@@ -256,7 +258,8 @@ _T3_MECH = ("Before: orders relayed down the levels (cascade, a hand-over of abo
             "reminds the department 24 h before a case is due and flags every passed deadline and every "
             "correctly routed order it bounces (sanction 0.3); the city's office inspects 10 overdue cases a day "
             "(reminder → supervision order → public naming, sanctions 0.3 / 1 / 3; from the order on, handling "
-            "is compelled) and spends what is left of that budget on audits, which find a perfunctory reply "
+            "is compelled; an overdue case found waiting behind easier ones is a caught cherry-picking, "
+            "sanction 1) and spends what is left of that budget on audits, which find a perfunctory reply "
             "with chance 0.8 (sanction 2, case reopened); a requester with no reply after 240 h, or unsatisfied, "
             "escalates (sanction 2, handling compelled) or gives up. Lateness is watched; a perfunctory reply — "
             "closed as solved without solving anything — is seen only by the few audits and escalations, so "
@@ -293,13 +296,13 @@ _T7_MECH = ("Accepted: the demand stream (sized from the same scorecard) through
             "answers plus the department replies of the week, proper or perfunctory. Departments choose among "
             "proper handling, a perfunctory reply, sitting and bouncing by the sanctions they have learnt "
             "from tracking (reminders, flags on passed deadlines and bounced orders), 6 inspections a day (then "
-            "audits) and escalations; requesters give up after 240 h without a reply. No call-backs, so a "
-            "perfunctory reply is caught only by an audit or an escalation.")
+            "audits; they also catch cherry-picking) and escalations; requesters give up after 240 h without "
+            "a reply. No call-backs, so a perfunctory reply is caught only by an audit or an escalation.")
 _T8_MECH = ("Every order is handled properly in queue order (departments.effort_choice false: no perfunctory "
-            "reply, no sitting, no bouncing) and no observer acts on the departments. The on-time share comes "
-            "from capacity — 557 staff, planned once at 60% utilisation of the expected load, at least one per "
-            "department (run.py plan-staff) — office hours (a case is started only in office hours, then runs "
-            "on), lognormal service times (σ = 1) and deadlines of 1–15 working days.")
+            "reply, no sitting, no bouncing, no cherry-picking) and no observer acts on the departments. The "
+            "on-time share comes from capacity — 557 staff, planned once at 60% utilisation of the expected "
+            "load, at least one per department (run.py plan-staff) — office hours (a case is started only in "
+            "office hours, then runs on), lognormal service times (σ = 1) and deadlines of 1–15 working days.")
 
 TARGETS: tuple[Target, ...] = (
     Target("T1", "T1", "unsupervised county government, no mandate: share of online requests that get any reply",
@@ -341,7 +344,7 @@ TARGETS: tuple[Target, ...] = (
 #: Shown under a target only while it fails: what the model lacks to meet it (for the maintainers).
 KNOWN_GAPS: dict[str, str] = {
     "T1": ("Diagnosis (validate, 10 replications): nothing is ever caught, so the expected sanctions only fade "
-           "— from the prior 0.3 to 0.13–0.18 per violation by the end of the run (slowly: a prior of 20 "
+           "— from the prior 0.3 to 0.12–0.17 per violation by the end of the run (slowly: a prior of 20 "
            "pseudo-violations, 60-day memory) — and sitting on a case costs no more than that, while proper "
            "handling is worth only duty − effort ≈ 0.25 at the low loads of this city (department "
            "utilisation ≈ 0.28). Of the dispatched requests 30% end sat on and never answered, 15% get a "

@@ -7,7 +7,7 @@
     scenario: ../scenarios/baseline.yaml # the base scenario, relative to this spec
     set: {world.population: 10000}       # optional fixed settings, written into the output too
     parameters:                          # dotted scenario keys and their search ranges
-      - {name: departments.neglect_intercept, low: -2.0, high: 0.5}
+      - {name: departments.duty, low: 0.0, high: 2.0}
       - {name: policy.supervision_intensity, low: 0.5, high: 50, log: true}   # sampled on a log scale
     targets:                             # observed values with tolerances, in the KPI's unit
       - {kpi: resolution_rate, observed: 0.53, tolerance: 0.08, source: "Beijing 12345 before 2019"}
@@ -120,7 +120,7 @@ class CalibrationError(SpecError):
 class ParameterSpec(_Strict):
     """A parameter to fit: a dotted scenario key and the range searched (in the key's own unit)."""
 
-    name: str = Field(description="Dotted scenario key, e.g. departments.neglect_intercept.")
+    name: str = Field(description="Dotted scenario key, e.g. departments.duty.")
     low: float = Field(description="Lower end of the search range.")
     high: float = Field(description="Upper end of the search range.")
     log: bool = Field(False, description="Sample on a log scale (needs low > 0).")

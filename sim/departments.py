@@ -22,8 +22,9 @@ caught with chance ``prior_catch`` at ``prior_sanction`` each (the same prior wh
 q_late is its own share of properly handled cases that were replied to late. Under a response mandate it
 also decides whether to sign for the case at once: with chance 1 − exp(−max(E(unsigned) − sign_effort, 0) /
 choice_noise).
-Each department is a Mesa agent; its ``step`` (daily) folds the day's record into its beliefs and then
-chooses whether to serve the easiest cases first the next day (cherry-picking): with cases waiting, with
+Each department is a Mesa agent: at the end of a day the day's record enters every department's beliefs
+(one array operation), then each department's ``step`` chooses whether to serve the easiest cases first the
+next day (cherry-picking): with cases waiting, with
 chance σ((cherry_gain · L − E(cherry)) / choice_noise); each such day is a violation in its record.
 """
 
@@ -36,7 +37,7 @@ import mesa
 import numpy as np
 
 from .cases import Action, CaseStore, Violation
-from .queues import DISCIPLINES, ServerPool, easy_first_keys
+from .queues import DISCIPLINES, ServerPool
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import GovernanceModel
@@ -69,11 +70,9 @@ class Department(mesa.Agent):
         self.pool = pool
 
     def step(self) -> None:
-        """The end of a day: the day's violations, catches and sanctions enter this department's beliefs;
-        then it chooses whether to serve the easiest cases first tomorrow."""
-        t = self.model.departments
-        t.learn(self.index)
-        t.choose_order(self.index, self.model)
+        """The end of a day, after the day's record has entered its beliefs (:meth:`DepartmentTable.learn_all`):
+        the department chooses whether to serve the easiest cases first tomorrow."""
+        self.model.departments.choose_order(self.index, self.model)
 
 
 class DepartmentTable:
@@ -173,8 +172,8 @@ class DepartmentTable:
         keys = self.order(t_list, cases.due[ids].tolist(), b_list)
         cherry = self.easy_first[dept]
         if cherry.any():  # departments picking the easy cases order their arrivals by handling time
-            for i in np.flatnonzero(cherry).tolist():
-                keys[i] = easy_first_keys((t_list[i],), (b_list[i],), (s_list[i],))[0]
+            for i in np.flatnonzero(cherry).tolist():  # the order of easy_first_keys, written inline for speed
+                keys[i] = (-b_list[i], s_list[i], t_list[i])
         arr = list(zip(t_list, ids.tolist(), keys, s_list, strict=True))
         cuts = (np.flatnonzero(np.diff(dept)) + 1).tolist()
         lo, hi = [0, *cuts], [*cuts, len(ids)]
@@ -230,12 +229,24 @@ class DepartmentTable:
         np.add.at(self.today_late_den, depts, 1.0)
         np.add.at(self.today_late_num, depts, late.astype(float))
 
+    def learn_all(self) -> None:
+        """Every department folds the day's record into its beliefs (what :meth:`learn` does for one, at once)."""
+        f = self.forget
+        for total, today in ((self.committed, self.today_committed), (self.caught, self.today_caught),
+                             (self.sanctions, self.today_sanctions), (self.late_num, self.today_late_num),
+                             (self.late_den, self.today_late_den)):
+            total *= f
+            total += today
+            today[:] = 0.0
+
     def learn(self, d: int) -> None:
         """Department ``d`` folds the day's record into its beliefs (one day of forgetting first)."""
         f = self.forget
         for total, today in ((self.committed, self.today_committed), (self.caught, self.today_caught),
                              (self.sanctions, self.today_sanctions)):
-            total[d] = f * total[d] + today[d]
+            row = total[d]
+            row *= f
+            row += today[d]
             today[d] = 0.0
         self.late_num[d] = f * self.late_num[d] + self.today_late_num[d]
         self.late_den[d] = f * self.late_den[d] + self.today_late_den[d]
@@ -246,16 +257,19 @@ class DepartmentTable:
         with chance σ((cherry_gain × L − E(cherry)) / choice_noise), L its load; each such day is a
         ``CHERRY`` violation in its record. With nobody waiting it keeps the order it was told."""
         s = model.settings.departments
-        dd = np.array([d])
         on = False
-        if self.waiting[d] > 0 and s.effort_choice:
-            u = s.cherry_gain * float(self.load(dd)[0]) - float(
-                self.expected_sanction(dd, Violation.CHERRY, np.zeros(1, bool))[0])
+        waiting = float(self.waiting[d])
+        if waiting > 0 and s.effort_choice:
+            k = int(Violation.CHERRY)
+            n = float(self.committed[d, k, 0])
+            expected = float(self.sanctions[d, k, 0]) / n if n > 0 else 0.0
+            u = s.cherry_gain * waiting / max(float(self.staff[d]), 1.0) - expected
             on = bool(model.rng_departments.random() < 1.0 / (1.0 + math.exp(-u / s.choice_noise)))
             if on:
-                self.commit(dd, Violation.CHERRY, np.zeros(1, bool))
-        self.easy_first[d] = on
-        self.agents[d].pool.set_easy_first(on, model.cases.due, model.cases.boost)
+                self.today_committed[d, k, 0] += 1.0
+        if on != bool(self.easy_first[d]):
+            self.easy_first[d] = on
+            self.agents[d].pool.set_easy_first(on, model.cases.due, model.cases.boost)
 
     def expected_sanction(self, depts: np.ndarray, kind: Violation, threat: np.ndarray) -> np.ndarray:
         """Sanction units a department expects per violation of ``kind`` (0 with no record and no prior)."""

@@ -112,10 +112,12 @@ def dispatch(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
             back = m.calendar.next_open_fast(back)
         t[wrong] = back + p.dispatch_delay_h
     m.agenda.schedule(Event.ARRIVE, t, ids)
-    m.agenda.schedule(Event.DUE, np.maximum(cs.due[ids], times), ids)
+    # a deadline already past is checked from the next hour on (not in this hour's pass: no extra pass)
+    next_hour = np.floor(times) + 1.0
+    m.agenda.schedule(Event.DUE, np.maximum(cs.due[ids], next_hour), ids)
     sign_by = m.levers.mandate.deadline(cs.created[ids])
     if sign_by is not None:
-        m.agenda.schedule(Event.SIGN_DUE, np.maximum(sign_by, times), ids)
+        m.agenda.schedule(Event.SIGN_DUE, np.maximum(sign_by, next_hour), ids)
 
 
 # ------------------------------------------------------------------------------------- departments

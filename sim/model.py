@@ -7,13 +7,14 @@ of citizens. Where things happen:
 * :mod:`sim.demand` — problems arise and become reported cases;
 * :mod:`sim.lifecycle` — every transition of a case, and the timed events (:class:`~sim.lifecycle.Event`);
 * :mod:`sim.platform` — the operators' intake queue and the aggregation of complaints into systemic fixes;
-* :mod:`sim.departments` — departments' queues, diligence and effort choice;
+* :mod:`sim.departments` — departments' queues, beliefs and choice of action;
 * :mod:`sim.supervisors` — inspections, the sanction ladder, the ranking, escalations;
 * :mod:`sim.levers` — the policy levers (the only reader of ``scenario.policy``);
 * :mod:`sim.citizens` — the requesters: a vectorised population with agent-level rules.
 
-Daily: supervision inspections, diligence decay, trust spreading, complaint aggregation and the
-time-series row. Monthly (every 30 days): the public ranking, when that lever is on.
+Daily: supervision offices spend their budgets, departments learn from the day's record, trust spreads,
+complaints are aggregated, and the time-series row is recorded. Monthly (every 30 days): the public
+ranking, when that lever is on.
 """
 
 from __future__ import annotations
@@ -162,6 +163,7 @@ class GovernanceModel(mesa.Model):
             self.ledger.paid("supervisors", office.budget.intensity * hours, now - 1.0)
         if self.levers.ranking.due(day):
             self.rankings.append((day, self.supervisor.rank(now, 30 * 24.0).tolist()))
+        self.departments.learn_all()
         for dept in self.departments.agents:
             dept.step()
         self.population.spread_trust()

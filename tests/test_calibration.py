@@ -30,10 +30,10 @@ LOW, HIGH = 0.0, 3.0  # the searched range of departments.duty (effort units)
 
 
 def tiny_base(folder: Path) -> Path:
-    """A tiny, unaccountable city: the response rate is the departments' effort choice (about 1.5 s per run).
+    """A tiny, unaccountable city: the response rate is the departments' effort choice (well under 1 s a run).
 
     Nobody observes the departments (no tracking, call-backs, inspections or reopening), so with no queue
-    pressure the response rate rises with ``departments.duty`` (about 0.30 at 0, 0.55 at 1, 0.81 at 3 on 3
+    pressure the response rate rises with ``departments.duty`` (about 0.31 at 0, 0.57 at 1, 0.82 at 3 on 3
     seeds). No queue pressure: 300 staff in every department, against at most 119 that ``plan-staff``
     gives any department of this city at 30% utilisation; the file stands alone (schema defaults) because
     default.yaml's ``staff_by_department`` names departments of a larger city and would override the staff.
@@ -64,11 +64,13 @@ def spec_body(**extra) -> dict:
         "name": "tiny_fit",
         "scenario": "tiny.yaml",
         "parameters": [{"name": "departments.duty", "low": LOW, "high": HIGH}],
-        "targets": [{"name": "synthetic", "kpi": "response_rate", "observed": 0.3, "tolerance": 0.03}],
+        "targets": [{"name": "synthetic", "kpi": "response_rate", "observed": 0.3, "tolerance": 0.04}],
         "replications": 2,
         "seed": 5,
-        "search": {"budget": 20, "initial_points": 4, "points_per_round": 2, "check_candidates": 2,
-                   "check_replications": 3},
+        # 8 space-filling points: with fewer, two far-apart points of a 1-D search can tie on noise and the
+        # refinement may spend its few points on the wrong side (seen on some seeds with 4)
+        "search": {"budget": 36, "initial_points": 8, "points_per_round": 2, "check_candidates": 2,
+                   "check_replications": 5},
         "output": "out/tiny_fit.yaml",
     }
     body.update(extra)
@@ -83,7 +85,7 @@ def recovered(tmp_path_factory):
     # the synthetic observation: the model itself at a known value, with seeds the calibration never uses
     truth = load_scenario(base).with_overrides({"departments.duty": TRUE_DUTY})
     observed = float(np.mean([run_scenario(truth, seed=s).summary["response_rate"]
-                              for s in replication_seeds(999, 3)]))
+                              for s in replication_seeds(999, 6)]))
     body = spec_body()
     body["targets"][0]["observed"] = round(observed, 4)
     spec = write(folder, body)
@@ -96,9 +98,11 @@ def test_recovers_a_known_parameter(recovered):
     assert 0.3 < observed < 0.7  # the synthetic target is informative (neither 0 nor 1)
     fit = outcome.fitted["departments.duty"]
     assert abs(fit - TRUE_DUTY) < 0.3, outcome.describe()  # a tenth of the searched range
+    # within the target's tolerance, 0.04: about 3 standard errors of the difference between two means of a
+    # response rate whose runs spread by about 0.02-0.03 (5 check runs, 6 observation runs)
     [target] = outcome.targets
-    assert target.within and abs(target.mean - observed) <= 0.03
-    assert target.ci_low <= target.mean <= target.ci_high and target.n == 3
+    assert target.within and abs(target.mean - observed) <= 0.04
+    assert target.ci_low <= target.mean <= target.ci_high and target.n == 5
     # the spread is reported and contains the fitted value's neighbourhood
     [p] = outcome.parameters
     assert p.min <= p.max and p.sd >= 0 and p.low == LOW and p.high == HIGH
@@ -107,13 +111,13 @@ def test_recovers_a_known_parameter(recovered):
 
 def test_spends_the_budget_and_reports_it(recovered):
     _, _, outcome = recovered
-    # search: 2 runs per point; check: 2 candidates × 3 fresh replications
-    assert outcome.runs_check == 6
-    assert outcome.runs == outcome.runs_search + outcome.runs_check <= 20
-    assert outcome.runs_search == 2 * len(outcome.evaluations) and len(outcome.evaluations) >= 6
-    assert {e.stage for e in outcome.evaluations} >= {"initial", "round1"}
+    # search: 2 runs per point (8 initial points, then 2 a round); check: 2 candidates × 5 fresh replications
+    assert outcome.runs_check == 10
+    assert outcome.runs == outcome.runs_search + outcome.runs_check <= 36
+    assert outcome.runs_search == 2 * len(outcome.evaluations) == 26
+    assert [e.stage for e in outcome.evaluations] == ["initial"] * 8 + ["round1"] * 2 + ["round2"] * 2 + ["round3"]
     text = outcome.describe()
-    assert "runs: 20 of a budget of 20" in text
+    assert "runs: 36 of a budget of 36" in text
     assert "synthetic: response_rate" in text and "within tolerance" in text
     assert "departments.duty" in text
 

@@ -110,13 +110,24 @@ def test_stages_order_the_response_rate(stores):
     assert wait["before_platform"] > wait["zzic_2012"] > wait["hotline_2024"]
 
 
-def test_each_function_of_the_trinity_adds(stores):
+def test_what_each_function_of_the_trinity_does(stores):
+    """What the mechanisms guarantee of the ablation (docs/case_study.md, 3.2). Tracking presses the orders
+    departments sit on, so more get a reply. Supervision's call-backs reach every reply (ZZIC's ≈50 cases a
+    day are well within the 8 operator-hours of call-backs), and on the phone a reply recorded as resolved
+    that solved nothing is found and reopened, so no case ends falsely resolved: the recorded resolution
+    equals the true one, which rises. Not asserted: that supervision raises the response rate or the
+    recorded resolution — in the model it lowers both (the finding of section 3.2)."""
     main, _ = stores
-    for kpi in ("response_rate", "resolution_rate"):
-        m = _means(main, kpi)
-        assert m["acceptance"] < m["acceptance_tracking"] < m["trinity"], (kpi, m)
+    resp = _means(main, "response_rate")
+    assert resp["acceptance"] < resp["acceptance_tracking"], resp
+    gap = _means(main, "gaming_gap")
+    assert gap["acceptance_tracking"] > 0.02, gap  # perfunctory replies closed as resolved, unseen
+    assert gap["trinity"] == pytest.approx(0.0, abs=1e-12), gap
+    assert gap["zzic_2012"] == pytest.approx(0.0, abs=1e-12), gap
+    true = _means(main, "true_resolution_rate")
+    assert true["acceptance_tracking"] < true["trinity"], true
     esc = _means(main, "escalation_rate")
-    assert esc["acceptance"] > esc["acceptance_tracking"] > esc["trinity"]
+    assert esc["acceptance"] > esc["acceptance_tracking"] > esc["trinity"], esc
 
 
 def _doc_snippets() -> str:

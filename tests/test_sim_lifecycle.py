@@ -197,20 +197,20 @@ def test_accept_dispatches_consultations_when_the_platform_answers_none():
 def test_dispatch_sets_the_dispatch_time_and_schedules_arrival_and_due_time():
     m = make({"platform.dispatch_delay_h": 2.0, "policy.response_mandate_hours": None})
     ids = add(m, Status.AWAITING_INTAKE, n=2, hops=3)  # no hand-over delay set: hops cost nothing
-    m.cases.due[ids[1]] = 5.0  # due before it is even dispatched: checked at once
+    m.cases.due[ids[1]] = 5.0  # due before it is even dispatched: checked from the next hour on
     lifecycle.dispatch(m, ids, at(10.0, 11.5))
     assert m.cases.dispatched[ids].tolist() == [12.0, 13.5]
     assert status(m, ids) == [Status.IN_TRANSIT] * 2
     assert not m.cases.misrouted[ids].any()
     assert scheduled(m) == {Event.ARRIVE: [(int(ids[0]), 12.0), (int(ids[1]), 13.5)],
-                            Event.DUE: [(int(ids[0]), 200.0), (int(ids[1]), 11.5)]}
+                            Event.DUE: [(int(ids[0]), 200.0), (int(ids[1]), 12.0)]}
 
 
 def test_dispatch_under_a_mandate_also_watches_the_sign_for_deadline():
     m = make({"platform.dispatch_delay_h": 2.0, "policy.response_mandate_hours": 24.0})
     ids = add(m, Status.AWAITING_INTAKE, n=2, created=np.array([3.0, 0.0]))
     lifecycle.dispatch(m, ids, at(10.0, 30.0))  # the second is accepted after its sign-for deadline (24 h)
-    assert scheduled(m)[Event.SIGN_DUE] == [(int(ids[0]), 27.0), (int(ids[1]), 30.0)]
+    assert scheduled(m)[Event.SIGN_DUE] == [(int(ids[0]), 27.0), (int(ids[1]), 31.0)]  # checked the next hour
 
 
 def test_dispatch_adds_one_handover_delay_per_hop_after_the_first():
@@ -986,9 +986,10 @@ def test_learn_forgets_one_day_and_folds_in_the_days_record():
     assert t.today_committed[0].sum() == 0.0 and t.today_caught[0].sum() == 0.0
     assert t.today_sanctions[0].sum() == 0.0
     assert t.today_committed[1, Violation.LATE, 0] == 1.0 and t.committed[1, Violation.LATE, 0] == 10.0
-    # through the agent's daily step
-    m.departments.agents[1].step()
+    # the end of the day: every department learns at once
+    m.departments.learn_all()
     assert t.committed[1, Violation.LATE, 0] == pytest.approx(10 * f + 1)
+    assert t.committed[0, Violation.LATE, 0] == pytest.approx((10 * f + 2) * f)  # department 0: forgetting alone
 
 
 def test_learn_of_a_quiet_record_lets_the_prior_fade_away():
