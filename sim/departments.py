@@ -277,6 +277,13 @@ class DepartmentTable:
         n = self.committed[idx]
         return np.where(n > 0, self.sanctions[idx] / np.maximum(n, 1e-300), 0.0)
 
+    def expected_sanctions(self, depts: np.ndarray, threat: np.ndarray) -> np.ndarray:
+        """(n, kinds) expected sanction per violation of every kind at once (as :meth:`expected_sanction`)."""
+        cls = threat.astype(np.int64)
+        n = self.committed[depts, :, cls]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(n > 0, self.sanctions[depts, :, cls] / n, 0.0)
+
     def catch_rate(self, kind: Violation) -> np.ndarray:
         """Each department's believed chance of being caught for ``kind`` (plain requests; 0 without a record)."""
         n = self.committed[:, int(kind), 0]
@@ -308,13 +315,14 @@ class ActionChoice:
         dept = cs.dept[cases]
         threat = cs.tattle[cases] | cs.collective[cases]
         c = 1.0 + s.load_weight * np.maximum(t.load(dept), 0.0)
-        e_late = t.expected_sanction(dept, Violation.LATE, threat)
+        e = t.expected_sanctions(dept, threat)
+        e_late = e[:, Violation.LATE]
         u = np.empty((len(cases), 4))
         u[:, 0] = s.duty - c - t.late_share(dept) * e_late
-        u[:, 1] = -c * s.perfunctory_effort - t.expected_sanction(dept, Violation.PERFUNCTORY, threat)
+        u[:, 1] = -c * s.perfunctory_effort - e[:, Violation.PERFUNCTORY]
         u[:, 2] = -e_late - pressure
         u[:, 3] = np.where(cs.bounced[cases] < m.settings.platform.max_bounces,
-                           -c * s.bounce_effort - t.expected_sanction(dept, Violation.BOUNCED, threat), -np.inf)
+                           -c * s.bounce_effort - e[:, Violation.BOUNCED], -np.inf)
         return u
 
     def decide(self, cases: np.ndarray, rng: np.random.Generator, pressure: float = 0.0) -> np.ndarray:

@@ -163,9 +163,10 @@ class GovernanceModel(mesa.Model):
             self.ledger.paid("supervisors", office.budget.intensity * hours, now - 1.0)
         if self.levers.ranking.due(day):
             self.rankings.append((day, self.supervisor.rank(now, 30 * 24.0).tolist()))
-        self.departments.learn_all()
-        for dept in self.departments.agents:
-            dept.step()
+        t = self.departments
+        t.learn_all()
+        for d in np.flatnonzero((t.waiting > 0) | t.easy_first).tolist():  # an idle department's step does nothing
+            t.agents[d].step()
         self.population.spread_trust()
         problems, today = self.demand.end_day()
         self.platform.aggregate(day, today)
