@@ -413,29 +413,27 @@ def _unreplied(m: GovernanceModel, ids: np.ndarray) -> np.ndarray:
     return ids[(st >= Status.IN_TRANSIT) & (st <= Status.IN_SERVICE) & np.isnan(m.cases.replied[ids])]
 
 
-def pass_due(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
-    """The reply deadline passes: a case without a reply is a ``LATE`` violation of its department, which
-    tracking flags (status unchanged)."""
-    late = _unreplied(m, ids)
+def _violated(m: GovernanceModel, late: np.ndarray, kind: Violation) -> None:
+    """Record a passed deadline as a violation of ``kind`` against each case's department; tracking flags it."""
     if len(late) == 0:
         return
     dept, threat = m.cases.dept[late], _threat(m, late)
-    m.departments.commit(dept, Violation.LATE, threat)
+    m.departments.commit(dept, kind, threat)
     if m.levers.tracking.on:
-        m.departments.catch(dept, Violation.LATE, threat, m.settings.supervision.tracking_flag_sanction)
+        m.departments.catch(dept, kind, threat, m.settings.supervision.tracking_flag_sanction)
+
+
+def pass_due(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
+    """The reply deadline passes: a case without a reply is a ``LATE`` violation of its department, which
+    tracking flags (status unchanged)."""
+    _violated(m, _unreplied(m, ids), Violation.LATE)
 
 
 def pass_sign_due(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
     """The sign-for deadline of a mandate passes: a case not signed for (no first response) is an
     ``UNSIGNED`` violation, which tracking flags (status unchanged)."""
     late = _unreplied(m, ids)
-    late = late[np.isnan(m.cases.first_response[late])]
-    if len(late) == 0:
-        return
-    dept, threat = m.cases.dept[late], _threat(m, late)
-    m.departments.commit(dept, Violation.UNSIGNED, threat)
-    if m.levers.tracking.on:
-        m.departments.catch(dept, Violation.UNSIGNED, threat, m.settings.supervision.tracking_flag_sanction)
+    _violated(m, late[np.isnan(m.cases.first_response[late])], Violation.UNSIGNED)
 
 
 #: Who handles each timed transition.
