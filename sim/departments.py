@@ -120,6 +120,7 @@ class DepartmentTable:
         self.today_late_num = np.zeros(n)
         self.today_late_den = np.zeros(n)
         self.active: set[int] = set()
+        self.worked_to = -1.0  # the last t_end the queues were run to (h)
         self.arrivals: list[tuple[np.ndarray, np.ndarray]] = []
         self.cancelled: set[int] = set()
 
@@ -183,8 +184,13 @@ class DepartmentTable:
         """Departments with work take up cases until ``t_end`` (h); returns the cases started, or None.
 
         This step's arrivals are prepared for all departments at once (sorted by department, time, case;
-        keys and service times looked up in one pass), then each department's queue runs.
+        keys and service times looked up in one pass), then each department's queue runs. A second call
+        for the same ``t_end`` with no new arrivals is skipped: after a call every queue is empty, or all its
+        servers are busy (or the office closed) past ``t_end``, so it could start nothing.
         """
+        if not self.arrivals and self.worked_to == t_end:
+            return None
+        self.worked_to = t_end
         starts: list[Starts] = []
         groups = self._take_arrivals(cases) if self.arrivals else {}
         self.active.update(groups)
