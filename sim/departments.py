@@ -105,6 +105,7 @@ class DepartmentTable:
                                 else int(h.township_county[int(r.unit.split(":")[1])]) if r.unit.startswith("township:")
                                 else -1 for r in h.departments], dtype=np.int64)
         self.waiting = np.zeros(n)
+        self.received = np.zeros(n)  # cases that joined each department's queue so far
         shape = (n, N_KINDS, 2)
         prior = s.prior_strength
         self.forget = math.exp(-1.0 / s.belief_memory_days)  # per day
@@ -135,6 +136,7 @@ class DepartmentTable:
     def enqueue(self, ids: np.ndarray, times: np.ndarray, cases: CaseStore) -> None:
         """Cases join their departments' queues at ``times`` (handed to the queues by :meth:`work`)."""
         np.add.at(self.waiting, cases.dept[ids], 1)
+        np.add.at(self.received, cases.dept[ids], 1)
         self.arrivals.append((ids, times))
 
     def withdraw(self, ids: np.ndarray, cases: CaseStore) -> None:
@@ -219,12 +221,18 @@ class DepartmentTable:
         """Record violations of ``kind`` (one per entry) against their departments."""
         np.add.at(self.today_committed, (depts, int(kind), threat.astype(np.int64)), 1.0)
 
-    def catch(self, depts: np.ndarray, kind: Violation, threat: np.ndarray, sanction: float) -> None:
-        """Record that an observer caught violations of ``kind`` and imposed ``sanction`` each.
+    def catch(self, depts: np.ndarray, kind: Violation, threat: np.ndarray, sanction: float | np.ndarray) -> None:
+        """Record that an observer caught violations of ``kind`` and imposed ``sanction`` each (effort units; one
+        value, or one per entry).
 
         A sanction of size 0 is no consequence at all: nothing is recorded.
         """
-        if sanction <= 0 or len(depts) == 0:
+        if np.ndim(sanction):
+            keep = np.asarray(sanction) > 0
+            depts, threat, sanction = depts[keep], threat[keep], np.asarray(sanction)[keep]
+        elif sanction <= 0:
+            return
+        if len(depts) == 0:
             return
         idx = (depts, int(kind), threat.astype(np.int64))
         np.add.at(self.today_caught, idx, 1.0)

@@ -429,6 +429,22 @@ def pass_due(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
     _violated(m, _unreplied(m, ids), Violation.LATE)
 
 
+def stay_overdue(m: GovernanceModel, day_start: float) -> None:
+    """A day ends with unreplied cases that were already past a deadline when it began: each is one more
+    violation of its department — ``LATE`` past the reply deadline, else ``UNSIGNED`` past a mandate's sign-for
+    deadline without a sign-for — one per overdue day (the first counted by :func:`pass_due` or
+    :func:`pass_sign_due`); tracking flags it again, as the platform's overdue list does every day (status
+    unchanged). So a department's expected sanction for either kind is a sanction per overdue day, whatever
+    observer (tracking, an inspection's ladder, an escalation) imposed it."""
+    cs = m.cases
+    ids = _unreplied(m, cs.open_ids())
+    late = cs.due[ids] < day_start
+    _violated(m, ids[late], Violation.LATE)
+    ids = ids[~late]
+    _violated(m, ids[m.levers.mandate.unsigned_past_deadline(cs.created[ids], cs.first_response[ids], day_start)],
+              Violation.UNSIGNED)
+
+
 def pass_sign_due(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
     """The sign-for deadline of a mandate passes: a case not signed for (no first response) is an
     ``UNSIGNED`` violation, which tracking flags (status unchanged)."""

@@ -154,9 +154,11 @@ class GovernanceModel(mesa.Model):
             self.ledger.paid("operators", float(self.settings.platform.operators), h)
 
     def end_of_day(self, day: int) -> None:
-        """Daily tasks, in this order: supervision offices spend their budgets, the monthly ranking, every
+        """Daily tasks, in this order: every case overdue since before the day began is another day late,
+        supervision offices spend their budgets, the monthly ranking, every
         department learns from the day's record, trust spreads, complaints are aggregated, the day's row."""
         now = (day + 1) * 24.0
+        lifecycle.stay_overdue(self, day * 24.0)
         hours = self.settings.supervision.hours_per_inspection
         for office in self.supervisors:
             office.step()
@@ -175,8 +177,9 @@ class GovernanceModel(mesa.Model):
         self.platform.callbacks_today = 0
 
     def _record_day(self, day: int, now: float, problems: int, today: np.ndarray) -> None:
-        """The day's row of the time series (counts at the end of the day; beliefs as mean expected sanction
-        per violation over departments, plain requests, effort units)."""
+        """The day's row of the time series (counts at the end of the day; beliefs as the expected sanction
+        per violation, plain requests, effort units, averaged over departments weighted by the cases each has
+        received)."""
         cs = self.cases
         open_ids = cs.open_ids()
         st = cs.status[open_ids]
@@ -191,8 +194,10 @@ class GovernanceModel(mesa.Model):
             "inspections": sum(o.today for o in self.supervisors), "callbacks": self.platform.callbacks_today,
             "fixes_active": self.platform.fixes_active(day), "cherry_picking": int(t.easy_first.sum()),
         }
+        weight = t.received if t.received.any() else None
         for kind in Violation:
-            row[f"expected_sanction_{kind.name.lower()}"] = float(t.expected_sanction(every, kind, plain).mean())
+            row[f"expected_sanction_{kind.name.lower()}"] = float(
+                np.average(t.expected_sanction(every, kind, plain), weights=weight))
         row.update(self.ledger.day_row())
         self.daily.append(row)
 

@@ -7,14 +7,16 @@ time, or past the sign-for deadline of a mandate, or reopened and not yet inspec
 what is left on audits of cases replied to within ``supervision.audit_window_days``, drawn at random. An
 inspection moves a case up the ladder (per case, by how often it has been inspected): 1 → reminder, 2 →
 supervision order (handling compelled), 3+ → public naming, each with its sanction against the
-department's ``LATE`` record. An audit finds a perfunctory reply with chance ``audit_accuracy``; the case
+violation the inspector sees: ``LATE`` past the due time, else ``UNSIGNED`` past a mandate's sign-for deadline
+(a reopened case inside its deadline is pressed without a sanction). An audit finds a perfunctory reply with chance ``audit_accuracy``; the case
 is reopened under a supervision order and the department sanctioned (``PERFUNCTORY``).
 
 Ranking (monthly): departments scored on the rates the platform measures — response, resolution as
 recorded, satisfaction from call-backs — weighted 30/35/35 (a county-level assessment banner;
-docs/sources.md, S18); the bottom share is sanctioned against its ``LATE`` record. Escalations: the upper
-level compels handling and sanctions the department for what the requester complains of (a perfunctory
-reply, or none).
+docs/sources.md, S18); each department in the bottom share is sanctioned, and the part of the sanction it
+can trace to a violation — the response rate's share of its weighted shortfall — enters its ``LATE`` record. Escalations: the upper
+level compels handling and sanctions the department for the violation it sees (a perfunctory reply, or no
+reply past the deadline); nothing else is sanctioned.
 """
 
 from __future__ import annotations
@@ -106,9 +108,12 @@ class Supervisor(mesa.Agent):
         level = np.minimum(cs.supervision_level[ids].astype(np.int16) + 1, 3).astype(np.int8)
         cs.supervision_level[ids] = level
         threat = cs.tattle[ids] | cs.collective[ids]
+        late = cs.due[ids] < now
+        unsigned = ~late & m.levers.mandate.unsigned_past_deadline(cs.created[ids], cs.first_response[ids], now)
         for lv, sanction in ((1, sup.reminder_sanction), (2, sup.order_sanction), (3, sup.naming_sanction)):
             sel = level == lv if lv < 3 else level >= 3
-            m.departments.catch(cs.dept[ids[sel]], Violation.LATE, threat[sel], sanction)
+            for kind, seen in ((Violation.LATE, late), (Violation.UNSIGNED, unsigned)):
+                m.departments.catch(cs.dept[ids[sel & seen]], kind, threat[sel & seen], sanction)
         passed_over = ids[(cs.status[ids] == Status.QUEUED) & m.departments.easy_first[cs.dept[ids]]]
         m.departments.catch(cs.dept[passed_over], Violation.CHERRY, np.zeros(len(passed_over), bool),
                             sup.cherry_sanction)
@@ -148,8 +153,10 @@ class Supervisor(mesa.Agent):
         return len(pick)
 
     def act_on_escalation(self, ids: np.ndarray, now: float) -> None:
-        """The upper level takes up escalated cases: the department is sanctioned for what the requester
-        complains of (a perfunctory reply, or no reply) and must handle them."""
+        """The upper level takes up escalated cases and the department must handle them again. It is
+        sanctioned only for a violation the upper level sees: a perfunctory reply (``PERFUNCTORY``), or no reply
+        past the deadline (``LATE``). A proper reply that did not solve the problem, or a case escalated before
+        its deadline, is pressed without a sanction."""
         m = self.model
         if len(ids) == 0:
             return
@@ -158,9 +165,10 @@ class Supervisor(mesa.Agent):
         cs.supervised[ids] = True
         threat = cs.tattle[ids] | cs.collective[ids]
         perf = cs.perfunctory[ids]
+        late = ~perf & np.isnan(cs.replied[ids]) & (cs.due[ids] < now)
         sanction = m.settings.supervision.escalation_sanction
         m.departments.catch(cs.dept[ids[perf]], Violation.PERFUNCTORY, threat[perf], sanction)
-        m.departments.catch(cs.dept[ids[~perf]], Violation.LATE, threat[~perf], sanction)
+        m.departments.catch(cs.dept[ids[late]], Violation.LATE, threat[late], sanction)
         self.orders += len(ids)
         press(m, ids, now, pressure=sanction)
 
@@ -184,13 +192,19 @@ class Supervisor(mesa.Agent):
         sat = np.bincount(dept[judged], cs.satisfied[ids][judged] == 1, minlength=n_d)
         n_j = np.bincount(dept[judged], minlength=n_d).astype(float)
         with np.errstate(invalid="ignore", divide="ignore"):
-            score = (RANK_WEIGHTS[0] * resp / total + RANK_WEIGHTS[1] * res / total
-                     + RANK_WEIGHTS[2] * np.where(n_j > 0, sat / np.maximum(n_j, 1), 1.0))
+            parts = np.stack([resp / total, res / total, np.where(n_j > 0, sat / np.maximum(n_j, 1), 1.0)])
+        short = np.asarray(RANK_WEIGHTS)[:, None] * (1.0 - parts)  # each rate's weighted shortfall
+        score = 1.0 - short.sum(axis=0)
         ranked = np.flatnonzero(total > 0)
         if len(ranked) == 0:
             return ranked
         sup = m.settings.supervision
         k = max(1, int(round(sup.ranking_bottom_share * len(ranked))))
         bottom = ranked[np.argsort(score[ranked], kind="stable")[:k]]
-        m.departments.catch(bottom, Violation.LATE, np.zeros(len(bottom), bool), sup.ranking_bottom_sanction)
+        # The part of the sanction a department can trace to a violation: its missed responses' share of its
+        # shortfall, against its LATE record; the rest (unsolved problems, dissatisfaction) names no choice.
+        lost = short[:, bottom].sum(axis=0)
+        late_part = np.where(lost > 0, short[0, bottom] / np.where(lost > 0, lost, 1.0), 0.0)
+        m.departments.catch(bottom, Violation.LATE, np.zeros(len(bottom), bool),
+                            sup.ranking_bottom_sanction * late_part)
         return bottom

@@ -116,7 +116,8 @@ def test_what_each_function_of_the_trinity_does(stores):
     day are well within the 8 operator-hours of call-backs), and on the phone a reply recorded as resolved
     that solved nothing is found and reopened, so no case ends falsely resolved: the recorded resolution
     equals the true one, which rises. Not asserted: that supervision raises the response rate or the
-    recorded resolution — in the model it lowers both (the finding of section 3.2)."""
+    recorded resolution — in the model it lowers both (the finding of section 3.2) — nor that tracking lowers
+    escalations (it flags lateness, not content, so it can shift departments toward quick replies that fail)."""
     main, _ = stores
     resp = _means(main, "response_rate")
     assert resp["acceptance"] < resp["acceptance_tracking"], resp
@@ -126,8 +127,9 @@ def test_what_each_function_of_the_trinity_does(stores):
     assert gap["zzic_2012"] == pytest.approx(0.0, abs=1e-12), gap
     true = _means(main, "true_resolution_rate")
     assert true["acceptance_tracking"] < true["trinity"], true
+    # at a call-back an unsatisfied requester may have the case reopened instead of escalating it
     esc = _means(main, "escalation_rate")
-    assert esc["acceptance"] > esc["acceptance_tracking"] > esc["trinity"], esc
+    assert esc["acceptance_tracking"] > esc["trinity"], esc
 
 
 def _doc_snippets() -> str:

@@ -69,7 +69,7 @@ def test_a_ranking_without_consequences_changes_nothing(root):
     assert ranked.rankings, "the ranking must have been computed"
     assert _same_tables(ranked, plain)
     # with consequences the same ranking changes what departments do
-    biting = _model(root, {"policy.public_ranking": True, "supervision.ranking_bottom_sanction": 5.0}, 6, 65)
+    biting = _model(root, {"policy.public_ranking": True, "supervision.ranking_bottom_sanction": 20.0}, 6, 65)
     assert not _same_tables(biting, plain)
 
 

@@ -725,9 +725,10 @@ def test_judge_sends_an_escalated_case_back_under_compulsion_and_sanctions_the_d
     assert cs.escalated[ids].all() and cs.supervised[ids].all() and not cs.reopened[ids].any()
     assert cs.boost[ids].tolist() == [2, 2] and (cs.satisfied[ids] == -1).all()
     assert np.isnan(cs.closed[ids]).all() and np.isnan(cs.replied[ids]).all()
-    # the complaint is about what the requester got: no proper answer (late), or a perfunctory one
-    assert today(m, "caught", d, Violation.LATE) == 1.0
-    assert today(m, "sanctions", d, Violation.LATE) == pytest.approx(0.25)
+    # sanctioned only for a violation the upper level sees: the perfunctory reply; the proper reply that did not
+    # satisfy is pressed back but is no violation
+    assert today(m, "caught", d, Violation.LATE) == 0.0
+    assert m.departments.today_caught.sum() == 1.0
     assert today(m, "caught", d, Violation.PERFUNCTORY) == 1.0
     assert today(m, "sanctions", d, Violation.PERFUNCTORY) == pytest.approx(0.25)
     assert scheduled(m) == {Event.ARRIVE: [(int(i), 32.0) for i in ids]}
@@ -803,6 +804,17 @@ def test_lose_patience_escalates_once_and_restarts_patience():
     assert cs.satisfied[ids].tolist() == [-1, -1, 0]
     assert today(m, "caught", dept_of(m, ids), Violation.LATE) == 2.0  # no reply: the department is sanctioned
     assert scheduled(m) == {Event.PATIENCE: [(int(neglected[0]), 480.0), (int(in_transit[0]), 490.0)]}
+
+
+def test_an_escalation_before_the_due_time_presses_the_case_without_a_sanction():
+    m = make({"citizens.escalation_threshold": ALWAYS, "citizens.patience_h": 100.0,
+              "supervision.escalation_sanction": 2.0, **SIT})
+    early = add(m, Status.NEGLECTED, due=300.0)
+    overdue = add(m, Status.NEGLECTED, due=50.0)
+    lifecycle.lose_patience(m, np.concatenate([early, overdue]), at(100.0, 100.0))
+    assert m.cases.escalated[early].all() and m.cases.boost[early].tolist() == [2]
+    assert today(m, "caught", dept_of(m, early), Violation.LATE) == 1.0  # only the overdue one
+    assert today(m, "sanctions", dept_of(m, early), Violation.LATE) == pytest.approx(2.0)
 
 
 def test_lose_patience_does_nothing_without_citizen_behaviour():
@@ -935,12 +947,55 @@ def test_pass_sign_due_commits_an_unsigned_violation_for_cases_without_a_first_r
         assert status(m, unsigned) == [Status.IN_TRANSIT, Status.QUEUED, Status.NEGLECTED]
 
 
+def test_every_day_a_case_stays_overdue_is_another_violation_flagged_by_tracking():
+    for tracking in (True, False):
+        m = make({"policy.tracking": tracking, "policy.response_mandate_hours": 24.0,
+                  "supervision.tracking_flag_sanction": 0.3})
+        overdue = np.concatenate([add(m, Status.QUEUED, due=40.0), add(m, Status.NEGLECTED, due=10.0,
+                                                                         first_response=5.0)])
+        due_today = add(m, Status.QUEUED, due=60.0, first_response=5.0)  # passes its due time during day 2
+        unsigned = add(m, Status.NEGLECTED, due=200.0)                 # past the 24-h sign-for deadline
+        signed = add(m, Status.NEGLECTED, due=200.0, first_response=5.0)
+        replied = add(m, Status.AWAITING_CALLBACK, due=10.0, replied=30.0)
+        ids = np.concatenate([overdue, due_today, unsigned, signed, replied])
+        before = status(m, ids)
+        lifecycle.stay_overdue(m, 48.0)  # the end of day 2 (it began at hour 48)
+        d = dept_of(m, ids)
+        assert status(m, ids) == before
+        assert today(m, "committed", d, Violation.LATE) == 2.0
+        assert today(m, "committed", d, Violation.UNSIGNED) == 1.0
+        assert m.departments.today_committed.sum() == 3.0
+        assert today(m, "sanctions", d, Violation.LATE) == pytest.approx(0.6 if tracking else 0.0)
+        assert today(m, "sanctions", d, Violation.UNSIGNED) == pytest.approx(0.3 if tracking else 0.0)
+
+
 def test_a_flag_of_sanction_zero_is_no_catch():
     m = make({"policy.tracking": True, "supervision.tracking_flag_sanction": 0.0})
     ids = add(m, Status.NEGLECTED, n=3)
     lifecycle.pass_due(m, ids, np.full(3, 200.0))
     assert today(m, "committed", dept_of(m, ids), Violation.LATE) == 3.0
     assert m.departments.today_caught.sum() == 0.0 and m.departments.today_sanctions.sum() == 0.0
+
+
+def test_the_ranking_sanctions_the_bottom_and_traces_only_missed_responses_to_lateness():
+    m = make({"supervision.ranking_bottom_sanction": 2.0, "supervision.ranking_bottom_share": 0.67})
+    unsolved = add(m, Status.CLOSED, n=2, cat=0, created=10.0, dept_arrival=11.0, first_response=12.0)
+    unanswered = np.concatenate([add(m, Status.CLOSED, cat=1, created=10.0, dept_arrival=11.0, first_response=12.0,
+                                     recorded_resolved=True),
+                                 add(m, Status.ABANDONED, cat=1, created=10.0, dept_arrival=11.0,
+                                     recorded_resolved=True)])
+    good = add(m, Status.CLOSED, n=2, cat=2, created=10.0, dept_arrival=11.0, first_response=12.0,
+               recorded_resolved=True)
+    d_unsolved, d_unanswered, d_good = dept_of(m, unsolved), dept_of(m, unanswered), dept_of(m, good)
+    assert len({d_unsolved, d_unanswered, d_good}) == 3
+    bottom = m.supervisor.rank(100.0, 720.0)
+    assert sorted(bottom.tolist()) == sorted([d_unsolved, d_unanswered])
+    # unsolved problems name no choice: nothing enters the first department's record
+    assert m.departments.today_caught[d_unsolved].sum() == 0.0
+    # the second department's whole shortfall is its missed response: the full sanction, as one caught LATE
+    assert today(m, "caught", d_unanswered, Violation.LATE) == 1.0
+    assert today(m, "sanctions", d_unanswered, Violation.LATE) == pytest.approx(2.0)
+    assert m.departments.today_caught[d_good].sum() == 0.0
 
 
 # --------------------------------------------------------------------------- departments' beliefs
