@@ -8,12 +8,14 @@ turns the controls into scenario overrides (``load_scenario(path).with_overrides
 model step is one hour, advances **one day (24 model hours) per step** of the explorer: the Step button
 moves the city on by one day (times the "Render Interval" slider), and the "Time" shown is in days.
 
-Views: the five-level hierarchy (units and their departments, coloured by the overdue share of the open
-cases they hold and sized by how many they hold), live plots of the rates (cumulative to date, with the
+Views: the five-level hierarchy (central, province, prefecture, county, township: units, handling
+departments and relays, the bureaus that only pass orders on in a cascade, each coloured by the overdue share
+of the open cases it holds and sized by how many it holds; the orders' counterpart edges down to the counties
+and townships and up to the province and the centre), live plots of the rates (cumulative to date, with the
 command line's KPI definitions): response and satisfaction; resolution as the platform records it against
 the true resolution (the problem solved) and their difference, the gaming gap; of backlog and overdue
-cases, and of mean trust, and a table of the most overdue open cases with the route their order takes
-through the hierarchy.
+cases, and of mean trust, and a table of the most overdue open cases with the bureau holding each (a relay
+on the way or the handling department) and the route its order takes through the hierarchy.
 
 ``sim`` never imports this module.
 """
@@ -23,6 +25,7 @@ from __future__ import annotations
 import html
 import math
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
@@ -35,16 +38,17 @@ import solara  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.colors import Normalize  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 from mesa import DataCollector  # noqa: E402
 from mesa.visualization import SolaraViz, make_plot_component  # noqa: E402
 from mesa.visualization.utils import update_counter  # noqa: E402
 
 from sim import Scenario, WenzhengError, load_scenario  # noqa: E402
-from sim.cases import STATUS_NAMES, Status  # noqa: E402
+from sim.cases import STATUS_NAMES  # noqa: E402
 from sim.hierarchy import LEVELS, Hierarchy  # noqa: E402
 from sim.metrics import cases_frame, kpis  # noqa: E402
 from sim.model import GovernanceModel  # noqa: E402
-from sim.scenario import DispatchMode  # noqa: E402
+from sim.scenario import DispatchMode, Level  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 SCENARIO_DIR = HERE / "scenarios"
@@ -56,8 +60,6 @@ RESOLUTION_COLOURS = {"resolution rate": "tab:green", "true resolution rate": "t
 """Resolution as recorded by the platform (the KPI ``resolution_rate``), as true, and recorded − true."""
 LOAD_COLOURS = {"backlog": "tab:purple", "overdue": "tab:red"}
 TRUST_COLOURS = {"mean trust": "tab:brown", "mean efficacy": "tab:gray"}
-HELD = (Status.QUEUED, Status.NEGLECTED, Status.IN_SERVICE)
-"""Statuses of a case that sits at its handling department."""
 LEVEL_Y = {lv.value: float(len(LEVELS) - 1 - i) for i, lv in enumerate(LEVELS)}
 """Row of each level in the network drawing (central at the top, township at the bottom)."""
 DEPT_DROP = 0.42
@@ -196,16 +198,32 @@ class ExplorerModel(GovernanceModel):
             "true resolution rate": k["true_resolution_rate"], "gaming gap": k["gaming_gap"],
             "satisfaction rate": k["satisfaction_rate"],
             "backlog": float(len(open_ids)), "overdue": float((self.cases.due[open_ids] < now).sum()),
-            "mean trust": float(self.population.trust.mean()),
-            "mean efficacy": float(self.population.efficacy.mean()),
+            # trust is updated lazily: the stored arrays are stale, the running means are exact
+            "mean trust": float(self.population.mean_trust(now)),
+            "mean efficacy": float(self.population.mean_efficacy(now)),
         }
         self.datacollector.collect(self)
 
 
 # ------------------------------------------------------------------------------------------ network
+AGGREGATE_TOWNSHIPS_ABOVE = 60
+"""With more townships than this, the drawing groups the township bureaus by county and category (one mark
+per group, holding the sum of their cases); the township units stay one mark each."""
+UP_COLOUR = "#1f4e99"
+"""Counterpart edges that carry orders up (prefecture → province → central), and the outline of relays."""
+DOWN_COLOUR = "#7aa6d6"
+"""Counterpart edges that carry orders down (prefecture → counties → townships)."""
+RELAY_LABEL = "relay (passes orders on)"
+DEPARTMENT_LABEL = "handling department"
+UNIT_LABEL = "unit"
+
+
 def hierarchy_layout(h: Hierarchy) -> dict[str, tuple[float, float]]:
-    """Positions for every node of ``h.graph``: one row per level, townships spread evenly, each unit above
-    the middle of the units below it, and each unit's departments fanned out just below it."""
+    """Positions for every node of ``h.graph``: one row per level (central, province, prefecture, county,
+    township; :data:`LEVEL_Y`), townships spread evenly, each unit above the middle of the units below it,
+    and each unit's bureaus (departments and relays) a row :data:`DEPT_DROP` below it. The bureaus of the
+    prefecture and below fan out under their unit; a bureau of the province or the centre stands above the
+    same category's bureau at the prefecture, so an order forwarded up climbs straight up the drawing."""
     g = h.graph
     n_t = h.n_townships
     width = float(max(n_t - 1, 1))
@@ -227,50 +245,61 @@ def hierarchy_layout(h: Hierarchy) -> dict[str, tuple[float, float]]:
     for node, data in g.nodes(data=True):
         if data.get("kind") in ("department", "relay"):
             by_unit.setdefault(data["unit"], []).append(node)
+    upper = {Level.CENTRAL.value, Level.PROVINCE.value}
     for unit, nodes in by_unit.items():
+        if unit in upper:
+            continue
         lo, hi = span[unit]
         pad = 0.15 * (hi - lo)
         xs = np.linspace(lo + pad, hi - pad, len(nodes)) if len(nodes) > 1 else np.array([(lo + hi) / 2])
         y = pos[unit][1] - DEPT_DROP
         for node, x in zip(sorted(nodes), xs, strict=True):
             pos[node] = (float(x), y)
+    for unit in ("province", "central"):  # above the prefecture's bureau of the same category
+        nodes = sorted(by_unit.get(unit, []))
+        y = pos[unit][1] - DEPT_DROP
+        spare = np.linspace(0.35 * width, 0.65 * width, len(nodes)) if len(nodes) > 1 else [width / 2]
+        for node, x in zip(nodes, spare, strict=True):
+            below = f"dept:{g.nodes[node]['category']}@prefecture"
+            pos[node] = (pos[below][0] if below in pos else float(x), y)
     return pos
 
 
-def node_loads(model: GovernanceModel) -> dict[str, tuple[int, int]]:
-    """Open cases and overdue open cases per node at the model's current hour.
+def held_ids(model: GovernanceModel) -> np.ndarray:
+    """Open cases that a bureau holds: every open case dispatched (or sent back) to the hierarchy. Its holder
+    is ``cases.dept``: the relay passing it on or the department handling it (in transit: the bureau it is
+    sent to, or, bounced, the one that returned it; replied and awaiting the call-back: the one that replied).
+    Not held: cases awaiting intake and answers given at intake."""
+    cs = model.cases
+    ids = cs.open_ids()
+    return ids[~np.isnan(cs.dispatched[ids]) | ~np.isnan(cs.held_since[ids])]
 
-    A department holds the cases queued at it, neglected by it or being handled by it. A township or
-    county unit holds every open case raised in its area; the prefecture (the platform's level) every open
-    case; the province the open escalated cases (it acts on escalations). Relays hold none.
+
+def node_loads(model: GovernanceModel) -> dict[str, tuple[int, int]]:
+    """Open cases held and overdue open cases held, per node, at the model's current hour.
+
+    A bureau (handling department or relay) holds the open cases whose ``cases.dept`` it is
+    (:func:`held_ids`): every held case counts at exactly one bureau. A unit (central, province, prefecture,
+    county, township) holds what its own bureaus hold, so each level's units add up to its bureaus and all
+    units together to every held case.
     """
     cs = model.cases
-    now = float(model.hour)
-    ids = cs.open_ids()
-    st = cs.status[ids]
-    over = cs.due[ids] < now
     h = model.hierarchy
-    n_d = len(model.departments)
-    held = np.isin(st, np.array([s.value for s in HELD]))
-    d_all = np.bincount(cs.dept[ids][held], minlength=n_d)
-    d_over = np.bincount(cs.dept[ids][held & over], minlength=n_d)
-    region = cs.region[ids]
-    t_all = np.bincount(region, minlength=h.n_townships)
-    t_over = np.bincount(region[over], minlength=h.n_townships)
-    c_all = np.bincount(h.township_county, weights=t_all, minlength=h.n_counties).astype(int)
-    c_over = np.bincount(h.township_county, weights=t_over, minlength=h.n_counties).astype(int)
-    esc = cs.escalated[ids]
-    out: dict[str, tuple[int, int]] = {"central": (0, 0), "prefecture": (len(ids), int(over.sum())),
-                                       "province": (int(esc.sum()), int((esc & over).sum()))}
-    for j in range(h.n_townships):
-        out[f"township:{j}"] = (int(t_all[j]), int(t_over[j]))
-    for i in range(h.n_counties):
-        out[f"county:{i}"] = (int(c_all[i]), int(c_over[i]))
+    ids = held_ids(model)
+    over = cs.due[ids] < float(model.hour)
+    dept = cs.dept[ids]
+    n_d = len(h.departments)
+    d_all = np.bincount(dept, minlength=n_d)
+    d_over = np.bincount(dept[over], minlength=n_d)
+    units = [n for n, d in h.graph.nodes(data=True) if d.get("kind") == "unit"]
+    acc = {u: [0, 0] for u in units}
+    out: dict[str, tuple[int, int]] = {}
     for rec in h.departments:
-        out[rec.node] = (int(d_all[rec.index]), int(d_over[rec.index]))
-    for node, data in h.graph.nodes(data=True):
-        if data.get("kind") == "relay":
-            out[node] = (0, 0)
+        n, o = int(d_all[rec.index]), int(d_over[rec.index])
+        out[rec.node] = (n, o)
+        acc[rec.unit][0] += n
+        acc[rec.unit][1] += o
+    out.update({u: (n, o) for u, (n, o) in acc.items()})
     return out
 
 
@@ -285,20 +314,29 @@ def route_text(route: list[str]) -> str:
     return " → ".join("platform" if n == "platform" else short_name(n) for n in route)
 
 
+def holder_text(model: GovernanceModel, case: int) -> str:
+    """Who holds an open case now: ``county 2 (relay)`` or ``township 5 (department)``."""
+    rec = model.hierarchy.departments[int(model.cases.dept[case])]
+    return f"{short_name(rec.node)} ({rec.role})"
+
+
 def overdue_cases(model: GovernanceModel, n: int = 10) -> pd.DataFrame:
     """The ``n`` most overdue open cases (most hours past due first) with their route.
 
-    Columns: case, category, township, status, hours_overdue (h), opened_day, flags, route.
+    Columns: case, category, township, status, hours_overdue (h), opened_day, flags, held_by (the bureau
+    holding it now, relay or department; "platform" before dispatch), route (platform to the handling
+    department, read from the route table of the dispatch mode in force).
     """
     cs = model.cases
     now = float(model.hour)
     ids = cs.open_ids()
     ids = ids[cs.due[ids] < now]
-    cols = ["case", "category", "township", "status", "hours_overdue", "opened_day", "flags", "route"]
+    cols = ["case", "category", "township", "status", "hours_overdue", "opened_day", "flags", "held_by", "route"]
     if len(ids) == 0:
         return pd.DataFrame(columns=cols)
     late = now - cs.due[ids]
     top = ids[np.argsort(-late, kind="stable")[:n]]
+    held = set(np.intersect1d(top, held_ids(model)).tolist())
     mode = model.settings.policy.dispatch_mode
     rows = []
     for c in top.tolist():
@@ -311,80 +349,255 @@ def overdue_cases(model: GovernanceModel, n: int = 10) -> pd.DataFrame:
             "hours_overdue": round(float(now - cs.due[c]), 1),
             "opened_day": int(cs.created[c] // 24),
             "flags": ", ".join(flags),
+            "held_by": holder_text(model, c) if c in held else "platform",
             "route": route_text(model.hierarchy.route(cat, twp, DispatchMode(mode))),
         })
     return pd.DataFrame(rows, columns=cols)
 
 
-def draw_network(model: ExplorerModel, fig: Figure | None = None) -> Figure:
-    """Draw the hierarchy: units (circles) and departments (squares; relays hollow) coloured by the
-    overdue share of the open cases they hold, sized by that number; the route of the most overdue open
-    case is drawn in red."""
-    fig = fig or Figure(figsize=(12.0, 4.6), dpi=90)
-    ax = fig.subplots()
-    g = model.hierarchy.graph
-    pos = model.layout
-    loads = node_loads(model)
-    cmap = matplotlib.colormaps["RdYlGn_r"]
-    norm = Normalize(0.0, 1.0)
-    cascade = model.settings.policy.dispatch_mode == DispatchMode.CASCADE
+@dataclass
+class Mark:
+    """One mark of the network drawing: a node, or (in a big city) a group of township bureaus."""
+
+    key: str
+    kind: str  # "unit", "department" or "relay"
+    level: str
+    x: float
+    y: float
+    n_open: int
+    n_over: int
+    members: list[str] = field(default_factory=list)
+
+
+def network_marks(model: ExplorerModel, loads: dict[str, tuple[int, int]] | None = None
+                  ) -> tuple[dict[str, Mark], dict[str, str]]:
+    """The marks :func:`draw_network` draws, and the mark of every node of the graph.
+
+    Every unit and bureau is its own mark, except, with more than :data:`AGGREGATE_TOWNSHIPS_ABOVE`
+    townships, the township bureaus: one mark per county and category, at the middle of its members, holding
+    the sum of their cases.
+    """
     h = model.hierarchy
-    crowd = min(1.0, 40.0 / h.n_townships)  # shrink township-level marks in a big city
-    styles = {"admin": ("#555555", 1.2, 0.9), "attached": ("#bbbbbb", 0.5, 0.7 * crowd),
-              "counterpart": ("#7aa6d6", 0.5, 0.45 * crowd)}
-    for kind, (colour, lw, alpha) in styles.items():
-        if kind == "counterpart" and not cascade:
+    g = h.graph
+    pos = model.layout
+    loads = loads if loads is not None else node_loads(model)
+    group = h.n_townships > AGGREGATE_TOWNSHIPS_ABOVE
+    marks: dict[str, Mark] = {}
+    mark_of: dict[str, str] = {}
+    for node, data in g.nodes(data=True):
+        kind, level = data["kind"], data["level"]
+        key = node
+        if group and kind != "unit" and level == Level.TOWNSHIP.value:
+            county = int(h.township_county[int(data["unit"].split(":")[1])])
+            key = f"dept:{data['category']}@townships of county:{county}"
+        mark = marks.get(key)
+        if mark is None:
+            mark = marks[key] = Mark(key, kind, level, 0.0, pos[node][1], 0, 0)
+        mark.members.append(node)
+        mark.n_open += loads[node][0]
+        mark.n_over += loads[node][1]
+        mark_of[node] = key
+    fans: dict[str, list[Mark]] = {}
+    for mark in marks.values():
+        mark.x = float(np.mean([pos[n][0] for n in mark.members]))
+        if len(mark.members) > 1:
+            fans.setdefault(mark.key.split("@", 1)[1], []).append(mark)
+    for fan in fans.values():  # a county's groups side by side across its townships
+        xs = [pos[n][0] for m in fan for n in m.members]
+        lo, hi = min(xs), max(xs)
+        pad = 0.15 * (hi - lo)
+        spots = np.linspace(lo + pad, hi - pad, len(fan)) if len(fan) > 1 else [(lo + hi) / 2]
+        for mark, x in zip(sorted(fan, key=lambda m: m.key), spots, strict=True):
+            mark.x = float(x)
+    return marks, mark_of
+
+
+def _level_index(level: str) -> int:
+    return [lv.value for lv in LEVELS].index(level)
+
+
+Segment = tuple[tuple[float, float], tuple[float, float]]
+
+
+def _draw_edges(ax, model: ExplorerModel, marks: dict[str, Mark], mark_of: dict[str, str], cascade: bool,
+                crowd: float) -> dict[str, set[Segment]]:
+    """Edges between marks (a grouped mark stands for its members; each segment drawn once): admin (dark
+    grey; thinner down to the townships of a big city), attached (light grey), counterpart down (pale blue)
+    and up (dark blue, with arrows). Counterpart edges only in a cascade. Returns the segments by kind."""
+    g = model.hierarchy.graph
+    segs: dict[str, set[Segment]] = {k: set() for k in ("admin", "admin-township", "attached", "down", "up")}
+    for u, v, kind in g.edges(data="kind"):
+        if mark_of[u] == mark_of[v] or (kind == "attached" and len(marks[mark_of[v]].members) > 1):
             continue
-        segs = [(pos[u], pos[v]) for u, v, d in g.edges(data=True) if d.get("kind") == kind]
-        if segs:
-            ax.add_collection(LineCollection(segs, colors=colour, linewidths=lw, alpha=alpha, zorder=1))
+        if kind == "counterpart":
+            if not cascade:
+                continue
+            kind = "up" if _level_index(g.nodes[v]["level"]) < _level_index(g.nodes[u]["level"]) else "down"
+        elif kind == "admin" and g.nodes[v]["level"] == Level.TOWNSHIP.value:
+            kind = "admin-township"
+        a, b = marks[mark_of[u]], marks[mark_of[v]]
+        segs[kind].add(((a.x, a.y), (b.x, b.y)))
+    styles = {"admin": ("#555555", 1.2, 0.9), "admin-township": ("#555555", max(1.2 * crowd, 0.35), 0.8),
+              "attached": ("#bbbbbb", 0.5, 0.7 * max(crowd, 0.4)), "down": (DOWN_COLOUR, 0.6, 0.5 * max(crowd, 0.5)),
+              "up": (UP_COLOUR, 1.6, 0.95)}
+    for kind, (colour, lw, alpha) in styles.items():
+        if segs[kind]:
+            ax.add_collection(LineCollection(sorted(segs[kind]), colors=colour, linewidths=lw, alpha=alpha,
+                                             zorder=2 if kind == "up" else 1, gid=f"edges-{kind}"))
+    for a, b in segs["up"]:
+        ax.annotate("", xy=b, xytext=a, zorder=2, arrowprops=dict(arrowstyle="-|>", color=UP_COLOUR, lw=1.6,
+                                                                  shrinkA=6, shrinkB=7, mutation_scale=11))
+    return segs
+
+
+def _draw_route(ax, model: ExplorerModel, xy) -> bool:
+    """The route of the most overdue open case (red) and a ring round the bureau holding it now (a relay on
+    the way, or its handling department). False when no case is overdue."""
     top = overdue_cases(model, 1)
-    if len(top):
-        c = int(top["case"].iloc[0])
-        cat = model.category_names[int(model.cases.category[c])]
-        route = model.hierarchy.route(cat, int(model.cases.region[c]), DispatchMode(model.settings.policy.dispatch_mode))
-        pts = [pos["prefecture"] if n == "platform" else pos[n] for n in route]
-        xs, ys = zip(*pts, strict=True)
-        ax.plot(xs, ys, color="crimson", lw=2.2, alpha=0.85, zorder=2, label="route of the most overdue case")
-    # marker area grows with the square root of the open cases held, relative to the largest of its kind
-    groups = {"unit": ("o", 40.0, 420.0), "department": ("s", 10.0, 260.0)}
-    for kind, (marker, base, top_size) in groups.items():
-        nodes = [n for n, d in g.nodes(data=True) if d.get("kind") == kind]
-        xy = np.array([pos[n] for n in nodes])
-        n_open = np.array([loads[n][0] for n in nodes], dtype=float)
-        share = np.array([loads[n][1] / loads[n][0] if loads[n][0] else np.nan for n in nodes])
-        colours = [cmap(norm(s)) if s == s else "#dddddd" for s in share]
-        scale = np.where(xy[:, 1] < LEVEL_Y["county"] - DEPT_DROP, math.sqrt(crowd), 1.0)
-        sizes = (base + top_size * np.sqrt(n_open / max(1.0, n_open.max()))) * scale
-        ax.scatter(xy[:, 0], xy[:, 1], s=sizes, c=colours, marker=marker, edgecolors="#333333", linewidths=0.4,
-                   zorder=3)
-    relays = [n for n, d in g.nodes(data=True) if d.get("kind") == "relay"]
-    if relays:
-        xy = np.array([pos[n] for n in relays])
-        ax.scatter(xy[:, 0], xy[:, 1], s=10 * crowd, facecolors="white", edgecolors="#7aa6d6", marker="s",
-                   linewidths=0.6, zorder=3)
+    if not len(top):
+        return False
+    h = model.hierarchy
+    c = int(top["case"].iloc[0])
+    cat = model.category_names[int(model.cases.category[c])]
+    route = h.route(cat, int(model.cases.region[c]), DispatchMode(model.settings.policy.dispatch_mode))
+    pts = [xy("prefecture") if n == "platform" else xy(n) for n in route]
+    xs, ys = zip(*pts, strict=True)
+    ax.plot(xs, ys, color="crimson", lw=2.2, alpha=0.85, zorder=2, gid="route")
+    if top["held_by"].iloc[0] != "platform":
+        hx, hy = xy(h.departments[int(model.cases.dept[c])].node)
+        ax.scatter([hx], [hy], s=330, facecolors="none", edgecolors="crimson", linewidths=1.8, zorder=4,
+                   gid="route-holder")
+    return True
+
+
+MARK_STYLES = {"unit": ("o", 40.0, 420.0, "#333333", 0.4, UNIT_LABEL),
+               "department": ("s", 12.0, 300.0, "#333333", 0.4, DEPARTMENT_LABEL),
+               "relay": ("D", 10.0, 240.0, UP_COLOUR, 1.0, RELAY_LABEL)}
+"""kind -> (marker, least area, added area at the largest load, outline colour, outline width, legend label).
+Relays are diamonds with a blue outline; their areas are a little smaller (a diamond looks bigger)."""
+
+
+def _row_scales(marks: list[Mark], sizes: np.ndarray, pts_per_unit: float) -> np.ndarray:
+    """A factor per mark that shrinks each row (marks at one height) so that its biggest mark fits in the
+    room between close neighbours (the lower quartile of the gaps); 1 where there is room."""
+    ys = np.array([m.y for m in marks])
+    xs = np.array([m.x for m in marks])
+    out = np.ones(len(marks))
+    for y in np.unique(ys):
+        row = ys == y
+        gaps = np.diff(np.unique(xs[row]))
+        if len(gaps) == 0:
+            continue
+        room = 0.9 * float(np.percentile(gaps, 25)) * pts_per_unit  # points
+        out[row] = min(1.0, room ** 2 / float(sizes[row].max()))
+    return out
+
+
+def _draw_marks(ax, marks: dict[str, Mark], pts_per_unit: float) -> None:
+    """Units, departments and relays, coloured by the overdue share of the open cases held (light grey: none
+    held) with area growing with the square root of that number, relative to the largest of its group
+    (units; bureaus, departments and relays alike); a crowded row is shrunk as a whole (:func:`_row_scales`)."""
+    cmap = matplotlib.colormaps["RdYlGn_r"]
+    ms = list(marks.values())
+    top_open = {"unit": max([m.n_open for m in ms if m.kind == "unit"] + [1]),
+                "bureau": max([m.n_open for m in ms if m.kind != "unit"] + [1])}
+    sizes = np.array([MARK_STYLES[m.kind][1] + MARK_STYLES[m.kind][2] * math.sqrt(
+        m.n_open / top_open["unit" if m.kind == "unit" else "bureau"]) for m in ms])
+    scale = _row_scales(ms, sizes, pts_per_unit)
+    sizes = np.maximum(sizes * scale, 4.0)
+    for kind, (marker, _, _, edge, lw, label) in MARK_STYLES.items():
+        pick = np.array([m.kind == kind for m in ms])
+        if not pick.any():
+            continue
+        sel = [m for m in ms if m.kind == kind]
+        share = np.array([m.n_over / m.n_open if m.n_open else np.nan for m in sel])
+        colours = [cmap(v) if v == v else "#e4e4e4" for v in share]
+        ax.scatter([m.x for m in sel], [m.y for m in sel], s=sizes[pick], c=colours, marker=marker,
+                   edgecolors=edge, linewidths=lw * np.where(scale[pick] < 0.4, 0.6, 1.0), zorder=3, label=label,
+                   gid=f"marks-{kind}")
+
+
+def _draw_labels(ax, model: ExplorerModel, loads: dict[str, tuple[int, int]], xy) -> None:
+    """The units above the counties with the cases they hold (the prefecture also with every open case,
+    the platform's), the bureaus of the province and the centre by category and role, the counties."""
+    h = model.hierarchy
     for unit in ("central", "province", "prefecture"):
-        x, y = pos[unit]
-        n_open = loads[unit][0]
-        ax.annotate(f"{unit}{' (platform)' if unit == 'prefecture' else ''}: {n_open} open", (x, y),
-                    xytext=(12, 6), textcoords="offset points", fontsize=8, zorder=4)
+        left = unit == "prefecture"  # the route and the orders forwarded up leave it to the right
+        extra = f" · {len(model.cases.open_ids())} open in all (platform)" if left else ""
+        ax.annotate(f"{unit}: {loads[unit][0]} held{extra}", xy(unit), xytext=(-12 if left else 12, 6),
+                    textcoords="offset points", fontsize=8, ha="right" if left else "left", zorder=5)
+    for rec in h.departments:
+        if rec.level in (Level.CENTRAL, Level.PROVINCE):
+            role = "relay" if rec.role == "relay" else "dept"
+            ax.annotate(f"{rec.category}\n{role}: {loads[rec.node][0]}", xy(rec.node), xytext=(0, 8),
+                        textcoords="offset points", fontsize=7, ha="center", va="bottom", color="#222222",
+                        linespacing=1.0, zorder=5)
     for i in range(h.n_counties):
-        x, y = pos[f"county:{i}"]
-        ax.annotate(f"county {i}", (x, y), xytext=(8, 5), textcoords="offset points", fontsize=7, zorder=4)
+        ax.annotate(f"county {i}", xy(f"county:{i}"), xytext=(8, 5), textcoords="offset points", fontsize=7,
+                    zorder=5)
+
+
+def _legend(ax, cascade: bool, route_drawn: bool) -> None:
+    def dot(marker: str, edge: str, label: str) -> Line2D:
+        return Line2D([], [], ls="", marker=marker, ms=7, mfc="#e4e4e4", mec=edge, mew=1.0, label=label)
+
+    handles = [dot("o", "#333333", UNIT_LABEL), dot("s", "#333333", DEPARTMENT_LABEL),
+               dot("D", UP_COLOUR, RELAY_LABEL)]
+    if cascade:
+        handles += [Line2D([], [], color=DOWN_COLOUR, lw=1.2, label="order passed down (counterpart)"),
+                    Line2D([], [], color=UP_COLOUR, lw=1.6, marker=">", ms=5,
+                           label="order forwarded up to province / central (counterpart)")]
+    if route_drawn:
+        handles += [Line2D([], [], color="crimson", lw=2.2, label="route of the most overdue case"),
+                    Line2D([], [], ls="", marker="o", ms=9, mfc="none", mec="crimson", mew=1.6,
+                           label="where that case is now")]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.0, -0.01), ncol=4, fontsize=7,
+              frameon=False, handletextpad=0.4, columnspacing=1.5)
+
+
+def draw_network(model: ExplorerModel, fig: Figure | None = None) -> Figure:
+    """Draw the five levels (central, province, prefecture, county, township; one row each, the bureaus
+    just below their unit) with their load.
+
+    Units are circles, handling departments squares and relays (bureaus that only pass orders on in a
+    cascade) diamonds with a blue outline; each is coloured by the overdue share of the open cases it holds
+    and sized by that number (:func:`node_loads`). Counterpart edges show the way orders travel in a
+    cascade: pale blue down to counties and townships, dark blue with arrows up to the province and the
+    centre. The route of the most overdue open case is drawn in red, with a ring where it is now. In a big
+    city the township bureaus are grouped (:func:`network_marks`). The legend names every kind of mark.
+    """
+    fig = fig or Figure(figsize=(12.0, 5.6), dpi=90)
+    ax = fig.subplots()
+    h = model.hierarchy
+    loads = node_loads(model)
+    marks, mark_of = network_marks(model, loads)
+    cascade = model.settings.policy.dispatch_mode == DispatchMode.CASCADE
+    crowd = min(1.0, 40.0 / h.n_townships)  # fainter township edges in a big city
+
+    def xy(node: str) -> tuple[float, float]:
+        m = marks[mark_of[node]]
+        return m.x, m.y
+
+    _draw_edges(ax, model, marks, mark_of, cascade, crowd)
+    route_drawn = _draw_route(ax, model, xy)
+    width = max(h.n_townships - 1, 1)
+    x_range = width + 1.6 + 0.04 * width
+    _draw_marks(ax, marks, fig.get_figwidth() * 72.0 * 0.84 / x_range)
+    _draw_labels(ax, model, loads, xy)
     ax.set_yticks([LEVEL_Y[lv.value] for lv in LEVELS], [lv.value for lv in LEVELS])
     ax.set_xticks([])
     for side in ("top", "right", "bottom"):
         ax.spines[side].set_visible(False)
-    width = max(h.n_townships - 1, 1)
     ax.set_xlim(-0.8, width + 0.8 + 0.04 * width)
     ax.set_ylim(LEVEL_Y["township"] - DEPT_DROP - 0.35, LEVEL_Y["central"] + 0.45)
-    sm = matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap)
+    sm = matplotlib.cm.ScalarMappable(norm=Normalize(0.0, 1.0), cmap=matplotlib.colormaps["RdYlGn_r"])
     fig.colorbar(sm, ax=ax, fraction=0.025, pad=0.01, label="overdue share of open cases held")
-    mode = "cascade (every level relays)" if cascade else "direct (one hop)"
-    ax.set_title(f"Hierarchy on day {model.day:.0f}: circles units, squares departments (hollow: relays); "
-                 f"size = open cases held; dispatch {mode}", fontsize=9)
-    if len(top):
-        ax.legend(loc="lower left", fontsize=7, frameon=False, bbox_to_anchor=(0.0, -0.1))
+    _legend(ax, cascade, route_drawn)
+    mode = "cascade (relays pass orders on)" if cascade else "direct (one hop; relays idle)"
+    grouped = (f"; township bureaus grouped by county and category ({h.n_townships} townships)"
+               if h.n_townships > AGGREGATE_TOWNSHIPS_ABOVE else "")
+    ax.set_title(f"Hierarchy on day {model.day:.0f}, dispatch {mode}{grouped}\ncircles units, squares handling "
+                 f"departments, diamonds relays; size = open cases held, colour = overdue share", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -484,7 +697,8 @@ def Network(model: ExplorerModel):
 
 
 TABLE_HEADERS = {"case": "case", "category": "category", "township": "township", "status": "status",
-                 "hours_overdue": "hours overdue", "opened_day": "opened (day)", "flags": "flags", "route": "route"}
+                 "hours_overdue": "hours overdue", "opened_day": "opened (day)", "flags": "flags",
+                 "held_by": "held by", "route": "route"}
 
 
 def table_html(df: pd.DataFrame) -> str:
@@ -517,9 +731,10 @@ def Dashboard(model: ExplorerModel):
             ResolutionPlot(model)
             LoadPlot(model)
             TrustPlot(model)
-        solara.HTML(unsafe_innerHTML="<b>Most overdue open cases</b>: hours past the due time; route = the order's "
-                    "hand-overs from the platform to the handling department. One <b>Step</b> = one day (24 model "
-                    "hours); a changed control takes effect on <b>Reset</b>.", classes=["wz-caption"])
+        solara.HTML(unsafe_innerHTML="<b>Most overdue open cases</b>: hours past the due time; held by = the "
+                    "bureau that has the case now (a relay passing it on, or the handling department); route = the "
+                    "order's hand-overs from the platform to the handling department. One <b>Step</b> = one day "
+                    "(24 model hours); a changed control takes effect on <b>Reset</b>.", classes=["wz-caption"])
         OverdueTable(model)
 
 

@@ -19,13 +19,15 @@ from .summarize import (
     format_paired_differences,
     group_table,
     kpi_table,
+    level_table,
     paired_differences,
+    queue_table,
     summary_text,
     t_interval,
 )
 
 __all__ = [
     "ReportError", "Store", "StoreError", "as_store", "format_kpi_table", "format_paired_differences",
-    "group_table", "kpi_table", "load_store", "paired_differences", "summary_text", "t_interval",
-    "write_report",
+    "group_table", "kpi_table", "level_table", "load_store", "paired_differences", "queue_table", "summary_text",
+    "t_interval", "write_report",
 ]

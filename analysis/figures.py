@@ -574,6 +574,7 @@ def equity_figure(store: Store | str | Path, kpis: Sequence[str] | None = None) 
     intervals), and the digital gap (urban − rural online share) per scenario."""
     store = as_store(store)
     groups = group_table(store)
+    groups = groups[groups["group_by"].isin(list(SPLITS))] if len(groups) else groups
     if groups.empty:
         raise FigureSkipped("the summary has no splits by requester kind, channel or area")
     present = set(groups["kpi"])

@@ -3,8 +3,9 @@ as base64 PNG) and ``DIR/report.md`` with the figures beside it in ``DIR/figures
 
 Sections, in order (their HTML ids in :data:`SECTIONS`): what was run (spec, seeds, versions, timings), a
 plain-language reading generated from the numbers (only effects whose 95% interval excludes zero), the KPI
-table, the paired differences against the baseline, equity splits, sensitivity (for sweep and sensitivity
-designs), the figures, and the failed runs. Both files are built from one list of blocks, so they always
+table, the paired differences against the baseline, equity splits, the outcomes by handling level with the
+queue waits by bureau role and level, sensitivity (for sweep and sensitivity designs), the figures, and the
+failed runs. Both files are built from one list of blocks, so they always
 say the same thing.
 """
 
@@ -28,7 +29,7 @@ from common.stats import t_interval
 from sim.errors import WenzhengError
 
 from .figures import FigureOutput, all_figures, to_png
-from .store import PARAM_PREFIX, SPLITS, Store, as_store
+from .store import HANDLING_LEVELS, PARAM_PREFIX, QUEUE_ROLES, SPLITS, Store, as_store
 from .summarize import (
     COST_KPIS,
     HIGHER_IS_BETTER,
@@ -43,9 +44,11 @@ from .summarize import (
     kpi_matrix,
     kpi_table,
     kpi_unit,
+    level_table,
     morris_indices,
     paired_differences,
     pareto_efficient,
+    queue_table,
     sobol_indices,
 )
 
@@ -56,6 +59,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("kpi-table", "KPI table"),
     ("paired-differences", "Paired differences against the baseline"),
     ("equity", "Equity"),
+    ("handling-level", "By handling level"),
     ("sensitivity", "Sensitivity"),
     ("figures", "Figures"),
     ("failed-runs", "Failed runs"),
@@ -64,6 +68,12 @@ SECTIONS: tuple[tuple[str, str], ...] = (
 MAX_EFFECTS_PER_SCENARIO = 6
 EQUITY_KPIS: tuple[str, ...] = ("response_rate", "resolution_rate", "true_resolution_rate", "gaming_gap",
                                 "satisfaction_rate", "median_response_h", "online_share")
+#: Columns of the table by handling level: (KPI of the split, or ``cases`` / ``case_share``, heading).
+LEVEL_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("response_rate", "response rate"), ("median_response_h", "median time to first response"),
+    ("true_resolution_rate", "true resolution"), ("resolution_rate", "recorded resolution"),
+    ("cases", "cases per run"), ("case_share", "share of the scenario's cases"),
+)
 
 
 class ReportError(WenzhengError):
@@ -322,6 +332,11 @@ def _sensitivity_reading(store: Store) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------- sections
+def _section(sid: str, blocks: list[Any] | None = None) -> Section:
+    """An empty section (or one with ``blocks``) with the id and heading :data:`SECTIONS` gives it."""
+    return Section(sid, dict(SECTIONS)[sid], blocks=list(blocks or []))
+
+
 def scenario_differences(store: Store) -> dict[str, list[str]]:
     """For each scenario, the resolved settings that differ from the baseline's ("policy.x: 72 → 24")."""
     scen = store.manifest.get("scenarios") or {}
@@ -353,7 +368,7 @@ def _short(v: Any) -> str:
 
 def _what_was_run(store: Store) -> Section:
     m = store.manifest
-    sec = Section(*SECTIONS[0])
+    sec = _section("what-was-run")
     runs = store.runs
     seeds = m.get("replication_seeds") or sorted(set(runs["seed"].tolist()))
     reps = runs["replication"].nunique()
@@ -411,7 +426,7 @@ def _timing(store: Store) -> str:
 
 
 def _kpi_section(store: Store, table: pd.DataFrame) -> Section:
-    sec = Section(*SECTIONS[2])
+    sec = _section("kpi-table")
     if table.empty:
         sec.blocks.append(Para("No run finished, so there are no KPI values."))
         return sec
@@ -444,7 +459,7 @@ def _points_table(store: Store, table: pd.DataFrame, max_rows: int = 60) -> Tabl
 
 
 def _paired_section(store: Store, diffs: pd.DataFrame) -> Section:
-    sec = Section(*SECTIONS[3])
+    sec = _section("paired-differences")
     if len(store.scenarios) < 2:
         sec.blocks.append(Para("Only one scenario was run, so there is nothing to compare with the baseline."))
         return sec
@@ -495,8 +510,9 @@ def _diff_cell(r: Any) -> str:
 
 
 def _equity_section(store: Store) -> Section:
-    sec = Section(*SECTIONS[4])
+    sec = _section("equity")
     g = group_table(store)
+    g = g[g["group_by"].isin(list(SPLITS))] if len(g) else g  # the split by level has its own section
     if g.empty:
         sec.blocks.append(Para("The store has no splits by requester kind, channel or area."))
         return sec
@@ -543,8 +559,123 @@ def _equity_section(store: Store) -> Section:
     return sec
 
 
+def _ordered(names: Any, known: Sequence[str]) -> list[str]:
+    """The distinct ``names`` in the order of ``known``, unknown ones after (sorted)."""
+    names = {str(n) for n in names}
+    return [n for n in known if n in names] + sorted(names - set(known))
+
+
+def _level_section(store: Store) -> Section:
+    sec = _section("handling-level")
+    if store.ok_runs.empty:
+        sec.blocks.append(Para("No run finished, so there is nothing to split by handling level."))
+        return sec
+    levels = level_table(store, [k for k, _ in LEVEL_COLUMNS])
+    if levels.empty:
+        sec.blocks.append(Para("The store has no split by handling level (stores written before the runs recorded "
+                               "one lack it), so the outcomes by level are left out."))
+    else:
+        sec.blocks += _level_blocks(store, levels)
+    queues = queue_table(store)
+    if queues.empty:
+        sec.blocks.append(Para("The store has no queue waits by bureau role and level (stores written before the "
+                               "runs recorded them lack them), so where the relay builds up is not shown."))
+    else:
+        sec.blocks += _queue_blocks(store, queues)
+    return sec
+
+
+def _first_point(df: pd.DataFrame, store: Store) -> tuple[pd.DataFrame, str]:
+    """The rows of the first design point, and a caption note saying so when the store has several."""
+    if store.runs["point"].nunique() <= 1:
+        return df, ""
+    first = df["point"].min()
+    return df[df["point"] == first], f" Design point {first} only."
+
+
+def _level_blocks(store: Store, levels: pd.DataFrame) -> list[Any]:
+    levels, note = _first_point(levels, store)
+    present = set(levels["kpi"])
+    columns = [(k, h) for k, h in LEVEL_COLUMNS if k in present]
+    missing = [k for k, _ in LEVEL_COLUMNS if k not in present]
+    names = _ordered(levels["group"], HANDLING_LEVELS)
+    cell = {(r.scenario, r.group, r.kpi): r for r in levels.itertuples(index=False)}
+    header = ["level"] + [h if k in ("cases", "case_share") else f"{h} ({kpi_unit(k)})" for k, h in columns]
+    intro = ("How the cases fare by the level of the department that handled them (platform: answered at intake, "
+             "never dispatched), per scenario: mean [95% t interval] over the finished replications. The response "
+             "rate counts a sign-for or a reply. Cases per run and their share of the run's cases count a level "
+             "that handled none of a run's cases as 0; its rates are undefined in that run and left out "
+             "(–: no value)." + note)
+    if missing:
+        intro += f" Not stored for this split: {', '.join(missing)}."
+    blocks: list[Any] = [Para(intro)]
+    reps = levels.groupby("scenario")["n"].max()
+    for scenario in [s for s in store.scenarios if s in set(levels["scenario"])]:
+        rows = []
+        for level in names:
+            vals = [cell.get((scenario, level, k)) for k, _ in columns]
+            if all(v is None for v in vals):
+                continue
+            rows.append([level, *["–" if v is None else format_interval(v.mean, v.ci_low, v.ci_high, k)
+                                  for v, (k, _) in zip(vals, columns, strict=True)]])
+        caption = f"{scenario}: by handling level, over up to {int(reps[scenario])} finished replication(s)."
+        blocks += [Para(f"**{scenario}**"), Table(header, rows, caption=caption)]
+    return blocks
+
+
+def _queue_blocks(store: Store, queues: pd.DataFrame) -> list[Any]:
+    queues, note = _first_point(queues, store)
+    scenarios = [s for s in store.scenarios if s in set(queues["scenario"])]
+    roles = _ordered(queues["role"], QUEUE_ROLES)
+    lvls = _ordered(queues["level"], HANDLING_LEVELS)
+    bureaus = sorted(set(zip(queues["group"], queues["role"], queues["level"], strict=True)),
+                     key=lambda b: (roles.index(b[1]), lvls.index(b[2]), b[0]))
+    cell = {(r.scenario, r.group, r.kpi): r for r in queues.itertuples(index=False)}
+    rows, strong, longest = [], set(), []
+    for j, scenario in enumerate(scenarios):
+        waits = [(cell[(scenario, b[0], "queue_wait_h")].mean, i) for i, b in enumerate(bureaus)
+                 if (scenario, b[0], "queue_wait_h") in cell]
+        relays = [(w, i) for w, i in waits if bureaus[i][1] == "relay"]
+        if waits:
+            top = max(waits)[1]
+            strong.add((top, 1 + j))
+            relay = max(relays)[1] if relays and bureaus[top][1] != "relay" else None
+            longest.append((scenario, bureaus[top][0], None if relay is None else bureaus[relay][0]))
+    for b in bureaus:
+        row = [b[0]]
+        for scenario in scenarios:
+            wait, starts, staff = (cell.get((scenario, b[0], k)) for k in ("queue_wait_h", "queue_starts", "staff"))
+            text = "–" if wait is None else format_interval(wait.mean, wait.ci_low, wait.ci_high, "queue_wait_h")
+            sub = [f"{format_value(starts.mean, 'queue_starts')} started per run" if starts is not None else "",
+                   f"{format_value(staff.mean, 'staff')} staff" if staff is not None else ""]
+            sub = ", ".join(x for x in sub if x)
+            row.append(text + (f"\n({sub})" if sub else ""))
+        rows.append(row)
+    blocks: list[Any] = [Para("Where the relay builds up: how long an order waits at each kind of bureau before "
+                              "work on it starts.")]
+    if longest:
+        def wait(scenario: str, group: str) -> str:
+            w = cell[(scenario, group, "queue_wait_h")]
+            ci = (f" (95% CI {describe_value(w.ci_low, 'queue_wait_h')} to {describe_value(w.ci_high, 'queue_wait_h')})"
+                  if np.isfinite(w.ci_low) else "")
+            return f"{describe_value(w.mean, 'queue_wait_h')}{ci}"
+
+        blocks.append(Bullets([
+            f"In **{scenario}** orders wait longest at {group}: {wait(scenario, group)} on average before work "
+            "starts" + (f"; among the relays, at {relay}: {wait(scenario, relay)}" if relay else "") + "."
+            for scenario, group, relay in longest]))
+    n = int(queues["n"].max())
+    blocks.append(Table(["bureau (role@level)", *scenarios], rows, strong=strong, caption=(
+        f"Mean [95% t interval] over up to {n} finished replication(s) of each run's mean wait in hours, from an "
+        "order reaching the bureaus of that role and level to the start of work on it (sitting on an order "
+        "counts); in brackets beneath, the cases started and the staff, means per run. Relays pass orders down the "
+        "hierarchy, departments handle them; the longest wait of each scenario is in bold (–: no order "
+        "started there)." + note)))
+    return blocks
+
+
 def _sensitivity_section(store: Store) -> Section:
-    sec = Section(*SECTIONS[5])
+    sec = _section("sensitivity")
     dtype = store.design_type
     try:
         if dtype == "morris":
@@ -571,7 +702,7 @@ def _sensitivity_section(store: Store) -> Section:
 
 
 def _figures_section(figs: Sequence[FigureOutput], dpi: int) -> Section:
-    sec = Section(*SECTIONS[6])
+    sec = _section("figures")
     skipped = []
     for f in figs:
         if f.figure is None:
@@ -585,7 +716,7 @@ def _figures_section(figs: Sequence[FigureOutput], dpi: int) -> Section:
 
 
 def _failed_section(store: Store) -> Section:
-    sec = Section(*SECTIONS[7])
+    sec = _section("failed-runs")
     failed = store.failed
     if failed.empty:
         sec.blocks.append(Para(f"None: all {len(store.runs)} run(s) finished."))
@@ -606,10 +737,11 @@ def build_report(store: Store | str | Path, dpi: int = 110) -> tuple[str, list[S
     diffs = paired_differences(store)
     sections = [
         _what_was_run(store),
-        Section(*SECTIONS[1], blocks=[Bullets(reading(store, diffs))]),
+        _section("reading", [Bullets(reading(store, diffs))]),
         _kpi_section(store, table),
         _paired_section(store, diffs),
         _equity_section(store),
+        _level_section(store),
         _sensitivity_section(store),
         _figures_section(all_figures(store) if len(store.ok_runs) else [], dpi),
         _failed_section(store),

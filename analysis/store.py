@@ -7,7 +7,9 @@ The store layout is written by ``experiments`` (README.md, "The result store"; t
 Every problem with the store (missing directory, missing or corrupt manifest, unreadable Parquet, missing
 columns) raises :class:`StoreError`, whose message names the file and what is wrong. Failed runs are kept
 aside in :attr:`Store.failed` and every analysis works on the runs that finished (``status == "ok"``).
-The names ``analysis`` modules import (``ALL``, ``SPLITS``, ``PARAM_PREFIX``, ``StoreError``) are re-exported.
+The names ``analysis`` modules import (``ALL``, ``SPLITS``, ``PARAM_PREFIX``, ``StoreError``) are re-exported;
+the groups of the split by handling level and of the queue waits are named here (``HANDLING_LEVELS``,
+``QUEUE_ROLES``).
 """
 
 from __future__ import annotations
@@ -39,6 +41,15 @@ from common.store import (
 #: other two rates, time to close, trust, cost.
 HEADLINE_KPIS: tuple[str, ...] = ("resolution_rate", "true_resolution_rate", "gaming_gap", "response_rate",
                                   "satisfaction_rate", "median_close_h", "mean_trust", "cost_hours")
+#: ``group_by`` of the split by the level a case was handled at, and its groups top to bottom ("platform":
+#: answered at intake, never dispatched). Written by sim/metrics.py ``build_result``; older stores lack it.
+LEVEL_SPLIT = "handling_level"
+HANDLING_LEVELS: tuple[str, ...] = ("central", "province", "prefecture", "county", "township", "platform")
+#: ``group_by`` of the queue waits by bureau (group ``"<role>@<level>"``, e.g. ``"relay@county"``; kpis
+#: ``queue_wait_h``, ``queue_starts``, ``staff``; sim/metrics.py ``_queue_rows``), and the roles in display
+#: order: relays pass orders down the hierarchy, departments handle them.
+QUEUE_SPLIT = "queue"
+QUEUE_ROLES: tuple[str, ...] = ("relay", "department")
 #: What the runs and summary tables must hold (the store's other columns are optional here).
 RUN_COLUMNS = REQUIRED_RUN_COLUMNS
 SUMMARY_COLUMNS = REQUIRED_SUMMARY_COLUMNS
@@ -191,7 +202,8 @@ class Store:
 
     @property
     def groups(self) -> pd.DataFrame:
-        """Equity split rows (requester_kind, channel, area) of the finished runs."""
+        """Every non-overall row of the finished runs: the equity splits (requester_kind, channel, area), the
+        split by handling level (:data:`LEVEL_SPLIT`) and the queue waits (:data:`QUEUE_SPLIT`)."""
         s = self.summary
         return s[~((s["group_by"] == ALL) & (s["group"] == ALL))].reset_index(drop=True)
 
@@ -296,4 +308,5 @@ def _normalise_summary(summary: pd.DataFrame) -> pd.DataFrame:
     return summary
 
 
-__all__ = ["ALL", "HEADLINE_KPIS", "PARAM_PREFIX", "SPLITS", "Store", "StoreError", "as_store", "load_store"]
+__all__ = ["ALL", "HANDLING_LEVELS", "HEADLINE_KPIS", "LEVEL_SPLIT", "PARAM_PREFIX", "QUEUE_ROLES", "QUEUE_SPLIT",
+           "SPLITS", "Store", "StoreError", "as_store", "load_store"]

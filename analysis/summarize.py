@@ -32,18 +32,29 @@ from common.stats import (
 )
 from sim.results import KPI_NAMES, KPI_UNITS
 
-from .store import ALL, PARAM_PREFIX, SPLITS, Store, as_store
+from .store import (
+    ALL,
+    HANDLING_LEVELS,
+    LEVEL_SPLIT,
+    PARAM_PREFIX,
+    QUEUE_ROLES,
+    QUEUE_SPLIT,
+    SPLITS,
+    Store,
+    as_store,
+)
 
 #: KPIs for which a larger value is better for citizens (a policy "improves" them by raising them).
 HIGHER_IS_BETTER: frozenset[str] = frozenset({
     "response_rate", "on_time_response_rate", "resolution_rate", "true_resolution_rate",
     "dispatched_resolution_rate", "dispatched_true_resolution_rate", "satisfaction_rate", "on_time_close_rate",
-    "mean_trust", "participation_rate",
+    "mean_trust", "participation_rate", "repeat_true_resolution_rate", "repeat_satisfaction_rate",
 })
 #: KPIs for which a smaller value is better (times, failures, the gaming and digital gaps).
 LOWER_IS_BETTER: frozenset[str] = frozenset({
     "median_response_h", "p90_response_h", "median_close_h", "p90_close_h", "reopen_rate", "escalation_rate",
-    "perfunctory_share", "backlog_end", "gaming_gap", "digital_gap",
+    "perfunctory_share", "backlog_end", "gaming_gap", "digital_gap", "repeat_share", "median_relay_h",
+    "relay_wait_h",
 })
 #: KPIs that are costs (paid staff-hours): a rise is "costlier", a fall "cheaper". Work hours and utilisation
 #: are neither better nor worse in themselves.
@@ -72,12 +83,20 @@ KPI_LABELS: dict[str, str] = {
     "work_hours_supervisors": "supervisor hours worked", "work_hours": "hours worked",
     "utilisation_departments": "department utilisation", "utilisation_operators": "operator utilisation",
     "utilisation_supervisors": "supervisor utilisation", "cost_hours": "cost in paid hours",
-    "online_share": "online share", "cases": "cases",
+    "repeat_share": "share of repeat reports",
+    "repeat_true_resolution_rate": "true resolution rate of repeat reports",
+    "repeat_satisfaction_rate": "satisfaction rate of repeat reports",
+    "median_relay_h": "median time from dispatch to the handling department (relayed cases)",
+    "relay_wait_h": "mean wait at a relay",
+    "online_share": "online share", "cases": "cases", "case_share": "share of cases",
+    "queue_wait_h": "mean wait before work starts", "queue_starts": "cases started", "staff": "staff",
 }
 
 
-#: Units of the extra indicators the equity splits carry besides the KPIs.
-EXTRA_UNITS: dict[str, str] = {"online_share": "share of cases", "cases": "cases"}
+#: Units of the extra indicators the splits carry besides the KPIs (``case_share`` is derived by
+#: :func:`level_table`; the ``queue_*`` and ``staff`` ones come with the queue waits).
+EXTRA_UNITS: dict[str, str] = {"online_share": "share of cases", "cases": "cases", "case_share": "share of cases",
+                               "queue_wait_h": "hours", "queue_starts": "cases", "staff": "staff"}
 
 
 def kpi_label(kpi: str) -> str:
@@ -194,6 +213,8 @@ def group_table(
     confidence: float = 0.95,
 ) -> pd.DataFrame:
     """Equity: KPIs split by requester kind, channel and urban/rural area, mean and t interval per scenario.
+    Every other split in the store comes too, after those (the split by handling level and the queue waits,
+    which :func:`level_table` and :func:`queue_table` present better); filter on ``group_by`` for the equity ones.
 
     Columns: ``scenario, point, group_by, group, kpi, unit, n, mean, sd, ci_low, ci_high, half_width``.
     """
@@ -242,6 +263,83 @@ def group_gaps(
                          "ci_high": iv.high})
     cols = ["scenario", "point", "group_by", "gap", "kpi", "unit", "n", "mean", "ci_low", "ci_high"]
     return pd.DataFrame(rows, columns=cols)
+
+
+def _group_order(names: Iterable[str], known: Sequence[str]) -> list[str]:
+    """``names`` in the order of ``known``, unknown ones after (sorted)."""
+    names = set(map(str, names))
+    return [n for n in known if n in names] + sorted(names - set(known))
+
+
+def level_table(
+    store: Store | str | Path,
+    kpis: Iterable[str] | None = None,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """By handling level (the level a case was handled at; "platform": answered at intake): each KPI of the
+    split per scenario, design point and level, mean over replications with its t interval, plus
+    ``case_share``, the level's cases as a share of all the run's cases.
+
+    A run writes no row for a level that handled none of its cases: for ``cases`` and ``case_share`` that
+    level counts as 0 in that run (every level seen anywhere in the store is filled so), while its rates are
+    undefined there and left out. Levels in :data:`~analysis.store.HANDLING_LEVELS` order (unknown ones
+    after). Columns: ``scenario, point, group, kpi, unit, n, mean, sd, ci_low, ci_high, half_width``; empty
+    when the store has no split by handling level (stores written before the model recorded it).
+    """
+    store = as_store(store)
+    cols = ["scenario", "point", "group", "kpi", "unit", "n", "mean", "sd", "ci_low", "ci_high", "half_width"]
+    g = store.groups
+    lv = g[g["group_by"] == LEVEL_SPLIT]
+    if lv.empty:
+        return pd.DataFrame(columns=cols)
+    keys = ["run_id", "scenario", "point", "replication"]
+    levels = _group_order(lv["group"], HANDLING_LEVELS)
+    parts = [lv.loc[lv["kpi"] != "cases", [*keys, "group", "kpi", "value"]]]
+    counted = lv[lv["kpi"] == "cases"]
+    if len(counted):
+        counts = counted.pivot_table(index=keys, columns="group", values="value", aggfunc="sum")
+        counts = counts.reindex(columns=levels).fillna(0.0)
+        total = counts.sum(axis=1)
+        share = counts.div(total.where(total > 0), axis=0)
+        for name, wide in (("cases", counts), ("case_share", share)):
+            wide = wide.rename_axis(columns="group").reset_index()
+            parts.append(wide.melt(id_vars=keys, var_name="group", value_name="value").assign(kpi=name))
+    data = pd.concat(parts, ignore_index=True)
+    if kpis is not None:
+        data = data[data["kpi"].isin(list(kpis))]
+    df = _intervals(data, ["scenario", "point", "group", "kpi"], confidence)
+    if df.empty:
+        return pd.DataFrame(columns=cols)
+    order = {name: i for i, name in enumerate(levels)}
+    df = df.assign(_h=df["group"].map(order))
+    present = set(df["kpi"])
+    df = _sorted(df, store, [k for k in (*KPI_NAMES, "cases", "case_share") if k in present], extra=["_h"])
+    return df.drop(columns=["_h"])[cols]
+
+
+def queue_table(store: Store | str | Path, confidence: float = 0.95) -> pd.DataFrame:
+    """Queue waits by bureau role and level (``group`` "relay@county"): per scenario and design point, the
+    mean over replications with its t interval of ``queue_wait_h`` (each run's mean hours from an order
+    reaching those bureaus to the start of work on it; a run in which they started nothing has none),
+    ``queue_starts`` (cases started per run) and ``staff``.
+
+    Columns: ``scenario, point, group, role, level, kpi, unit, n, mean, sd, ci_low, ci_high, half_width``;
+    relays before departments, each top to bottom. Empty when the store has no queue rows."""
+    store = as_store(store)
+    cols = ["scenario", "point", "group", "role", "level", "kpi", "unit", "n", "mean", "sd", "ci_low", "ci_high",
+            "half_width"]
+    g = store.groups
+    q = g[g["group_by"] == QUEUE_SPLIT]
+    df = _intervals(q, ["scenario", "point", "group", "kpi"], confidence) if len(q) else pd.DataFrame()
+    if df.empty:
+        return pd.DataFrame(columns=cols)
+    split = df["group"].str.partition("@")
+    df = df.assign(role=split[0], level=split[2])
+    roles = {r: i for i, r in enumerate(_group_order(df["role"], QUEUE_ROLES))}
+    levels = {lv: i for i, lv in enumerate(_group_order(df["level"], HANDLING_LEVELS))}
+    df = df.assign(_r=df["role"].map(roles), _h=df["level"].map(levels))
+    df = _sorted(df, store, ["queue_wait_h", "queue_starts", "staff"], extra=["_r", "_h"])
+    return df.drop(columns=["_r", "_h"])[cols]
 
 
 def pareto_efficient(cost: Sequence[float], outcome: Sequence[float], higher_is_better: bool = True) -> list[bool]:
@@ -399,7 +497,7 @@ def _format_number(value: float, unit: str, digits: int) -> str:
         return f"{value:.{digits}f}"
     if unit == "hours":
         return f"{value:.1f}"
-    if unit in ("staff-hours", "open cases", "cases"):
+    if unit in ("staff-hours", "open cases", "cases", "staff"):
         return f"{value:,.0f}"
     return format_number(value, GENERAL_BANDS, small=".2e", zero=".3g")
 
@@ -527,8 +625,9 @@ def summary_text(store: Store | str | Path, kpis: Iterable[str] | None = None) -
 
 
 __all__ = [
-    "ALL", "COST_KPIS", "HIGHER_IS_BETTER", "Interval", "KPI_LABELS", "LOWER_IS_BETTER", "format_interval", "format_kpi_table",
-    "format_paired_differences", "format_value", "group_gaps", "group_table", "kpi_label", "kpi_matrix",
-    "kpi_table", "kpi_unit", "morris_indices", "paired_differences", "paired_t_pvalue", "pareto_efficient", "significance_marker",
-    "sobol_indices", "SensitivityUnavailable", "summary_text", "t_interval", "timeseries_bands",
+    "ALL", "COST_KPIS", "HIGHER_IS_BETTER", "Interval", "KPI_LABELS", "LOWER_IS_BETTER", "format_interval",
+    "format_kpi_table", "format_paired_differences", "format_value", "group_gaps", "group_table", "kpi_label",
+    "kpi_matrix", "kpi_table", "kpi_unit", "level_table", "morris_indices", "paired_differences", "paired_t_pvalue",
+    "pareto_efficient", "queue_table", "significance_marker", "sobol_indices", "SensitivityUnavailable",
+    "summary_text", "t_interval", "timeseries_bands",
 ]

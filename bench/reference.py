@@ -23,6 +23,12 @@ level acting on escalations. Patience, systemic fixes and trust spreading on a c
 Departments and their staff are those of :class:`sim.hierarchy.Hierarchy` (``departments.staff`` by level,
 ``departments.staff_by_department`` by name), so both models staff alike.
 
+It omits what ``sim`` gained later, and is compared with ``sim`` with these switched off: relays as staffed
+queues in a cascade (here each hand-over is a lognormal delay), repeat reports of unsolved problems, the
+fading of trust and efficacy toward each requester's disposition, trust in the reporting rule, the cost and
+risk of escalating, and the province's own inspections of provincial and central departments (and the
+reduced weight of the city's sanctions on them).
+
 It is written for reading, not speed, and is not bit-identical to ``sim``: times are whole hours (events
 are handled in the step after they fall due), and patience is checked once a day. ``python -m bench --suite
 reference`` runs it next to ``sim.run_scenario`` on the same scenario and compares case lifecycles completed

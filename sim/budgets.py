@@ -32,7 +32,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .scenario import ScenarioError
+from .calendar import OFFICE_CLOSE_H, OFFICE_OPEN_H
+from .levers import always_open
+from .scenario import DispatchMode, ScenarioError
 
 if TYPE_CHECKING:  # pragma: no cover
     from .scenario import Scenario
@@ -138,17 +140,35 @@ def expected_load(scenario: Scenario) -> dict[str, float]:
     fixed request stream split by category share and township population), times the reporting share
     assumed for planning (0.85 with citizen behaviour, else 1), times the share not answered at intake
     (1 − consultation share × ``platform.direct_answer_share``), times 1.1 for reopened and escalated
-    cases; times the category's mean service time (h). Office hours do not scale it: a case once started
-    runs on. The population is drawn with the scenario's ``run.seed``.
+    cases; times the category's mean service time (h). A relay's load is every order whose cascade route
+    passes it, times the mean relay handling time (``departments.relay_handling_h``, lognormal), divided by
+    the open share of the week when departments keep office hours (a relay's short jobs do not run on past
+    closing): relays are planned for the cascade whatever the scenario's dispatch mode, so that dispatch modes
+    compare at equal staff. Office hours do not scale it: a case once started runs on. The population is drawn with the
+    scenario's ``run.seed``.
     """
     scenario = scenario.with_overrides({"departments.staff_by_department": {}}, source="plan-staff")
     city = _PlanningCity(scenario)
     dm, h = city.demand, city.hierarchy
     rate, reporting = dm.expected_rate()
     dispatched = 1.0 - dm.category_consult * scenario.platform.direct_answer_share
-    load = rate * reporting * REWORK_FACTOR * (dispatched * dm.category_service_mean_h)[:, None]
+    orders = rate * reporting * REWORK_FACTOR * dispatched[:, None]  # orders per hour per (category, township)
+    load = orders * dm.category_service_mean_h[:, None]
     per_dept = np.zeros(len(h.departments))
     np.add.at(per_dept, h.handler.ravel(), load.ravel())
+    # relays: every order of the cascade passes each relay of its route once, whatever the dispatch mode. Their
+    # work is short, so it does not run on past closing time: in office hours a relay has only the open share
+    # of the week to do it in (working days × 8 h of the run's calendar)
+    d = scenario.departments
+    relay_h = d.relay_handling_h * math.exp(d.relay_handling_sigma ** 2 / 2.0)  # mean of the lognormal
+    if not always_open(d.hours):
+        days = max(1, math.ceil(city.end_h / 24.0))
+        relay_h /= float(city.calendar.is_workday[:days].mean()) * (OFFICE_CLOSE_H - OFFICE_OPEN_H) / 24.0
+    route = h.routes[DispatchMode.CASCADE]
+    for k in range(route.shape[2]):
+        at = route[:, :, k]
+        relay = (at >= 0) & h.dept_relay[np.maximum(at, 0)]
+        np.add.at(per_dept, at[relay], orders[relay] * relay_h)
     return {rec.node: float(x) for rec, x in zip(h.departments, per_dept.tolist(), strict=True)}
 
 

@@ -59,10 +59,12 @@ class Channel(IntEnum):
 CHANNEL_NAMES = ("online", "hotline", "offline")
 
 _FLOAT_FIELDS = ("created", "accepted", "dispatched", "dept_arrival", "first_response", "service_start",
-                 "replied", "closed", "due", "service_time", "intake_time", "inspected_at")
-_INT_FIELDS = ("citizen", "dept", "region")
+                 "replied", "closed", "due", "service_time", "intake_time", "inspected_at", "held_since",
+                 "relay_time", "queued_at")
+_INT_FIELDS = ("citizen", "dept", "handler", "region")
+_ID_FIELDS = ("repeat_of",)  # int64, −1 for none
 _SMALL_FIELDS = ("category", "channel", "status", "hops", "reopen_count", "supervision_level", "satisfied", "boost",
-                 "action", "bounced")
+                 "action", "bounced", "route_pos", "repeat_count")
 _BOOL_FIELDS = ("enterprise", "urban", "true_resolved", "recorded_resolved", "perfunctory", "supervised", "escalated",
                 "reopened", "tattle", "collective", "direct_answer", "misrouted", "consultation", "measured",
                 "surveyed", "audited")
@@ -75,6 +77,12 @@ class CaseStore:
     platform records the case closed as resolved: a perfunctory reply claims it). ``action`` is the
     department's last choice (:class:`Action`), ``bounced`` how often the order was returned,
     ``surveyed`` whether a call-back reached the requester, ``audited`` whether an audit looked at it.
+
+    Where a case is in the hierarchy: ``handler`` is the department that must handle it, ``dept`` the bureau
+    that holds it now (a relay on the way in a cascade, then the handler), ``route_pos`` its hop on the route
+    (0 = the first bureau), ``held_since`` when the holder received it (h) and ``relay_time`` the hours a relay
+    needs to pass it on. ``repeat_of`` is the id of the earlier case of the same problem (−1: a first report),
+    ``repeat_count`` how many reports of the problem came before.
 
     Grows by half its size when full (a good first ``capacity`` avoids copies altogether).
     """
@@ -90,15 +98,17 @@ class CaseStore:
             setattr(self, f, np.zeros(self.capacity, dtype=np.int8))
         for f in _BOOL_FIELDS:
             setattr(self, f, np.zeros(self.capacity, dtype=bool))
+        for f in _ID_FIELDS:
+            setattr(self, f, np.full(self.capacity, -1, dtype=np.int64))
         self.first_open = 0  # every case before this index is final
 
     def _grow(self, need: int) -> None:
         cap = self.capacity
         while cap < need:
             cap = int(cap * 1.5) + 16
-        for f in _FLOAT_FIELDS + _INT_FIELDS + _SMALL_FIELDS + _BOOL_FIELDS:
+        for f in _FLOAT_FIELDS + _INT_FIELDS + _SMALL_FIELDS + _BOOL_FIELDS + _ID_FIELDS:
             old = getattr(self, f)
-            fill = np.nan if f in _FLOAT_FIELDS else 0
+            fill = np.nan if f in _FLOAT_FIELDS else -1 if f in _ID_FIELDS else 0
             new = np.full(cap, fill, dtype=old.dtype)
             new[: self.n] = old[: self.n]
             setattr(self, f, new)

@@ -11,7 +11,12 @@ answered within a day (Beijing practice, [weak]; S10). Source ids S1–S26 are t
 against the targets in ``python run.py validate``.
 
 Each category names the level whose department handles it; the department type is the category itself
-(one functional bureau per heading, with counterparts at the levels below).
+(one functional bureau per heading, with counterparts at the levels between the prefecture and that level).
+Two headings lie above the prefecture's authority (assumption: no published split of a prefecture hotline's
+items by the level of government that must answer them was found): ``provincial_affairs`` (provincial agencies,
+expressways, provincial hospitals and universities; 2.0%, handled by the province) and ``telecom_post``
+(centrally managed telecoms, post and railways; 2.5%, handled at central level). Their 4.5 points were taken
+from transport (−2.0: railway and expressway matters) and housing (−2.5).
 """
 
 from __future__ import annotations
@@ -26,8 +31,8 @@ _ROWS: dict[str, tuple[Any, ...]] = {
     "utilities":              (0.128, 0.70, 0.25, "prefecture", 0.42, 12.0, 1.0, 1.0, 1.5),
     "city_management":        (0.120, 0.50, 0.30, "township",   0.47, 24.0, 1.0, 5.0, 1.0),
     "public_order":           (0.090, 0.60, 0.35, "township",   0.47, 24.0, 1.0, 5.0, 0.8),
-    "housing":                (0.100, 0.60, 0.50, "county",     0.67, 48.0, 1.0, 7.0, 0.5),
-    "transport":              (0.090, 0.50, 0.35, "prefecture", 0.67, 36.0, 1.0, 5.0, 1.2),
+    "housing":                (0.075, 0.60, 0.50, "county",     0.67, 48.0, 1.0, 7.0, 0.5),
+    "transport":              (0.070, 0.50, 0.35, "prefecture", 0.67, 36.0, 1.0, 5.0, 1.2),
     "environment":            (0.070, 0.60, 0.45, "county",     0.52, 48.0, 1.0, 7.0, 1.5),
     "market_regulation":      (0.080, 0.50, 0.30, "county",     0.62, 36.0, 1.0, 7.0, 3.0),
     "labour_social_security": (0.100, 0.60, 0.40, "county",     0.72, 48.0, 1.0, 7.0, 1.5),
@@ -35,6 +40,8 @@ _ROWS: dict[str, tuple[Any, ...]] = {
     "health":                 (0.060, 0.60, 0.35, "county",     0.77, 36.0, 1.0, 5.0, 0.5),
     "land_planning":          (0.040, 0.60, 0.70, "prefecture", 0.57, 96.0, 1.0, 15.0, 2.0),
     "rural_affairs":          (0.040, 0.50, 0.40, "township",   0.57, 48.0, 1.0, 7.0, 0.5),
+    "provincial_affairs":     (0.020, 0.55, 0.50, "province",   0.60, 72.0, 1.0, 10.0, 1.2),
+    "telecom_post":           (0.025, 0.50, 0.35, "central",    0.60, 48.0, 1.0, 7.0, 1.0),
 }
 
 

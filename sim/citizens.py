@@ -5,16 +5,23 @@ columnar state (one array per attribute over the whole population), so that mill
 cost little. Each rule is written for one requester and applied at once to whoever acts in a step:
 
 * ``report``: Epstein-style threshold rule (Epstein 2002; docs/sources.md, S21): report when
-  ``severity × efficacy − channel_cost − threshold + ε > 0``, ε logistic with scale ``report_noise``.
+  ``severity × efficacy + report_trust_weight × (trust − 0.5) − channel_cost − threshold + ε > 0``,
+  ε logistic with scale ``report_noise``.
 * ``choose_channel``: multinomial logit over open channels: cost, digital access (online needs it),
   and stickiness to the channel that last satisfied.
 * ``judge``: satisfaction score ``w_r·solved + w_a·answered + w_t·timeliness − w_p·perfunctory + ε``
   against ``satisfaction_threshold``; timeliness = exp(−elapsed / (2·expected_response_h)).
 * ``learn``: trust and efficacy move toward the outcome with learning rates; the day's changes spread
   once a day to contacts on a sparse social network (a share ``social_influence`` of each change).
+* memory: between experiences, trust and efficacy relax toward the requester's disposition (the value
+  drawn at set-up) by a factor e every ``trust_memory_days``. The relaxation is lazy: each row keeps its
+  value and the hour it was set, and is brought up to date only when it is read or written; population
+  means come from running sums (see :meth:`Population.mean_trust`), so no step visits every requester.
 * ``escalate``: grievance = severity × (1 − trust) (Epstein's hardship × (1 − legitimacy)); escalate
-  when grievance + ε exceeds ``escalation_threshold`` (lower by ``threat_escalation_shift`` for a requester
-  who threatened to tell the upper level or to act collectively: the threat is carried out more readily).
+  when grievance − ``escalation_cost`` + ε exceeds ``escalation_threshold`` (lower by
+  ``threat_escalation_shift`` for a requester who threatened to tell the upper level or to act collectively:
+  the threat is carried out more readily). ``dismissed``: the upper level dismisses an escalation with
+  chance ``escalation_risk``.
 """
 
 from __future__ import annotations
@@ -62,8 +69,20 @@ class Population:
         access = np.where(self.enterprise, np.maximum(access, 0.95), access)
         self.digital = rng.random(n) < access
         sd = c.heterogeneity
+        # stored values (as of t_set) and dispositions (the values drawn at set-up, what memory relaxes to)
         self.trust = np.clip(rng.normal(c.initial_trust, sd, n), 0.0, 1.0)
         self.efficacy = np.clip(rng.normal(c.initial_efficacy, sd, n), 0.0, 1.0)
+        self.trust0 = self.trust.copy()
+        self.efficacy0 = self.efficacy.copy()
+        self.t_set = np.zeros(n)  # hour (since the start) at which each row's trust and efficacy were set
+        self.tau_h = c.trust_memory_days * 24.0  # relaxation time, hours (inf: no relaxation)
+        # running sums for the means: S = Σ_i (x_i − x0_i)·exp((t_set_i − t_ref)/τ), so that
+        # mean x(t) = mean x0 + exp(−(t − t_ref)/τ)·S/n for t ≥ every t_set (see mean_trust)
+        self._t_ref = 0.0
+        self._s_trust = 0.0
+        self._s_efficacy = 0.0
+        self._trust0_mean = float(self.trust0.mean()) if n else 0.0
+        self._efficacy0_mean = float(self.efficacy0.mean()) if n else 0.0
         self.last_good_channel = np.full(n, -1, dtype=np.int8)
         self.trust_change = np.zeros(n)  # today's change, spread to contacts at the end of the day
         self.changed: list[np.ndarray] = []
@@ -85,6 +104,80 @@ class Population:
         local_pick = start[:, None] + (rng.random((n, k)) * size[:, None]).astype(np.int64)
         any_pick = rng.integers(0, n, size=(n, k))
         self.contacts = np.where(local, local_pick, any_pick).astype(np.int32)
+
+    # ------------------------------------------------------------------------------------ memory
+    REBASE_EXPONENT = 300.0  # rebase the running sums' reference time when (now − t_ref)/τ exceeds this
+
+    def _now(self, now: float | None) -> float:
+        """``now`` in hours since the start, or the model's clock (``model.hour``) when not given."""
+        return float(getattr(self.model, "hour", 0)) if now is None else float(now)
+
+    def _decay(self, who: np.ndarray, now: float | np.ndarray) -> np.ndarray:
+        """exp(−(now − t_set)/τ) for the rows ``who`` (1 at or before t_set; 1 when τ is infinite)."""
+        dt = np.maximum(np.asarray(now, dtype=float) - self.t_set[who], 0.0)
+        return np.exp(-dt / self.tau_h)
+
+    def trust_at(self, who: np.ndarray, now: float | np.ndarray | None = None) -> np.ndarray:
+        """Trust (0–1) of the requesters ``who`` at hour ``now`` (hours since the start; default: the
+        model's clock), relaxed toward their disposition since they were last set. Reads only; vectorised."""
+        if now is None:
+            now = self._now(None)
+        return self.trust0[who] + (self.trust[who] - self.trust0[who]) * self._decay(who, now)
+
+    def efficacy_at(self, who: np.ndarray, now: float | np.ndarray | None = None) -> np.ndarray:
+        """Efficacy (0–1) of the requesters ``who`` at hour ``now`` (as :meth:`trust_at`)."""
+        if now is None:
+            now = self._now(None)
+        return self.efficacy0[who] + (self.efficacy[who] - self.efficacy0[who]) * self._decay(who, now)
+
+    def _rebase(self) -> None:
+        """Move the running sums' reference time to the latest t_set and recompute them over all rows."""
+        self._t_ref = float(self.t_set.max())
+        w = np.exp((self.t_set - self._t_ref) / self.tau_h)
+        self._s_trust = float(np.dot(self.trust - self.trust0, w))
+        self._s_efficacy = float(np.dot(self.efficacy - self.efficacy0, w))
+
+    def _bring_up(self, rows: np.ndarray, now: float) -> None:
+        """Relax the stored trust and efficacy of ``rows`` (unique indices) to hour ``now`` and set their
+        t_set to it (never back: a row set later than ``now`` stays as it is). A row's term in the running
+        sums does not change (the relaxation is what the sums already discount), so they are left alone."""
+        t = np.maximum(self.t_set[rows], now)
+        f = np.exp(-(t - self.t_set[rows]) / self.tau_h)
+        self.trust[rows] = self.trust0[rows] + (self.trust[rows] - self.trust0[rows]) * f
+        self.efficacy[rows] = self.efficacy0[rows] + (self.efficacy[rows] - self.efficacy0[rows]) * f
+        self.t_set[rows] = t
+
+    def _account(self, rows: np.ndarray, d_trust: np.ndarray | None, d_efficacy: np.ndarray | None) -> None:
+        """Add the changes of the stored values of ``rows`` (unique, already brought up to date and
+        changed), one per row, to the running sums, each weighted by its row's exp((t_set − t_ref)/τ).
+        When an exponent would pass ``REBASE_EXPONENT`` the sums are instead recomputed over all rows with a
+        new reference time (one O(n) pass, about once every 300·τ hours of simulated time), which takes the
+        changes in."""
+        x = (self.t_set[rows] - self._t_ref) / self.tau_h
+        if len(x) and x.max() > self.REBASE_EXPONENT:
+            self._rebase()
+            return
+        w = np.exp(x)
+        if d_trust is not None:
+            self._s_trust += float(np.dot(d_trust, w))
+        if d_efficacy is not None:
+            self._s_efficacy += float(np.dot(d_efficacy, w))
+
+    def mean_trust(self, now: float | None = None) -> float:
+        """Mean trust (0–1) of everyone at hour ``now`` (default: the model's clock), from the running sum:
+        O(1). Exact for ``now`` at or after every row's last update."""
+        if self.n == 0:
+            return float("nan")
+        now = self._now(now)
+        return self._trust0_mean + float(np.exp(-(now - self._t_ref) / self.tau_h)) * self._s_trust / self.n
+
+    def mean_efficacy(self, now: float | None = None) -> float:
+        """Mean efficacy (0–1) of everyone at hour ``now`` (as :meth:`mean_trust`)."""
+        if self.n == 0:
+            return float("nan")
+        now = self._now(now)
+        return (self._efficacy0_mean
+                + float(np.exp(-(now - self._t_ref) / self.tau_h)) * self._s_efficacy / self.n)
 
     # ----------------------------------------------------------------------------------------------
     def pick_requesters(self, township: np.ndarray, enterprise: np.ndarray, rng: np.random.Generator
@@ -117,12 +210,18 @@ class Population:
         return np.where(np.isfinite(util).any(axis=1), choice, -1).astype(np.int8)
 
     def report(self, who: np.ndarray, severity: np.ndarray, channel: np.ndarray,
-               rng: np.random.Generator) -> np.ndarray:
-        """Who of them reports (True) — the threshold rule with logistic noise."""
+               rng: np.random.Generator, now: float | None = None) -> np.ndarray:
+        """Who of them reports (True) — the threshold rule with logistic noise:
+        ``severity × efficacy + report_trust_weight × (trust − 0.5) − cost − report_threshold + ε > 0``
+        (utility units), trust and efficacy as of ``now`` (hours; default: the model's clock)."""
         c = self.model.settings.citizens
+        now = self._now(now)
         cost = np.array([c.channel_cost_online, c.channel_cost_hotline, c.channel_cost_offline])[channel]
-        x = (severity * self.efficacy[who] - cost - c.report_threshold) / c.report_noise
-        return rng.random(len(who)) < 1.0 / (1.0 + np.exp(-x))
+        u = severity * self.efficacy_at(who, now) - cost - c.report_threshold
+        if c.report_trust_weight:
+            u = u + c.report_trust_weight * (self.trust_at(who, now) - 0.5)
+        with np.errstate(over="ignore"):  # a far-off threshold: exp overflows to inf, the chance to 0
+            return rng.random(len(who)) < 1.0 / (1.0 + np.exp(-u / c.report_noise))
 
     def judge(self, cases: np.ndarray, now: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Satisfied (True) or not, for replied cases."""
@@ -140,42 +239,64 @@ class Population:
                  + rng.logistic(0.0, c.satisfaction_noise, len(cases)))
         return score > c.satisfaction_threshold
 
-    def escalate(self, cases: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def escalate(self, cases: np.ndarray, rng: np.random.Generator, now: float | None = None) -> np.ndarray:
+        """Whose requester escalates (True) to the upper level: grievance = severity × (1 − trust), minus
+        the effort of petitioning (``escalation_cost``), plus logistic noise, above ``escalation_threshold``
+        (grievance units; lower by ``threat_escalation_shift`` after a threat). Trust as of ``now`` (hours;
+        default: the model's clock)."""
         m = self.model
         c = m.settings.citizens
         cs = m.cases
         who = cs.citizen[cases]
-        grievance = m.demand.category_severity[cs.category[cases]] * (1.0 - self.trust[who])
+        grievance = m.demand.category_severity[cs.category[cases]] * (1.0 - self.trust_at(who, self._now(now)))
         threshold = c.escalation_threshold - c.threat_escalation_shift * (cs.tattle[cases] | cs.collective[cases])
-        return grievance + rng.logistic(0.0, c.escalation_noise, len(cases)) > threshold
+        return grievance - c.escalation_cost + rng.logistic(0.0, c.escalation_noise, len(cases)) > threshold
+
+    def dismissed(self, cases: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Which escalations of ``cases`` the upper level dismisses (True), each with chance
+        ``citizens.escalation_risk``: it then does nothing, and the requester learns a failure. One uniform
+        draw per case from ``rng`` (none when the risk is 0 or there are no cases)."""
+        risk = self.model.settings.citizens.escalation_risk
+        k = len(cases)
+        if k == 0 or risk <= 0.0:
+            return np.zeros(k, dtype=bool)
+        return rng.random(k) < risk
 
     def learn(self, who: np.ndarray, satisfied: np.ndarray, resolved: np.ndarray,
-              channel: np.ndarray) -> None:
-        """Move trust and efficacy toward the outcome; remember a channel that worked."""
+              channel: np.ndarray, now: float | None = None) -> None:
+        """Move trust and efficacy toward the outcome (after relaxing them to ``now``, hours; default: the
+        model's clock); remember a channel that worked."""
         c = self.model.settings.citizens
         if len(who) == 0:
             return
+        now = self._now(now)
+        rows = np.unique(who)
+        self._bring_up(rows, now)
+        t_old, e_old = self.trust[rows], self.efficacy[rows]  # copies (fancy indexing)
         sat = satisfied.astype(float)
         # several outcomes for one person in a step: apply them in order (np.add.at keeps them all)
         dt = c.trust_learning_rate * (sat - self.trust[who])
         np.add.at(self.trust, who, dt)
-        self.trust[who] = np.clip(self.trust[who], 0.0, 1.0)  # touch only these rows: cost ∝ outcomes
+        self.trust[rows] = np.clip(self.trust[rows], 0.0, 1.0)  # touch only these rows: cost ∝ outcomes
         np.add.at(self.trust_change, who, dt)
         de = c.efficacy_learning_rate * (resolved.astype(float) - self.efficacy[who])
         np.add.at(self.efficacy, who, de)
-        self.efficacy[who] = np.clip(self.efficacy[who], 0.0, 1.0)
+        self.efficacy[rows] = np.clip(self.efficacy[rows], 0.0, 1.0)
+        self._account(rows, self.trust[rows] - t_old, self.efficacy[rows] - e_old)
         good = satisfied.astype(bool)
         self.last_good_channel[who[good]] = channel[good]
         self.changed.append(who)
 
-    def spread_trust(self) -> None:
-        """Once a day: each contact of someone whose trust changed today moves by a share of that change.
+    def spread_trust(self, now: float | None = None) -> None:
+        """Once a day: each contact of someone whose trust changed today moves by a share of that change
+        (after relaxing the contact's trust to ``now``, hours; default: the model's clock).
 
         Cost grows with the day's experiences, not with the population.
         """
         c = self.model.settings.citizens
         if not self.changed:
             return
+        now = self._now(now)
         who = np.unique(np.concatenate(self.changed))
         self.changed = []
         if self.contacts.shape[1] and c.social_influence > 0:
@@ -184,6 +305,10 @@ class Population:
             # the forward ones (the graph is built with mostly reciprocal local ties)
             listeners = self.contacts[who].ravel()
             shift = np.repeat(delta * c.social_influence / self.contacts.shape[1], self.contacts.shape[1])
+            rows = np.unique(listeners)
+            self._bring_up(rows, now)
+            t_old = self.trust[rows]
             np.add.at(self.trust, listeners, shift)
-            self.trust[listeners] = np.clip(self.trust[listeners], 0.0, 1.0)
+            self.trust[rows] = np.clip(self.trust[rows], 0.0, 1.0)
+            self._account(rows, self.trust[rows] - t_old, None)
         self.trust_change[who] = 0.0

@@ -55,7 +55,10 @@ class Demand:
         self.base_rate = per_h * self.category_share[:, None] * weighted  # problems per hour per cell
         self.enterprise_prob = np.where(
             weighted > 0, ent[None, :] * self.category_enterprise_w[:, None] / np.maximum(weighted, 1e-12), 0.0)
-        self.hops_by_category = model.hierarchy.hops(np.arange(len(cats)), model.levers.dispatch_mode)
+        mode = model.levers.dispatch_mode
+        self.routes = model.hierarchy.routes[mode]  # (category, township, hop) → bureau index
+        self.route_first = self.routes[:, :, 0]  # the first bureau of each cell's route
+        self.route_len = model.hierarchy.route_len[mode]
         self.fixed_rate = bool(d.fixed_rate_per_hour or d.requests_per_day)
         self._rate_day = -1
         self._rate_today = np.zeros(0)
@@ -159,16 +162,25 @@ class Demand:
         self.reported += np.bincount(2 * urban + ent, minlength=4).reshape(2, 2)
         created = hour + np.sort(rng.random(k))
         u = rng.random((3, k))
+        return self.open_cases(
+            citizen=who, category=cat, channel=channel, region=twp, enterprise=ent, urban=urban, created=created,
+            consultation=u[0] < self.category_consult[cat], tattle=u[1] < c.tattle_share,
+            collective=u[2] < c.collective_threat_share)
+
+    def open_cases(self, **columns: np.ndarray) -> np.ndarray:
+        """Add reported cases (``AWAITING_INTAKE``) with the given columns (at least citizen, category, region,
+        channel, created): their due time, handling time, intake time and route are drawn or looked up here.
+        Used for first reports and for repeat reports of a problem still unsolved; returns the new ids."""
+        m = self.model
+        cat, twp, created = columns["category"], columns["region"], columns["created"]
+        k = len(cat)
         dl_h = self.category_deadline_h[cat]
         due = np.where(np.isnan(dl_h), m.calendar.add_working_days(created, self.category_deadline_days[cat]),
                        created + np.nan_to_num(dl_h))
         ids = m.cases.add(
-            citizen=who, category=cat, channel=channel, region=twp, enterprise=ent, urban=urban,
-            created=created, due=due, service_time=self._service_times(cat),
-            consultation=u[0] < self.category_consult[cat], tattle=u[1] < c.tattle_share,
-            collective=u[2] < c.collective_threat_share, status=np.full(k, Status.AWAITING_INTAKE, np.int8),
-            dept=m.hierarchy.handler[cat, twp], hops=self.hops_by_category[cat],
-            measured=created >= m.warmup_h)
+            **columns, due=due, service_time=self._service_times(cat),
+            status=np.full(k, Status.AWAITING_INTAKE, np.int8), dept=self.route_first[cat, twp],
+            handler=m.hierarchy.handler[cat, twp], hops=self.route_len[cat, twp], measured=created >= m.warmup_h)
         m.cases.intake_time[ids] = m.rng_intake.exponential(m.settings.platform.handling_minutes / 60.0, k)
         self.today_ids.append(ids)
         return ids

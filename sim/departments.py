@@ -9,10 +9,11 @@ properly, reply perfunctorily (close it as solved without solving it), sit on it
 the platform as "not our jurisdiction" — by a logit over utilities in effort units (1 = one case handled
 properly at no load):
 
-    U(proper)      = duty − c(L) − q_late · E(late)
+    U(proper)      = duty − c(L) · w − q_late · E(late)   (w = 1; at a relay, passing the order on: relay_effort)
     U(perfunctory) = − c(L) · perfunctory_effort − E(perfunctory)
     U(sit)         = − E(late) − pressure
     U(bounce)      = − c(L) · bounce_effort − E(bounced)      (not once the order was returned max_bounces times)
+    (a relay, which only passes orders on in a cascade, cannot reply: no perfunctory reply, no sign-for)
     c(L) = 1 + load_weight · L,   L = waiting cases per member of staff
 
 E(kind) is the sanction the department expects per violation of that kind, for requests with or without
@@ -37,6 +38,7 @@ import mesa
 import numpy as np
 
 from .cases import Action, CaseStore, Violation
+from .hierarchy import PREFECTURE_INDEX
 from .queues import DISCIPLINES, ServerPool
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -106,6 +108,14 @@ class DepartmentTable:
                                 else -1 for r in h.departments], dtype=np.int64)
         self.waiting = np.zeros(n)
         self.received = np.zeros(n)  # cases that joined each department's queue so far
+        self.relay = h.dept_relay  # relays pass orders on in a cascade; they never reply
+        self.level = h.dept_level
+        # a sanction from the city's platform weighs less with a department above the prefecture
+        up = h.dept_level < PREFECTURE_INDEX
+        self.city_weight = np.where(up, model.settings.supervision.upper_level_weight, 1.0)
+        # queue waits of measured cases: hours from reaching the bureau to the start of work, and starts
+        self.wait_h = np.zeros(n)
+        self.starts = np.zeros(n)
         shape = (n, N_KINDS, 2)
         prior = s.prior_strength
         self.forget = math.exp(-1.0 / s.belief_memory_days)  # per day
@@ -137,6 +147,7 @@ class DepartmentTable:
         """Cases join their departments' queues at ``times`` (handed to the queues by :meth:`work`)."""
         np.add.at(self.waiting, cases.dept[ids], 1)
         np.add.at(self.received, cases.dept[ids], 1)
+        cases.queued_at[ids] = times  # the arrival time its queue key was made with
         self.arrivals.append((ids, times))
 
     def withdraw(self, ids: np.ndarray, cases: CaseStore) -> None:
@@ -150,9 +161,10 @@ class DepartmentTable:
     def raise_priority(self, ids: np.ndarray, cases: CaseStore) -> None:
         """Queued cases move up their queues as their ``boost`` now says."""
         for c in ids.tolist():
-            pool = self.agents[int(cases.dept[c])].pool
-            pool.raise_priority(c, pool.key(float(cases.dept_arrival[c]), float(cases.due[c]), int(cases.boost[c]),
-                                            float(cases.service_time[c])))
+            d = int(cases.dept[c])
+            pool = self.agents[d].pool
+            work = float(cases.relay_time[c] if self.relay[d] else cases.service_time[c])
+            pool.raise_priority(c, pool.key(float(cases.queued_at[c]), float(cases.due[c]), int(cases.boost[c]), work))
 
     def _take_arrivals(self, cases: CaseStore) -> dict[int, tuple]:
         """This step's arrivals grouped by department, each sorted by (time, case), with queue keys."""
@@ -169,7 +181,7 @@ class DepartmentTable:
         dept = cases.dept[ids]
         order = np.lexsort((ids, t, dept))
         ids, t, dept = ids[order], t[order], dept[order]
-        svc = cases.service_time[ids]
+        svc = np.where(self.relay[dept], cases.relay_time[ids], cases.service_time[ids])
         t_list, s_list = t.tolist(), svc.tolist()
         b_list = cases.boost[ids].tolist()
         keys = self.order(t_list, cases.due[ids].tolist(), b_list)
@@ -213,8 +225,14 @@ class DepartmentTable:
         if not starts:
             return None
         ids = np.concatenate([x[0] for x in starts])
-        np.add.at(self.waiting, cases.dept[ids], -1)
-        return ids, np.concatenate([x[1] for x in starts]), np.concatenate([x[2] for x in starts])
+        begun = np.concatenate([x[1] for x in starts])
+        dept = cases.dept[ids]
+        np.add.at(self.waiting, dept, -1)
+        measured = cases.measured[ids]
+        if measured.any():
+            np.add.at(self.wait_h, dept[measured], begun[measured] - cases.held_since[ids[measured]])
+            np.add.at(self.starts, dept[measured], 1.0)
+        return ids, begun, np.concatenate([x[2] for x in starts])
 
     # ------------------------------------------------------------------------------------ beliefs
     def commit(self, depts: np.ndarray, kind: Violation, threat: np.ndarray) -> None:
@@ -237,6 +255,12 @@ class DepartmentTable:
         idx = (depts, int(kind), threat.astype(np.int64))
         np.add.at(self.today_caught, idx, 1.0)
         np.add.at(self.today_sanctions, idx, sanction)
+
+    def catch_by_city(self, depts: np.ndarray, kind: Violation, threat: np.ndarray, sanction: float) -> None:
+        """A catch by the city's platform (a tracking flag, a call-back finding): as :meth:`catch`, with the
+        sanction weighted by ``supervision.upper_level_weight`` for departments above the prefecture."""
+        if len(depts):
+            self.catch(depts, kind, threat, sanction * self.city_weight[depts])
 
     def record_proper(self, depts: np.ndarray, late: np.ndarray) -> None:
         """Properly handled cases replied to: whether each was late (for the department's q_late)."""
@@ -329,11 +353,14 @@ class ActionChoice:
         dept = cs.dept[cases]
         threat = cs.tattle[cases] | cs.collective[cases]
         c = 1.0 + s.load_weight * np.maximum(t.load(dept), 0.0)
+        relay = t.relay[dept]
         e = t.expected_sanctions(dept, threat)
         e_late = e[:, Violation.LATE]
         u = np.empty((len(cases), 4))
-        u[:, 0] = s.duty - c - t.late_share(dept) * e_late
-        u[:, 1] = -c * s.perfunctory_effort - e[:, Violation.PERFUNCTORY]
+        # passing an order on is a fraction of the effort of handling it (relay_effort)
+        u[:, 0] = s.duty - c * np.where(relay, s.relay_effort, 1.0) - t.late_share(dept) * e_late
+        # a relay cannot reply, so it cannot reply perfunctorily
+        u[:, 1] = np.where(relay, -np.inf, -c * s.perfunctory_effort - e[:, Violation.PERFUNCTORY])
         u[:, 2] = -e_late - pressure
         u[:, 3] = np.where(cs.bounced[cases] < m.settings.platform.max_bounces,
                            -c * s.bounce_effort - e[:, Violation.BOUNCED], -np.inf)

@@ -135,6 +135,7 @@ class Levers:
     callback: CallBack
     inspection: Inspection
     county_inspection: Inspection
+    upper_inspection: Inspection
     ranking: PublicRanking
     systemic_fix: SystemicFix
     dispatch_mode: DispatchMode
@@ -149,6 +150,7 @@ class Levers:
             callback=CallBack(pol.callback, pol.reopen_allowed, pol.max_reopens),
             inspection=Inspection(pol.supervision_intensity),
             county_inspection=Inspection(pol.county_supervision_intensity),
+            upper_inspection=Inspection(pol.upper_supervision_intensity),
             ranking=PublicRanking(pol.public_ranking),
             systemic_fix=SystemicFix(pol.systemic_fix, pol.systemic_fix_threshold, pol.systemic_fix_window_days,
                                      pol.systemic_fix_effect, pol.systemic_fix_duration_days),

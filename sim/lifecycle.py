@@ -4,6 +4,8 @@ A case's path (statuses of :class:`sim.cases.Status`)::
 
     arise (sim.demand) → report ─ AWAITING_INTAKE ─ accept ─┬─ direct answer ─ after_reply
                                                              └─ dispatch ─ IN_TRANSIT ─ arrive ─ choose
+    at a relay (cascade), choose ─ proper: QUEUED ─ start_service ─ IN_SERVICE ─ forward ─ IN_TRANSIT ─ arrive
+    (at the next bureau of the route); sit and bounce as at a department; no reply, no sign-for
     choose (the department's action, sim.departments) ─┬─ proper: take_up ─ QUEUED ─ start_service ─ IN_SERVICE ─ reply
                                                         ├─ perfunctory: take_up ─ IN_SERVICE ─ reply (claims solved)
                                                         ├─ sit: NEGLECTED (signed for or not) until pressed
@@ -13,6 +15,7 @@ A case's path (statuses of :class:`sim.cases.Status`)::
                                    └─ reopened or escalated: send_back ─ IN_TRANSIT (to arrive)
     press (reminder, inspection, escalation): QUEUED moves up; NEGLECTED ─ choose again, with the pressure
     lose_patience: no reply for patience_h ─ escalate, or ABANDONED
+    a final case whose problem is unsolved ─ reconsider (later) ─ a repeat report (a new case, repeat_of set)
     deadlines (due, sign-for under a mandate): a violation against the department; tracking flags it
 
 Timed transitions are :class:`Event` s, kept by the model's agenda (:class:`sim.cases.Agenda`) and
@@ -37,15 +40,17 @@ if TYPE_CHECKING:  # pragma: no cover
 class Event(IntEnum):
     """Timed transitions, declared in the order they are handled within an hour."""
 
-    ACCEPT = 0    # an operator has taken in the request
-    ARRIVE = 1    # the order reaches its handling department
-    REMIND = 2    # tracking reminds the department before the due time
-    REPLY = 3     # the department's reply is ready
-    CALLBACK = 4  # the call-back survey reaches the requester
-    PATIENCE = 5  # the requester's patience without any reply runs out
-    RETURN = 6    # a bounced order is back at the platform
-    DUE = 7       # the reply deadline passes
-    SIGN_DUE = 8  # the sign-for deadline of a response mandate passes
+    ACCEPT = 0      # an operator has taken in the request
+    ARRIVE = 1      # the order reaches the next bureau of its route (a relay, or its handling department)
+    REMIND = 2      # tracking reminds the department before the due time
+    REPLY = 3       # the department's reply is ready
+    FORWARD = 4     # a relay has registered the order and passes it on
+    CALLBACK = 5    # the call-back survey reaches the requester
+    PATIENCE = 6    # the requester's patience without any reply runs out
+    RETURN = 7      # a bounced order is back at the platform
+    DUE = 8         # the reply deadline passes
+    SIGN_DUE = 9    # the sign-for deadline of a response mandate passes
+    RECONSIDER = 10  # the owner of a problem left unsolved decides whether to report it again
 
 
 # ------------------------------------------------------------------------------------------ intake
@@ -87,23 +92,15 @@ def accept(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
 
 
 def dispatch(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
-    """``AWAITING_INTAKE`` → ``IN_TRANSIT``: the order goes down the hierarchy (one hand-over per hop,
-    each a lognormal delay in working time) or is misrouted and returned first; an ``ARRIVE`` follows."""
+    """``AWAITING_INTAKE`` → ``IN_TRANSIT``: the order goes to the first bureau of its route (in a cascade
+    the category's bureau at the prefecture; in direct dispatch the handling department), or is misrouted
+    and returned first; an ``ARRIVE`` follows."""
     cs = m.cases
     rng = m.rng_intake
     p = m.settings.platform
     t = times + p.dispatch_delay_h
     cs.dispatched[ids] = t
     cs.status[ids] = Status.IN_TRANSIT
-    hops = cs.hops[ids]
-    if p.handover_delay_h > 0:
-        for k in range(1, int(hops.max(initial=1))):
-            more = hops > k
-            if more.any():
-                delay = p.handover_delay_h * rng.lognormal(0.0, 0.8, int(more.sum()))
-                t[more] = t[more] + delay
-                if not m.dept_always_open:
-                    t[more] = m.calendar.next_open_fast(t[more])
     wrong = rng.random(len(ids)) > p.classification_accuracy
     if wrong.any():
         cs.misrouted[ids[wrong]] = True
@@ -126,13 +123,23 @@ def _threat(m: GovernanceModel, ids: np.ndarray) -> np.ndarray:
 
 
 def arrive(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
-    """``IN_TRANSIT`` → :func:`choose`. Cases already final (the requester gave up) are skipped."""
+    """``IN_TRANSIT`` → :func:`choose` by the bureau that now holds the order (``dept``; ``held_since`` =
+    now). At its handling department the first arrival is ``dept_arrival``; at a relay the hours it will
+    need to pass the order on are drawn (``relay_time``). Cases already final (the requester gave up) are
+    skipped."""
     cs = m.cases
     keep = cs.status[ids] < Status.CLOSED
     ids, times = ids[keep], times[keep]
     if len(ids) == 0:
         return
-    cs.dept_arrival[ids] = np.where(np.isnan(cs.dept_arrival[ids]), times, cs.dept_arrival[ids])
+    cs.held_since[ids] = times
+    relay = m.departments.relay[cs.dept[ids]]
+    if relay.any():
+        r_ids = ids[relay]
+        d = m.settings.departments
+        cs.relay_time[r_ids] = d.relay_handling_h * m.rng_service.lognormal(0.0, d.relay_handling_sigma, len(r_ids))
+    h_ids, h_t = ids[~relay], times[~relay]
+    cs.dept_arrival[h_ids] = np.where(np.isnan(cs.dept_arrival[h_ids]), h_t, cs.dept_arrival[h_ids])
     choose(m, ids, times)
 
 
@@ -145,7 +152,7 @@ def choose(m: GovernanceModel, ids: np.ndarray, times: np.ndarray, pressure: flo
     cs = m.cases
     action = m.choice.decide(ids, m.rng_departments, pressure)
     cs.action[ids] = action
-    stay = action != Action.BOUNCE
+    stay = (action != Action.BOUNCE) & ~m.departments.relay[cs.dept[ids]]  # a relay never signs for a case
     sign = np.zeros(len(ids), bool)
     sign[stay] = m.choice.sign_now(ids[stay], m.rng_mandate)
     if sign.any():
@@ -208,21 +215,48 @@ def come_back(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
         return
     if m.levers.tracking.on:
         seen = m.rng_intake.random(len(ids)) < m.settings.platform.classification_accuracy
-        m.departments.catch(cs.dept[ids[seen]], Violation.BOUNCED, _threat(m, ids[seen]),
+        m.departments.catch_by_city(cs.dept[ids[seen]], Violation.BOUNCED, _threat(m, ids[seen]),
                             m.settings.supervision.tracking_flag_sanction)
     m.agenda.schedule(Event.ARRIVE, times + m.settings.platform.dispatch_delay_h, ids)
 
 
 def start_service(m: GovernanceModel, ids: np.ndarray, starts: np.ndarray, done: np.ndarray) -> None:
-    """``QUEUED`` → ``IN_SERVICE``: staff start on the cases at ``starts`` (the first response, if none
-    yet); a ``REPLY`` follows at ``done``."""
+    """``QUEUED`` → ``IN_SERVICE``: staff start on the cases at ``starts``. At a handling department this is
+    the first response (if none yet) and a ``REPLY`` follows at ``done``; at a relay, a ``FORWARD``."""
     cs = m.cases
+    m.ledger.work("departments", float((done - starts).sum()), float(starts[0]))
+    relay = m.departments.relay[cs.dept[ids]]
+    if relay.any():
+        cs.status[ids[relay]] = Status.IN_SERVICE
+        m.agenda.schedule(Event.FORWARD, done[relay], ids[relay])
+        ids, starts, done = ids[~relay], starts[~relay], done[~relay]
+        if len(ids) == 0:
+            return
     cs.service_start[ids] = starts
     first = cs.first_response[ids]
     cs.first_response[ids] = np.where(np.isnan(first), starts, first)
     cs.status[ids] = Status.IN_SERVICE
-    m.ledger.work("departments", float((done - starts).sum()), float(starts[0]))
     m.agenda.schedule(Event.REPLY, done, ids)
+
+
+def forward(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
+    """A relay has registered the order (``IN_SERVICE``) → ``IN_TRANSIT`` to the next bureau of the route
+    (``route_pos`` + 1 becomes the holder): an ``ARRIVE`` after a hand-over delay
+    (``platform.handover_delay_h`` × lognormal(0, 0.8), in working time unless departments work 7×24).
+    Cases whose requester gave up meanwhile are dropped."""
+    cs = m.cases
+    keep = cs.status[ids] == Status.IN_SERVICE
+    ids, times = ids[keep], times[keep]
+    if len(ids) == 0:
+        return
+    pos = cs.route_pos[ids].astype(np.int64) + 1
+    cs.route_pos[ids] = pos
+    cs.dept[ids] = m.demand.routes[cs.category[ids], cs.region[ids], pos]
+    cs.status[ids] = Status.IN_TRANSIT
+    t = times + m.settings.platform.handover_delay_h * m.rng_intake.lognormal(0.0, 0.8, len(ids))
+    if not m.dept_always_open:
+        t = m.calendar.next_open_fast(t)
+    m.agenda.schedule(Event.ARRIVE, t, ids)
 
 
 def reply(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
@@ -287,7 +321,7 @@ def call_back(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
         false = cs.recorded_resolved[c_ids] & ~cs.true_resolved[c_ids]
         if false.any():
             f_ids = c_ids[false]
-            m.departments.catch(cs.dept[f_ids], Violation.PERFUNCTORY, _threat(m, f_ids),
+            m.departments.catch_by_city(cs.dept[f_ids], Violation.PERFUNCTORY, _threat(m, f_ids),
                                 m.settings.supervision.callback_sanction)
         judge(m, c_ids, times[made], callback=True, found_false=false)
     if (~made).any():
@@ -330,10 +364,12 @@ def judge(m: GovernanceModel, ids: np.ndarray, times: np.ndarray, callback: bool
     rest = ~reopen & ~cs.escalated[unsat]
     if rest.any():
         esc[rest] = pop.escalate(unsat[rest], rng)
+        esc = _dismiss(m, unsat, esc)
     final = ~np.isin(ids, unsat[reopen | esc])
     f_ids = ids[final]
     cs.status[f_ids] = Status.CLOSED
     pop.learn(cs.citizen[f_ids], cs.satisfied[f_ids] == 1, cs.true_resolved[f_ids], cs.channel[f_ids])
+    persist(m, f_ids, times[final])
     r_ids, r_t = unsat[reopen], u_t[reopen]
     if len(r_ids):
         cs.reopened[r_ids] = True
@@ -370,6 +406,7 @@ def lose_patience(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> Non
     if len(ids) == 0 or not m.settings.citizens.behaviour:
         return
     esc = ~cs.escalated[ids] & m.population.escalate(ids, m.rng_citizens)
+    esc = _dismiss(m, ids, esc)
     if esc.any():
         e_ids = ids[esc]
         m.upper_supervisor.act_on_escalation(e_ids, float(times.max()))
@@ -381,6 +418,66 @@ def lose_patience(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> Non
         cs.satisfied[g_ids] = 0
         m.population.learn(cs.citizen[g_ids], np.zeros(len(g_ids), bool), np.zeros(len(g_ids), bool),
                            cs.channel[g_ids])
+        persist(m, g_ids, times[~esc])
+
+
+def _dismiss(m: GovernanceModel, ids: np.ndarray, esc: np.ndarray) -> np.ndarray:
+    """Of the cases whose requesters escalate (``esc``), the upper level dismisses some (the risk of
+    escalating, ``citizens.escalation_risk``): they are marked escalated but nothing is done — the requester
+    stays with the outcome (closed unsatisfied, or gives up). Returns the escalations the upper level takes up."""
+    if not esc.any():
+        return esc
+    where = np.flatnonzero(esc)
+    dismissed = m.population.dismissed(ids[where], m.rng_citizens)
+    if dismissed.any():
+        m.cases.escalated[ids[where[dismissed]]] = True
+        esc = esc.copy()
+        esc[where[dismissed]] = False
+    return esc
+
+
+# ------------------------------------------------------------------------------------ repeat reports
+def persist(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
+    """Final cases (closed or abandoned) whose problem was not solved: the problem persists, and its owner
+    reconsiders it after an exponential delay with mean ``citizens.repeat_delay_days`` (a ``RECONSIDER``),
+    unless it was already reported ``citizens.max_repeats`` times after the first."""
+    c = m.settings.citizens
+    if not c.behaviour or c.max_repeats == 0 or len(ids) == 0:
+        return
+    cs = m.cases
+    left = ~cs.true_resolved[ids] & (cs.repeat_count[ids] < c.max_repeats)
+    ids, times = ids[left], times[left]
+    if len(ids):
+        delay = m.rng_citizens.exponential(c.repeat_delay_days * 24.0, len(ids))
+        m.agenda.schedule(Event.RECONSIDER, times + delay, ids)
+
+
+def reconsider(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
+    """The owner of an unsolved problem decides whether to report it again: a channel by the usual choice,
+    then the reporting rule (severity, efficacy and trust against the channel's cost; III.iv.1). A repeat is a
+    new case of the same problem, created at the start of the next hour (same requester, category, township, consultation and threat flags) with
+    ``repeat_of`` = the earlier case and ``repeat_count`` one more; it starts as any report does."""
+    cs = m.cases
+    pop = m.population
+    rng = m.rng_citizens
+    who = cs.citizen[ids]
+    channel = pop.choose_channel(who, rng)
+    ok = channel >= 0
+    ok[ok] = pop.report(who[ok], m.demand.category_severity[cs.category[ids[ok]]], channel[ok], rng)
+    ids, times, channel = ids[ok], times[ok], channel[ok]
+    if len(ids) == 0:
+        return
+    order = np.argsort(times, kind="stable")
+    ids, times, channel = ids[order], times[order], channel[order]
+    # reported at the start of the next hour: this hour's intake has run (the platform takes the new report in
+    # the next step), and case ids stay in order of creation (searches by time rely on it)
+    times = np.floor(times) + 1.0
+    new = m.demand.open_cases(
+        citizen=cs.citizen[ids], category=cs.category[ids], channel=channel, region=cs.region[ids],
+        enterprise=cs.enterprise[ids], urban=cs.urban[ids], created=times, consultation=cs.consultation[ids],
+        tattle=cs.tattle[ids], collective=cs.collective[ids], repeat_of=ids,
+        repeat_count=(cs.repeat_count[ids] + 1).astype(np.int8))
+    report(m, new)
 
 
 # -------------------------------------------------------------------------------------- pressure
@@ -420,7 +517,7 @@ def _violated(m: GovernanceModel, late: np.ndarray, kind: Violation) -> None:
     dept, threat = m.cases.dept[late], _threat(m, late)
     m.departments.commit(dept, kind, threat)
     if m.levers.tracking.on:
-        m.departments.catch(dept, kind, threat, m.settings.supervision.tracking_flag_sanction)
+        m.departments.catch_by_city(dept, kind, threat, m.settings.supervision.tracking_flag_sanction)
 
 
 def pass_due(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
@@ -458,9 +555,11 @@ HANDLERS: dict[Event, Callable[[GovernanceModel, np.ndarray, np.ndarray], None]]
     Event.ARRIVE: arrive,
     Event.REMIND: remind,
     Event.REPLY: reply,
+    Event.FORWARD: forward,
     Event.CALLBACK: call_back,
     Event.PATIENCE: lose_patience,
     Event.RETURN: come_back,
     Event.DUE: pass_due,
     Event.SIGN_DUE: pass_sign_due,
+    Event.RECONSIDER: reconsider,
 }

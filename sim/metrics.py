@@ -41,8 +41,11 @@ def cases_frame(model: GovernanceModel) -> pd.DataFrame:
     dept_names = np.array([d.node for d in h.departments])
     level_names = np.array([lv.value for lv in LEVELS])
     v = lambda name: getattr(cs, name)[:n][keep]  # noqa: E731
-    dept = v("dept")
+    dept = v("handler")
+    holder = v("dept")
     sat = v("satisfied").astype(float)
+    repeat_of = pd.array(v("repeat_of"), dtype="Int64")
+    repeat_of[repeat_of < 0] = pd.NA
     sat[sat < 0] = np.nan
     status_codes = v("status")
     df = pd.DataFrame({
@@ -66,12 +69,16 @@ def cases_frame(model: GovernanceModel) -> pd.DataFrame:
         "tattle": v("tattle"), "direct_answer": v("direct_answer"), "misrouted": v("misrouted"),
         "hops": v("hops").astype(np.int8), "bounced": v("bounced").astype(np.int8),
         "status": pd.Categorical.from_codes(status_codes, [STATUS_NAMES[s.value] for s in Status]),
+        "holder": pd.Categorical.from_codes(holder, list(dept_names)),
+        "repeat_of": repeat_of,
     })
     # a case not dispatched has no handling department
     not_sent = np.isnan(df["dispatched_h"].to_numpy())
     if not_sent.any():
         df["department"] = df["department"].cat.add_categories(["platform"])
         df.loc[not_sent, "department"] = "platform"
+        df["holder"] = df["holder"].cat.add_categories(["platform"])
+        df.loc[not_sent, "holder"] = "platform"
         df["handling_level"] = df["handling_level"].astype(str)
         df.loc[not_sent, "handling_level"] = "platform"
         df["handling_level"] = df["handling_level"].astype("category")
@@ -80,7 +87,7 @@ def cases_frame(model: GovernanceModel) -> pd.DataFrame:
 
 _ARRAY_COLUMNS = ("created_h", "first_response_h", "closed_h", "due_h", "satisfied", "direct_answer",
                   "replied_h", "true_resolved", "recorded_resolved", "reopened", "escalated", "perfunctory",
-                  "accepted_h", "dispatched_h")
+                  "accepted_h", "dispatched_h", "dept_arrival_h", "hops")
 
 
 def _arrays(df: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -95,6 +102,7 @@ def _arrays(df: pd.DataFrame) -> dict[str, np.ndarray]:
     else:
         st = status.astype(str).to_numpy()
         out["is_closed"], out["is_abandoned"] = st == "closed", st == "abandoned"
+    out["repeat"] = df["repeat_of"].notna().to_numpy() if "repeat_of" in df else np.zeros(len(df), bool)
     out["online"] = (df["channel"].astype(str).to_numpy() == "online") if not isinstance(
         df["channel"].dtype, pd.CategoricalDtype) else (df["channel"].cat.codes.to_numpy()
                                                         == list(df["channel"].cat.categories).index("online"))
@@ -126,6 +134,7 @@ def kpis(df: pd.DataFrame | dict[str, np.ndarray], end_h: float, response_target
     not_direct = ~a["direct_answer"]
     replied = ~np.isnan(a["replied_h"])
     accepted = ~np.isnan(a["accepted_h"])
+    relayed = (a["hops"] > 1) & ~np.isnan(a["dept_arrival_h"]) & ~np.isnan(a["dispatched_h"])
     return {
         "response_rate": _rate(responded, n),
         "on_time_response_rate": _rate(responded & (first - created <= response_target_h), n),
@@ -140,6 +149,18 @@ def kpis(df: pd.DataFrame | dict[str, np.ndarray], end_h: float, response_target
         "escalation_rate": _rate(a["escalated"], n),
         "perfunctory_share": _rate(a["perfunctory"][replied & not_direct], (replied & not_direct).sum()),
         "direct_answer_share": _rate(a["direct_answer"][accepted], accepted.sum()),
+        **_repeats(a["repeat"], a["true_resolved"], final, sat, judged),
+        "median_relay_h": _q((a["dept_arrival_h"] - a["dispatched_h"])[relayed], 0.5),
+    }
+
+
+def _repeats(repeat: np.ndarray, true: np.ndarray, final: np.ndarray, sat: np.ndarray, judged: np.ndarray
+             ) -> dict[str, float]:
+    """Share of cases that are repeat reports, and the true resolution and satisfaction of the repeats."""
+    return {
+        "repeat_share": _rate(repeat, len(repeat)),
+        "repeat_true_resolution_rate": _rate(true[final & repeat], (final & repeat).sum()),
+        "repeat_satisfaction_rate": _rate(sat[judged & repeat] == 1, (judged & repeat).sum()),
     }
 
 
@@ -168,11 +189,13 @@ def build_result(model: GovernanceModel) -> RunResult:
     urban = df["urban"].to_numpy()
     online = cols["online"]
     k["backlog_end"] = float(len(open_all))
-    k["mean_trust"] = float(model.population.trust.mean())
+    k["mean_trust"] = model.population.mean_trust(float(model.hour))
     problems = model.problems.sum()
     k["participation_rate"] = _rate(model.reported.sum(), problems)
     k["digital_gap"] = (_rate(online[urban], urban.sum()) - _rate(online[~urban], (~urban).sum())
                         if urban.any() and (~urban).any() else float("nan"))
+    t = model.departments
+    k["relay_wait_h"] = _rate(t.wait_h[t.relay], t.starts[t.relay].sum())
     k.update(model.ledger.kpis())
     summary = {name: float(k[name]) for name in KPI_NAMES}
 
@@ -180,10 +203,12 @@ def build_result(model: GovernanceModel) -> RunResult:
     rows = []
     kind = df["requester_kind"]
     channel = df["channel"]
+    level = df["handling_level"].astype("category")
     splits = {
         "requester_kind": (kind.cat.codes.to_numpy(), list(kind.cat.categories)),
         "channel": (channel.cat.codes.to_numpy(), list(channel.cat.categories)),
         "area": (urban.astype(np.int8), ["rural", "urban"]),
+        "handling_level": (level.cat.codes.to_numpy(), list(level.cat.categories)),
     }
     for by, (codes, labels) in splits.items():
         for g in sorted(labels[c] for c in np.unique(codes).tolist()):
@@ -199,6 +224,7 @@ def build_result(model: GovernanceModel) -> RunResult:
     for ki, kind in enumerate(("citizen", "enterprise")):
         rows.append(("requester_kind", kind, "participation_rate",
                      _rate(model.reported[:, ki].sum(), model.problems[:, ki].sum())))
+    rows += _queue_rows(model)
     groups = pd.DataFrame(rows, columns=["group_by", "group", "kpi", "value"])
 
     ts = timeseries_frame(model, df)
@@ -209,6 +235,24 @@ def build_result(model: GovernanceModel) -> RunResult:
                      "mesa": mesa.__version__},
     }
     return RunResult(cases=df, timeseries=ts, summary=summary, groups=groups, meta=meta)
+
+
+def _queue_rows(model: GovernanceModel) -> list[tuple[str, str, str, float]]:
+    """Queue waits of measured cases by bureau role and level (group ``<role>@<level>``, e.g. ``relay@county``):
+    ``queue_wait_h`` (mean hours from reaching the bureau to the start of work; sitting on a case counts),
+    ``queue_starts`` (cases started) and ``staff`` (members of staff of that kind)."""
+    t = model.departments
+    rows = []
+    for relay, role in ((False, "department"), (True, "relay")):
+        for li, lv in enumerate(LEVELS):
+            sel = (t.relay == relay) & (t.level == li)
+            if not sel.any():
+                continue
+            group = f"{role}@{lv.value}"
+            n = float(t.starts[sel].sum())
+            rows += [("queue", group, "queue_wait_h", _rate(t.wait_h[sel], n)),
+                     ("queue", group, "queue_starts", n), ("queue", group, "staff", float(t.staff[sel].sum()))]
+    return rows
 
 
 def timeseries_frame(model: GovernanceModel, df: pd.DataFrame) -> pd.DataFrame:

@@ -85,7 +85,9 @@ class GovernanceModel(mesa.Model):
         if self.levers.county_inspection.intensity > 0:
             self.supervisors += [Supervisor(self, "county", self.levers.county_inspection, county=i)
                                  for i in range(self.hierarchy.n_counties)]
-        self.upper_supervisor = Supervisor(self, "province")
+        self.upper_supervisor = Supervisor(self, "province", self.levers.upper_inspection)
+        if self.levers.upper_inspection.intensity > 0:
+            self.supervisors.append(self.upper_supervisor)
         self.ledger = HoursLedger(self.warmup_h)
         # participation counters, (area: 0 rural, 1 urban) × (kind: 0 citizen, 1 enterprise)
         self.problems = self.demand.problems
@@ -190,7 +192,7 @@ class GovernanceModel(mesa.Model):
             "day": day, "problems": problems, "arrivals": len(today),
             "backlog": len(open_ids), "overdue": int((cs.due[open_ids] < now).sum()),
             "neglected": int((st == Status.NEGLECTED).sum()), "queued": int((st == Status.QUEUED).sum()),
-            "mean_trust": float(self.population.trust.mean()), "mean_efficacy": float(self.population.efficacy.mean()),
+            "mean_trust": self.population.mean_trust(now), "mean_efficacy": self.population.mean_efficacy(now),
             "inspections": sum(o.today for o in self.supervisors), "callbacks": self.platform.callbacks_today,
             "fixes_active": self.platform.fixes_active(day), "cherry_picking": int(t.easy_first.sum()),
         }

@@ -18,6 +18,7 @@ KPI_NAMES: tuple[str, ...] = (
     "median_response_h", "p90_response_h", "median_close_h", "p90_close_h", "on_time_close_rate",
     "reopen_rate", "escalation_rate", "perfunctory_share", "backlog_end", "mean_trust",
     "participation_rate", "digital_gap", "direct_answer_share",
+    "repeat_share", "repeat_true_resolution_rate", "repeat_satisfaction_rate", "median_relay_h", "relay_wait_h",
     "capacity_hours_departments", "capacity_hours_operators", "capacity_hours_supervisors", "capacity_hours",
     "work_hours_departments", "work_hours_operators", "work_hours_supervisors", "work_hours",
     "utilisation_departments", "utilisation_operators", "utilisation_supervisors", "cost_hours",
@@ -36,6 +37,8 @@ KPI_UNITS: dict[str, str] = {
     "backlog_end": "open cases", "mean_trust": "0–1", "participation_rate": "share of problems",
     "digital_gap": "share points (urban − rural online share)",
     "direct_answer_share": "share of accepted cases",
+    "repeat_share": "share of cases", "repeat_true_resolution_rate": "share of final repeat cases",
+    "repeat_satisfaction_rate": "share of judged repeat cases", "median_relay_h": "hours", "relay_wait_h": "hours",
     **{f"capacity_hours_{r}": "staff-hours" for r in ("departments", "operators", "supervisors")},
     "capacity_hours": "staff-hours",
     **{f"work_hours_{r}": "staff-hours" for r in ("departments", "operators", "supervisors")},
@@ -71,6 +74,14 @@ KPI_DOCS: dict[str, str] = {
     "participation_rate": "problems reported, of problems that arose",
     "digital_gap": "urban minus rural share of cases reported online",
     "direct_answer_share": "cases answered at intake, of accepted cases",
+    "repeat_share": "repeat reports (a problem reported again after an earlier case left it unsolved), of all "
+                    "cases",
+    "repeat_true_resolution_rate": "true resolution of the final repeat cases",
+    "repeat_satisfaction_rate": "satisfied judgements, of repeat cases the requester judged",
+    "median_relay_h": "median hours from dispatch to arrival at the handling department, of cases that passed "
+                      "at least one relay (cascade dispatch; NaN when none did)",
+    "relay_wait_h": "mean hours an order waited at a relay, from reaching it to the start of its registration "
+                    "(NaN when no relay worked)",
     "capacity_hours_departments": "paid hours of department staff: staff × hours the departments are open",
     "capacity_hours_operators": "paid hours of operators: operators × hours the platform is open (7×24: every hour)",
     "capacity_hours_supervisors": "paid hours of supervisors: daily inspection budget × hours per inspection",
@@ -92,7 +103,7 @@ CASE_COLUMNS: tuple[str, ...] = (
     "handling_level", "department", "created_h", "accepted_h", "dispatched_h", "dept_arrival_h",
     "first_response_h", "service_start_h", "replied_h", "closed_h", "due_h", "true_resolved",
     "recorded_resolved", "perfunctory", "satisfied", "supervised", "escalated", "reopened", "tattle",
-    "direct_answer", "misrouted", "hops", "bounced", "status",
+    "direct_answer", "misrouted", "hops", "bounced", "status", "holder", "repeat_of",
 )
 
 #: Final states of a case; every case is in exactly one of them at the end of a run.
@@ -108,7 +119,8 @@ class RunResult:
 
     ``cases``: one row per reported case (CASE_COLUMNS). ``timeseries``: one row per simulated day.
     ``summary``: KPI name -> value (floats; NaN when undefined). ``groups``: the KPIs split by requester
-    kind, channel and urban/rural region, long (columns ``group_by, group, kpi, value``).
+    kind, channel, urban/rural region and handling level, and the queue waits of departments and relays by
+    level, long (columns ``group_by, group, kpi, value``).
     ``meta``: seed, scenario name and fingerprint, versions, timings.
     """
 

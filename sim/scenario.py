@@ -169,8 +169,10 @@ class Citizens(_Strict):
     initial_trust: Share = Field(0.55, description="Mean trust in government at start (0–1).")
     initial_efficacy: Share = Field(0.6, description="Mean belief that reporting helps (0–1).")
     heterogeneity: Annotated[float, Field(ge=0.0, le=0.5)] = Field(0.12, description="Sd of initial trust/efficacy.")
-    report_threshold: float = Field(0.05, description="Epstein-style threshold: report if severity×efficacy − cost > threshold.")
+    report_threshold: float = Field(0.05, description="Epstein-style threshold: report if severity×efficacy + report_trust_weight×(trust − 0.5) − cost > threshold.")
     report_noise: Annotated[float, Field(gt=0.0)] = Field(0.12, description="Logistic noise scale of the reporting rule.")
+    report_trust_weight: NonNegative = Field(
+        0.2, description="Propensity to report gained per unit of trust above 0.5 (assumption).")
     channel_cost_online: NonNegative = Field(0.05, description="Effort of reporting online (for people with access).")
     channel_cost_hotline: NonNegative = Field(0.1, description="Effort of calling the hotline.")
     channel_cost_offline: NonNegative = Field(0.35, description="Effort of an office visit.")
@@ -187,11 +189,25 @@ class Citizens(_Strict):
     trust_learning_rate: Share = Field(0.15, description="Weight of a new experience in trust.")
     efficacy_learning_rate: Share = Field(0.2, description="Weight of a new experience in efficacy.")
     social_influence: Share = Field(0.1, description="Share of a contact's daily trust change passed on.")
+    trust_memory_days: Annotated[float, Field(gt=0.0)] = Field(
+        90.0, description="Days over which an experience's effect on trust and efficacy fades by a factor e "
+        "toward the requester's disposition (assumption).")
     patience_h: PositiveHours = Field(
         240.0, description="Hours without any reply after which a citizen escalates or gives up.")
-    escalation_threshold: float = Field(0.35, description="Escalate if grievance = severity×(1−trust) exceeds this (+noise).")
+    escalation_threshold: float = Field(0.35, description="Escalate if grievance = severity×(1−trust) − escalation_cost exceeds this (+noise).")
     escalation_noise: Annotated[float, Field(gt=0.0)] = 0.1
+    escalation_cost: NonNegative = Field(
+        0.05, description="Effort of petitioning the upper level, in grievance units, subtracted from the "
+        "grievance (assumption).")
+    escalation_risk: Share = Field(
+        0.1, description="Chance the upper level dismisses an escalation: it does nothing and the requester "
+        "learns a failure (assumption).")
     reopen_propensity: Share = Field(0.5, description="Chance an unsatisfied citizen asks to reopen (when allowed).")
+    repeat_delay_days: Annotated[float, Field(gt=0.0)] = Field(
+        7.0, description="Mean days before the owner of a problem left unsolved reconsiders reporting it again "
+        "(exponential; assumption).")
+    max_repeats: int = Field(3, ge=0, le=20, description="Most repeat reports of one problem after the first "
+                             "(assumption; 0: nobody reports a problem twice).")
     channel_mix: dict[Literal["online", "hotline", "offline"], Share] | None = Field(
         None, description="If set: channels are drawn from this fixed mix instead of being chosen.")
     tattle_share: Share = Field(0.0, description="Share of requests that threaten to tell the upper level (Chen–Pan–Xu).")
@@ -253,6 +269,8 @@ class Staffing(_Strict):
     prefecture: int = Field(6, ge=0, le=100_000, description="Staff (concurrent cases) per city bureau.")
     county: int = Field(4, ge=0, le=100_000, description="Staff per county bureau.")
     township: int = Field(3, ge=0, le=100_000, description="Staff per township office.")
+    relay: int = Field(1, ge=0, le=100_000, description="Staff per relay desk: a bureau that passes orders on "
+                       "in a cascade (the prefecture's, a county's, the province's counterpart).")
 
 
 class Departments(_Strict):
@@ -296,6 +314,13 @@ class Departments(_Strict):
     belief_memory_days: Annotated[float, Field(gt=0.0)] = Field(
         60.0, description="Days over which a department's record (and its prior) fades by a factor e.")
     perfunctory_reply_h: PositiveHours = Field(1.0, description="Hours a perfunctory reply takes.")
+    relay_handling_h: NonNegative = Field(
+        0.5, description="Median hours a relay's staff need to register an order and pass it on (lognormal; "
+        "assumption).")
+    relay_handling_sigma: NonNegative = Field(0.8, description="Log-sd of a relay's handling time (assumption).")
+    relay_effort: NonNegative = Field(
+        0.2, description="Effort of passing an order on at a relay, in effort units (1 = one case handled properly "
+        "at no load; assumption: registering and forwarding is a small part of the work of handling).")
     resolution_intercept: float = Field(
         0.6, description="Log-odds of solving a properly handled case of zero difficulty (assumption).")
     resolution_difficulty_weight: NonNegative = Field(3.0, description="Log-odds lost per unit of difficulty.")
@@ -327,6 +352,9 @@ class Supervision(_Strict):
     ranking_bottom_sanction: NonNegative = Field(
         2.0, description="Sanction for each department in the bottom share of the monthly ranking (assumption).")
     ranking_bottom_share: Share = Field(0.1, description="Share of departments named at the bottom each month.")
+    upper_level_weight: Share = Field(
+        0.25, description="Weight, against a provincial or central department, of a sanction from the city's "
+        "platform (tracking flags, call-back findings): the city has no authority above it (assumption).")
     hours_per_inspection: NonNegative = Field(
         0.5, description="Supervisor hours one inspection or audit takes (assumption).")
 
@@ -354,6 +382,9 @@ class Policy(_Strict):
     county_supervision_intensity: NonNegative = Field(
         0.0, description="Daily inspection budget of each county's supervision office, cases per day, over the "
         "departments of its county (county bureaus and township offices).")
+    upper_supervision_intensity: NonNegative = Field(
+        1.0, description="Daily inspection budget of the province's supervision office over provincial and "
+        "central departments, cases per day (assumption); the city's office has no authority above the prefecture.")
     public_ranking: bool = Field(False, description="Monthly public ranking of departments on the three rates.")
     callback: bool = Field(True, description="Call-back survey after closure.")
     reopen_allowed: bool = Field(True, description="Unsatisfied citizens may have a case reopened.")

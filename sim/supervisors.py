@@ -27,6 +27,7 @@ import mesa
 import numpy as np
 
 from .cases import Status, Violation
+from .hierarchy import PREFECTURE_INDEX
 from .levers import Inspection
 from .lifecycle import press, send_back
 
@@ -39,8 +40,10 @@ AUDIT_LOOKBACK_DAYS = 60.0
 
 
 class Supervisor(mesa.Agent):
-    """A supervision office: the city's 督办中心 (``county`` None: every department), a county's office
-    (its departments only), or the province acting on escalations (``budget`` None: no inspections)."""
+    """A supervision office: the city's 督办中心 (``level`` "prefecture", ``county`` None: every department
+    and relay at the prefecture and below), a county's office (``county`` set: that county's bureaus and
+    township offices), or the province's (``level`` "province": inspects provincial and central departments
+    with its own budget, and acts on every escalation)."""
 
     def __init__(self, model: GovernanceModel, level: str, budget: Inspection | None = None,
                  county: int | None = None) -> None:
@@ -72,10 +75,13 @@ class Supervisor(mesa.Agent):
         m.ledger.work("supervisors", done * m.settings.supervision.hours_per_inspection, now - 1.0)
 
     def _mine(self, ids: np.ndarray) -> np.ndarray:
-        """The cases among ``ids`` whose department this office supervises."""
-        if self.county is None:
-            return ids
-        return ids[self.model.departments.county[self.model.cases.dept[ids]] == self.county]
+        """The cases among ``ids`` whose holder (department or relay) this office supervises."""
+        t = self.model.departments
+        dept = self.model.cases.dept[ids]
+        if self.county is not None:
+            return ids[t.county[dept] == self.county]
+        above = t.level[dept] < PREFECTURE_INDEX
+        return ids[above] if self.level == "province" else ids[~above]
 
     # ------------------------------------------------------------------------------------ inspection
     def candidates(self, now: float) -> np.ndarray:
@@ -195,7 +201,7 @@ class Supervisor(mesa.Agent):
             parts = np.stack([resp / total, res / total, np.where(n_j > 0, sat / np.maximum(n_j, 1), 1.0)])
         short = np.asarray(RANK_WEIGHTS)[:, None] * (1.0 - parts)  # each rate's weighted shortfall
         score = 1.0 - short.sum(axis=0)
-        ranked = np.flatnonzero(total > 0)
+        ranked = np.flatnonzero((total > 0) & (m.departments.level >= PREFECTURE_INDEX))  # the city's own
         if len(ranked) == 0:
             return ranked
         sup = m.settings.supervision

@@ -60,7 +60,7 @@ def table_hash(df: pd.DataFrame) -> str:
         elif pd.api.types.is_float_dtype(col.dtype):
             h.update(np.ascontiguousarray(_round(col.to_numpy(dtype=float))).tobytes())
         elif pd.api.types.is_bool_dtype(col.dtype) or pd.api.types.is_integer_dtype(col.dtype):
-            h.update(np.ascontiguousarray(col.to_numpy(dtype=np.int64)).tobytes())
+            h.update(np.ascontiguousarray(col.to_numpy(dtype=np.int64, na_value=-1)).tobytes())  # NA (nullable): −1
         else:
             h.update("\x1f".join(col.astype(str).tolist()).encode())
     return h.hexdigest()

@@ -68,7 +68,7 @@ def _cases(rows: list[dict]) -> pd.DataFrame:
     base = {"created_h": 0.0, "accepted_h": 0.1, "dispatched_h": 0.2, "first_response_h": 1.0, "replied_h": 2.0,
             "closed_h": 3.0, "due_h": 100.0, "satisfied": np.nan, "direct_answer": False, "true_resolved": False,
             "recorded_resolved": False, "reopened": False, "escalated": False, "perfunctory": False,
-            "status": "closed", "channel": "online"}
+            "status": "closed", "channel": "online", "dept_arrival_h": 0.5, "hops": 1}
     return pd.DataFrame([{**base, **r} for r in rows])
 
 
@@ -138,8 +138,8 @@ def small_city(**extra) -> dict:
 def test_plan_staff_by_hand():
     scenario = validate(small_city(), "small")
     plan = plan_staff(scenario, 0.6)
-    assert list(plan) == sorted(plan) == ["dept:roads@township:0", "dept:roads@township:1",
-                                          "dept:water@prefecture"]
+    assert list(plan) == sorted(plan) == ["dept:roads@county:0", "dept:roads@prefecture", "dept:roads@township:0",
+                                          "dept:roads@township:1", "dept:water@prefecture"]
     # water: 2/h × 3/4 of the stream × (1 − 0.5 × 0.4) dispatched × 1.1 × 3 h = 3.96 server-hours per hour
     assert expected_load(scenario)["dept:water@prefecture"] == pytest.approx(3.96)
     assert plan["dept:water@prefecture"] == math.ceil(3.96 / 0.6) == 7
@@ -152,6 +152,14 @@ def test_plan_staff_by_hand():
         assert plan[f"dept:roads@township:{j}"] == max(1, math.ceil(2.75 * share[j] / 0.6))
     assert plan_staff(scenario, 1.0)["dept:water@prefecture"] == 4
     assert all(v >= 1 for v in plan_staff(scenario, 1.0).values())
+    # relays (the prefecture's and the county's roads desks): every roads order passes both in a cascade,
+    # 2/h × 1/4 × 1.1 × the mean relay handling time (lognormal: median 0.5 h, log-sd 0.8) = 0.3774 h per hour
+    # in office hours, divided by the open share of the run's 2 days (working days × 8 of 24 hours)
+    open_share = float(GovernanceModel(scenario).calendar.is_workday[:2].mean()) * 8 / 24
+    relay_h = 0.5 * math.exp(0.8**2 / 2) / open_share
+    assert expected_load(scenario)["dept:roads@prefecture"] == pytest.approx(0.55 * relay_h)
+    assert expected_load(scenario)["dept:roads@county:0"] == pytest.approx(0.55 * relay_h)
+    assert plan["dept:roads@prefecture"] == math.ceil(0.55 * relay_h / 0.6)
 
 
 @pytest.mark.parametrize("bad", [0.0, -0.2, 1.5, float("nan")])
@@ -228,7 +236,8 @@ def test_staff_by_department_overrides_the_level():
     s = validate(small_city(departments__staff={"prefecture": 2, "county": 1, "township": 1},
                             departments__staff_by_department={"dept:roads@township:1": 9}), "small")
     staff = {d.node: d.staff for d in Hierarchy(s, np.random.default_rng(0)).departments}
-    assert staff == {"dept:water@prefecture": 2, "dept:roads@township:0": 1, "dept:roads@township:1": 9}
+    assert staff == {"dept:water@prefecture": 2, "dept:roads@township:0": 1, "dept:roads@township:1": 9,
+                     "dept:roads@prefecture": 1, "dept:roads@county:0": 1}  # relays: staff.relay (1)
 
 
 @pytest.mark.parametrize("name, why", [
@@ -249,12 +258,13 @@ def test_unknown_department_names_stop_the_build(name, why):
     assert "plan-staff" in msg
 
 
-def test_a_relay_bureau_is_named_as_such():
+def test_a_relay_desk_is_staffed_like_a_department():
     s = validate(small_city(**{"demand__categories": {
         "roads": {"share": 1.0, "jurisdiction": "township", "service_time_median_h": 5.0}},
-        "departments__staff_by_department": {"dept:roads@prefecture": 2}}), "small")
-    with pytest.raises(ScenarioError, match="a relay bureau"):
-        Hierarchy(s, np.random.default_rng(0))
+        "departments__staff": {"relay": 3}, "departments__staff_by_department": {"dept:roads@prefecture": 2}}),
+        "small")
+    staff = {d.node: (d.role, d.staff) for d in Hierarchy(s, np.random.default_rng(0)).departments}
+    assert staff["dept:roads@prefecture"] == ("relay", 2) and staff["dept:roads@county:0"] == ("relay", 3)
 
 
 # ------------------------------------------------------------------------------ shipped scenarios

@@ -42,7 +42,7 @@ def tiny_base(folder: Path) -> Path:
         "name": "tiny",
         "world": {"population": 1000, "counties": 1, "townships": 2, "social_degree": 2},
         "demand": {"problems_per_citizen_year": 40},
-        "departments": {"staff": {"prefecture": 300, "county": 300, "township": 300}},
+        "departments": {"staff": {"prefecture": 300, "county": 300, "township": 300, "relay": 300}},
         "platform": {"direct_answer_share": 0.0},
         "policy": {"tracking": False, "callback": False, "supervision_intensity": 0, "reopen_allowed": False,
                    "systemic_fix": False},

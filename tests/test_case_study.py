@@ -148,12 +148,14 @@ def test_doc_snippets_run_and_show_the_relay_by_level(stores):
     with contextlib.redirect_stdout(io.StringIO()) as out:
         exec(compile(code, str(DOC), "exec"), namespace)  # noqa: S102 - the documentation's own code
     assert "observed" in out.getvalue()
-    # T7 counts come out per week, in the range of ZZIC's scorecard week
+    # T7 counts come out per week, of the order of ZZIC's scorecard week (359 accepted); repeat reports of
+    # unsolved problems now add to what the problem rate fitted before them gave (docs/case_study.md 4.1)
     weekly = namespace["weekly"].mean()
-    assert 250 < weekly["accepted"] < 500 and weekly["assigned"] < weekly["accepted"]
+    assert 250 < weekly["accepted"] < 2 * 359 and weekly["assigned"] < weekly["accepted"]
     # the relay: a township's first response comes sooner when orders skip the levels above it
     by_level = namespace["by_level"]
-    assert set(by_level.index.get_level_values("level")) == {"prefecture", "county", "township"}
+    assert set(by_level.index.get_level_values("level")) == {"central", "province", "prefecture", "county",
+                                                             "township"}
     township = by_level.loc["township", "median_response_h"]
     assert township["zzic_2012"] > township["zzic_2012_direct"] + 10
     # the fixes analysis: daily series per scenario and year, and the paired differences

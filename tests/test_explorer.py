@@ -39,6 +39,7 @@ import app  # noqa: E402
 from sim import load_scenario, run_scenario  # noqa: E402
 from sim.cases import Status  # noqa: E402
 from sim.hierarchy import LEVELS  # noqa: E402
+from sim.scenario import Level  # noqa: E402
 
 SCREENSHOT = ROOT / "docs" / "explorer.png"
 
@@ -138,18 +139,57 @@ def test_layout_puts_levels_in_rows_and_departments_under_their_unit(stepped):
         assert pos[f"county:{i}"][0] == pytest.approx(np.mean(xs))
 
 
+def test_layout_has_a_row_for_each_of_the_five_levels(stepped):
+    """Units of all five levels on their own rows, every bureau (departments and relays) placed a row below
+    its unit, bureaus at every level, and the bureaus of the province and the centre above the prefecture's
+    bureau of the same category (an order forwarded up climbs straight up)."""
+    h = stepped.hierarchy
+    pos = stepped.layout
+    assert [lv.value for lv in LEVELS] == ["central", "province", "prefecture", "county", "township"]
+    assert len(set(app.LEVEL_Y.values())) == 5
+    unit_rows = {data["level"]: set() for _, data in h.graph.nodes(data=True)}
+    for node, data in h.graph.nodes(data=True):
+        if data["kind"] == "unit":
+            unit_rows[data["level"]].add(pos[node][1])
+    assert {lv: ys for lv, ys in unit_rows.items()} == {lv.value: {app.LEVEL_Y[lv.value]} for lv in LEVELS}
+    assert {d.level for d in h.departments} == set(LEVELS)  # work is held at all five levels
+    for d in h.departments:
+        assert d.node in pos, d.node
+        assert pos[d.node][1] == pytest.approx(app.LEVEL_Y[d.level.value] - app.DEPT_DROP)
+        assert h.graph.nodes[d.node]["kind"] == d.role
+        if d.level in (Level.PROVINCE, Level.CENTRAL):
+            assert pos[d.node][0] == pytest.approx(pos[f"dept:{d.category}@prefecture"][0])
+    ys = [p[1] for p in pos.values()]
+    assert len(set(ys)) == 10  # five unit rows and five bureau rows
+
+
 def test_loads_add_up(short_scenario):
+    """Every open dispatched case is held by exactly one bureau (``cases.dept``), relays included; a unit holds
+    what its bureaus hold, so the units add up to the bureaus, level by level."""
     m = app.ExplorerModel(scenario_file=str(short_scenario), demand_multiplier=3.0, supervision_intensity=0)
     for _ in range(4):
         m.step()
     loads = app.node_loads(m)
+    h = m.hierarchy
     cs = m.cases
     ids = cs.open_ids()
-    assert loads["prefecture"][0] == len(ids) > 0
-    assert sum(loads[f"township:{j}"][0] for j in range(m.hierarchy.n_townships)) == len(ids)
-    assert sum(loads[f"county:{i}"][1] for i in range(m.hierarchy.n_counties)) == loads["prefecture"][1]
-    held = int(np.isin(cs.status[ids], [Status.QUEUED, Status.NEGLECTED, Status.IN_SERVICE]).sum())
-    assert sum(loads[d.node][0] for d in m.hierarchy.departments) == held
+    # computed here from the case columns, not with app.held_ids: dispatched (or sent back after an answer
+    # at intake, which sets held_since) and not final
+    held = ids[~np.isnan(cs.dispatched[ids]) | ~np.isnan(cs.held_since[ids])]
+    assert 0 < len(held) < len(ids)  # cases awaiting intake and answers at intake are held by no bureau
+    assert set(loads) == set(h.graph.nodes)
+    bureaus = {d.node: loads[d.node] for d in h.departments}
+    assert sum(n for n, _ in bureaus.values()) == len(held)
+    assert sum(o for _, o in bureaus.values()) == int((cs.due[held] < m.hour).sum())
+    per_dept = np.bincount(cs.dept[held], minlength=len(h.departments))
+    assert [bureaus[d.node][0] for d in h.departments] == per_dept.tolist()
+    relays = [d for d in h.departments if d.role == "relay"]
+    assert relays and sum(loads[d.node][0] for d in relays) == int(h.dept_relay[cs.dept[held]].sum()) > 0
+    for lv in LEVELS:  # each level's units hold what that level's bureaus hold
+        units = [n for n, d in h.graph.nodes(data=True) if d["kind"] == "unit" and d["level"] == lv.value]
+        assert sum(loads[u][0] for u in units) == sum(loads[d.node][0] for d in h.departments if d.level == lv)
+    assert loads["prefecture"][0] == sum(loads[d.node][0] for d in h.departments if d.unit == "prefecture")
+    assert sum(loads[u][0] for u, d in h.graph.nodes(data=True) if d["kind"] == "unit") == len(held)
     assert all(0 <= over <= n for n, over in loads.values())
 
 
@@ -167,14 +207,25 @@ def test_overdue_table_lists_the_latest_cases_with_their_route(short_scenario):
     assert late[0] == pytest.approx(round(float((now - cs.due[ids]).max()), 1))
     for row in df.itertuples():
         assert row.route.startswith("platform → ")
-        handler = m.hierarchy.departments[int(cs.dept[row.case])]
+        handler = m.hierarchy.departments[int(cs.handler[row.case])]
+        assert handler.role == "department"
         assert row.route.endswith(app.short_name(handler.node))
         assert cs.status[row.case] < Status.CLOSED
+        if row.held_by != "platform":  # the bureau holding it now is on its route
+            holder = m.hierarchy.departments[int(cs.dept[row.case])]
+            assert row.held_by == f"{app.short_name(holder.node)} ({holder.role})"
+            assert app.short_name(holder.node) in row.route.split(" → ")
     direct = app.ExplorerModel(scenario_file=str(short_scenario), dispatch_mode="direct", demand_multiplier=3.0,
                                supervision_intensity=0)
     for _ in range(6):
         direct.step()
     assert all(r.count("→") == 1 for r in app.overdue_cases(direct, 5)["route"])
+
+
+def _collection(fig, gid: str):
+    found = [c for c in fig.axes[0].collections if c.get_gid() == gid]
+    assert len(found) == 1, f"no single collection {gid!r}"
+    return found[0]
 
 
 def test_network_figure_draws(stepped):
@@ -185,6 +236,97 @@ def test_network_figure_draws(stepped):
     ax = fig.axes[0]
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert labels == [lv.value for lv in LEVELS]
+    lo, hi = ax.get_ylim()  # every row, bureaus included, is inside the axes
+    assert lo < app.LEVEL_Y["township"] - app.DEPT_DROP and hi > app.LEVEL_Y["central"]
+
+
+def test_network_figure_distinguishes_relays_and_shows_orders_going_up(stepped):
+    """Relays are their own marks (another marker, named in the legend and the title), every node has a mark
+    at its layout position, and the counterpart edges up to the province and the centre are drawn."""
+    h = stepped.hierarchy
+    assert stepped.settings.policy.dispatch_mode.value == "cascade"
+    fig = app.draw_network(stepped)
+    ax = fig.axes[0]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert app.RELAY_LABEL in legend and app.DEPARTMENT_LABEL in legend
+    assert any("up to province" in t for t in legend)
+    assert "relays" in ax.get_title()
+    relays = _collection(fig, "marks-relay")
+    depts = _collection(fig, "marks-department")
+    units = _collection(fig, "marks-unit")
+    pos = stepped.layout
+    for coll, kind in ((relays, "relay"), (depts, "department"), (units, "unit")):
+        want = sorted(pos[n] for n, d in h.graph.nodes(data=True) if d["kind"] == kind)
+        got = sorted(map(tuple, coll.get_offsets().tolist()))
+        assert len(got) == len(want), kind
+        assert np.allclose(np.array(got).reshape(-1, 2), np.array(want).reshape(-1, 2)), kind
+    assert len(relays.get_offsets()) == int(h.dept_relay.sum()) > 0
+    assert not np.array_equal(relays.get_paths()[0].vertices, depts.get_paths()[0].vertices)
+    assert not np.allclose(relays.get_edgecolors()[0], depts.get_edgecolors()[0])  # blue outline
+    up = _collection(fig, "edges-up")
+    want = {(pos[u], pos[v]) for u, v, k in h.graph.edges(data="kind") if k == "counterpart"
+            and app.LEVEL_Y[h.graph.nodes[v]["level"]] > app.LEVEL_Y[h.graph.nodes[u]["level"]]}
+    assert len(want) >= 2  # prefecture → province (two categories) and province → central
+    assert {tuple(map(tuple, seg)) for seg in up.get_segments()} == want
+    assert min(seg[1][1] for seg in up.get_segments()) > app.LEVEL_Y["prefecture"] - app.DEPT_DROP - 1e-9
+
+
+def test_a_case_held_at_a_relay_shows_its_route(short_scenario):
+    """A case sitting at a relay (here made the most overdue) is listed as held by that relay, with the whole
+    route to its handling department; the network draws that route with a ring at the relay."""
+    m = app.ExplorerModel(scenario_file=str(short_scenario), demand_multiplier=3.0, supervision_intensity=0)
+    for _ in range(3):
+        m.step()
+    cs = m.cases
+    held = app.held_ids(m)
+    at_relay = held[m.hierarchy.dept_relay[cs.dept[held]]]
+    assert len(at_relay) > 0
+    c = int(at_relay[0])
+    cs.due[c] = -100.0  # the most overdue open case
+    row = app.overdue_cases(m, 3).iloc[0]
+    relay = m.hierarchy.departments[int(cs.dept[c])]
+    handler = m.hierarchy.departments[int(cs.handler[c])]
+    assert int(row["case"]) == c and relay.role == "relay" and handler.role == "department"
+    assert row["held_by"] == f"{app.short_name(relay.node)} (relay)"
+    hops = row["route"].split(" → ")
+    cat = m.category_names[int(cs.category[c])]
+    route = m.hierarchy.route(cat, int(cs.region[c]), m.settings.policy.dispatch_mode)
+    assert hops == ["platform"] + [app.short_name(n) for n in route[1:]]
+    assert route[int(cs.route_pos[c]) + 1] == relay.node and route[-1] == handler.node
+    assert len(hops) >= 3 and hops[-1] == app.short_name(handler.node)
+    fig = app.draw_network(m)
+    ring = _collection(fig, "route-holder")
+    assert tuple(ring.get_offsets()[0]) == pytest.approx(m.layout[relay.node])
+
+
+def test_a_big_city_groups_township_bureaus_and_keeps_five_levels(tmp_path):
+    """~200 townships: every node still has a position, the township bureaus are drawn as one mark per county
+    and category, and the drawing keeps all five levels and the relays."""
+    path = tmp_path / "big.yaml"
+    path.write_text(f"extends: {ROOT / 'scenarios' / 'zhengzhou' / 'full_scale.yaml'}\nname: big\n"
+                    "world: {population: 20000}\nrun: {days: 3, seed: 1}\n")
+    m = app.ExplorerModel(scenario_file=str(path), use_scenario_policies=True)
+    m.step()
+    h = m.hierarchy
+    assert h.n_townships > app.AGGREGATE_TOWNSHIPS_ABOVE
+    assert set(m.layout) == set(h.graph.nodes)
+    loads = app.node_loads(m)
+    marks, mark_of = app.network_marks(m, loads)
+    assert set(mark_of) == set(h.graph.nodes)
+    twp_cats = {d.category for d in h.departments if d.level == Level.TOWNSHIP}
+    grouped = [mk for mk in marks.values() if len(mk.members) > 1]
+    assert len(grouped) == h.n_counties * len(twp_cats)
+    assert all(mk.level == "township" and mk.kind == "department" for mk in grouped)
+    assert sum(mk.n_open for mk in grouped) == sum(loads[d.node][0] for d in h.departments
+                                                    if d.level == Level.TOWNSHIP)
+    assert {mk.y for mk in marks.values()} == set(np.unique([p[1] for p in m.layout.values()]))
+    fig = app.draw_network(m)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == [lv.value for lv in LEVELS]
+    assert "grouped" in ax.get_title() and app.RELAY_LABEL in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert len(_collection(fig, "marks-relay").get_offsets()) == int(h.dept_relay.sum())
+    assert len(_collection(fig, "marks-department").get_offsets()) == sum(
+        1 for mk in marks.values() if mk.kind == "department")
 
 
 # ------------------------------------------------------------------------------------------ browser

@@ -9,9 +9,11 @@ import pytest
 from sim import GovernanceModel, load_scenario
 from sim.cases import Action, Status, Violation
 
-#: every observer off: no tracking, no call-backs, no inspections, no ranking, requesters never escalate
+#: every observer off: no tracking, no call-backs, no inspections (the city's or the province's), no ranking,
+#: requesters never escalate
 UNOBSERVED = {"policy.tracking": False, "policy.callback": False, "policy.supervision_intensity": 0,
-              "policy.public_ranking": False, "citizens.escalation_threshold": 100.0}
+              "policy.upper_supervision_intensity": 0, "policy.public_ranking": False,
+              "citizens.escalation_threshold": 100.0}
 COMPARED = ("first_response", "replied", "status", "true_resolved", "recorded_resolved", "action", "perfunctory")
 
 
@@ -74,7 +76,7 @@ def test_a_ranking_without_consequences_changes_nothing(root):
 
 
 def test_an_inspection_budget_bounds_what_supervision_catches(root):
-    m = _model(root, {"policy.supervision_intensity": 2.5}, 7, 30)
+    m = _model(root, {"policy.supervision_intensity": 2.5, "policy.upper_supervision_intensity": 0}, 7, 30)
     per_day = np.array([row["inspections"] for row in m.daily])
     assert per_day.max() <= 3 and per_day.mean() == pytest.approx(2.5, abs=0.5)
     assert m.supervisor.inspections + m.supervisor.audits == per_day.sum()

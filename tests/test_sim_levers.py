@@ -125,13 +125,15 @@ def test_levers_from_scenario_map_every_policy_setting():
         "policy.response_mandate_hours": 24, "policy.tracking": True, "policy.reminder_lead_h": 12.0,
         "policy.callback": False, "policy.reopen_allowed": False, "policy.max_reopens": 3,
         "policy.public_ranking": True, "policy.supervision_intensity": 5, "policy.county_supervision_intensity": 1.5,
+        "policy.upper_supervision_intensity": 0.5,
         "policy.dispatch_mode": "direct", "policy.platform_hours": "office",
         "policy.systemic_fix": True, "policy.systemic_fix_threshold": 7, "policy.systemic_fix_window_days": 14,
         "policy.systemic_fix_effect": 0.25, "policy.systemic_fix_duration_days": 60})
     lv = Levers.from_scenario(sc)
     assert lv == Levers(
         mandate=ResponseMandate(24.0), tracking=Tracking(True, 12.0), callback=CallBack(False, False, 3),
-        inspection=Inspection(5.0), county_inspection=Inspection(1.5), ranking=PublicRanking(True, 30),
+        inspection=Inspection(5.0), county_inspection=Inspection(1.5), upper_inspection=Inspection(0.5),
+        ranking=PublicRanking(True, 30),
         systemic_fix=SystemicFix(True, 7, 14, 0.25, 60), dispatch_mode=DispatchMode.DIRECT,
         platform_always_open=False)
     off = Levers.from_scenario(sc.with_overrides({
@@ -149,23 +151,27 @@ def test_levers_from_scenario_map_every_policy_setting():
 
 def test_county_inspection_gives_every_county_its_own_office():
     m = GovernanceModel(Scenario().with_overrides({**TINY, "policy.county_supervision_intensity": 1.5}), seed=1)
-    city, *counties = m.supervisors
+    city, *counties, province = m.supervisors
     assert city is m.supervisor and city.county is None and city.budget == Inspection(20.0)
     assert [o.county for o in counties] == [0, 1, 2]
     assert all(o.budget is m.levers.county_inspection and o.budget.intensity == 1.5 for o in counties)
-    assert m.upper_supervisor.budget is None
+    assert province is m.upper_supervisor and m.upper_supervisor.budget == Inspection(1.0)
     # each county office inspects the overdue cases of its own departments only; the city's office, all of them
     t = m.departments
     n = len(t)
     ids = m.cases.add(dept=np.arange(n), status=np.full(n, int(Status.NEGLECTED)), created=np.zeros(n),
                       due=np.zeros(n))
-    assert sorted(city.candidates(10.0).tolist()) == ids.tolist()
+    above = t.level[np.arange(n)] < 2  # provincial and central departments: the province's office, not the city's
+    assert above.any()
+    assert sorted(city.candidates(10.0).tolist()) == ids[~above].tolist()
+    assert sorted(province.candidates(10.0).tolist()) == ids[above].tolist()
     for o in counties:
         mine = o.candidates(10.0)
         assert len(mine) > 0 and (t.county[m.cases.dept[mine]] == o.county).all()
     assert sorted(np.concatenate([o.candidates(10.0) for o in counties]).tolist()) == ids[t.county >= 0].tolist()
     assert (t.county == -1).any()  # the city's own bureaus belong to no county
-    m = GovernanceModel(Scenario().with_overrides({**TINY, "policy.county_supervision_intensity": 0.0}), seed=1)
+    m = GovernanceModel(Scenario().with_overrides({**TINY, "policy.county_supervision_intensity": 0.0,
+                                                   "policy.upper_supervision_intensity": 0.0}), seed=1)
     assert m.supervisors == [m.supervisor]
 
 

@@ -65,8 +65,10 @@ def test_conservation_every_case_in_one_state(zzic_model):
     closed = df[df["status"] == "closed"]
     assert closed["closed_h"].notna().all()
     assert (df[df["status"] == "abandoned"]["closed_h"].isna()).all()
-    # problems met = reported + not reported; every reported case is a row
-    assert zzic_model.reported.sum() == cs.n
+    # problems met = reported + not reported; every case is a first report of a problem or a repeat of one
+    repeats = int((cs.repeat_of[: cs.n] >= 0).sum())
+    assert zzic_model.reported.sum() + repeats == cs.n
+    assert (cs.repeat_of[: cs.n] < np.arange(cs.n)).all()  # a repeat points back to an earlier case
 
 
 def test_conservation_time_order(zzic_model):
