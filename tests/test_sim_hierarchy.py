@@ -232,3 +232,13 @@ def test_every_level_holds_work_in_a_run(root):
     held = set(cases["handling_level"].astype(str))
     assert {lv.value for lv in Level} <= held
     assert LEVEL_INDEX[Level.CENTRAL] == 0
+    # each level's share of the cases is its declared share: the problem rates of its categories (± noise)
+    m = GovernanceModel(sc, seed=2)
+    rate = m.demand.base_rate.sum(axis=1)
+    level_of = {name: int(m.hierarchy.jurisdiction_index[c]) for c, name in enumerate(m.category_names)}
+    observed = cases["category"].astype(str).map(level_of).value_counts(normalize=True)
+    for li in range(5):
+        declared = rate[m.hierarchy.jurisdiction_index == li].sum() / rate.sum()
+        n = len(cases)
+        assert abs(observed.get(li, 0.0) - declared) <= 4 * np.sqrt(declared * (1 - declared) / n) + 0.01, (
+            li, observed.get(li, 0.0), declared)
