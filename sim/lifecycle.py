@@ -440,9 +440,11 @@ def _dismiss(m: GovernanceModel, ids: np.ndarray, esc: np.ndarray) -> np.ndarray
 def persist(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
     """Final cases (closed or abandoned) whose problem was not solved: the problem persists, and its owner
     reconsiders it after an exponential delay with mean ``citizens.repeat_delay_days`` (a ``RECONSIDER``),
-    unless it was already reported ``citizens.max_repeats`` times after the first."""
+    unless it was already reported ``citizens.max_repeats`` times after the first. Not when demand is a fixed
+    stream of reported requests (``demand.fixed_rate_per_hour`` or ``requests_per_day``): an observed stream
+    already holds its repeat reports, and adding more would count them twice."""
     c = m.settings.citizens
-    if not c.behaviour or c.max_repeats == 0 or len(ids) == 0:
+    if not c.behaviour or c.max_repeats == 0 or len(ids) == 0 or m.demand.fixed_rate:
         return
     cs = m.cases
     left = ~cs.true_resolved[ids] & (cs.repeat_count[ids] < c.max_repeats)

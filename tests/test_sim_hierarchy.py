@@ -242,3 +242,12 @@ def test_every_level_holds_work_in_a_run(root):
         n = len(cases)
         assert abs(observed.get(li, 0.0) - declared) <= 4 * np.sqrt(declared * (1 - declared) / n) + 0.01, (
             li, observed.get(li, 0.0), declared)
+
+
+def test_a_fixed_stream_of_reports_gets_no_repeats_on_top():
+    """An observed stream of requests (demand.requests_per_day) already holds its repeat reports."""
+    for stream, expected in ((None, True), (200.0, False)):
+        m = make({"citizens.max_repeats": 3, "demand.requests_per_day": stream})
+        ids = _final(m, False)
+        lifecycle.persist(m, ids, np.array([50.0]))
+        assert (Event.RECONSIDER in scheduled(m)) is expected, stream
