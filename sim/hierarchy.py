@@ -54,6 +54,7 @@ class Hierarchy:
     :class:`DepartmentRecord` each, indexed as the model's department agents. ``handler`` (category ×
     township): the handling department's index. ``routes[mode]`` (category × township × hop): the indices of
     the bureaus an order passes, handling department last, −1 after the end; ``route_len[mode]``: hops.
+    ``township_county`` and ``township_urban`` (per township) are read from the graph with the routes.
     """
 
     def __init__(self, scenario: Scenario, rng: np.random.Generator) -> None:
@@ -103,16 +104,6 @@ class Hierarchy:
         self.compute_routes()
 
     # ------------------------------------------------------------------------------------ the graph
-    @property
-    def township_county(self) -> np.ndarray:
-        """The county index of each township, read from the graph's ``admin`` edges."""
-        return self._township_county
-
-    @property
-    def township_urban(self) -> np.ndarray:
-        """Whether each township is urban (node attribute ``urban``)."""
-        return self._township_urban
-
     def _add_bureaus(self, g: nx.DiGraph, category: str, level: Level) -> None:
         """The category's handling departments at ``level`` and its relays between the prefecture and there,
         linked by ``counterpart`` edges in the direction an order travels."""
@@ -122,7 +113,7 @@ class Hierarchy:
         for lj in chain:
             role = "department" if lj == li else "relay"
             here: dict[str, str] = {}
-            for unit in self._units_at(LEVELS[lj], g):
+            for unit in self._units_at(LEVELS[lj]):
                 node = f"dept:{category}@{unit}"
                 staff = self._staff_by_level[LEVELS[lj]] if role == "department" else self._relay_staff
                 idx = len(self.departments)
@@ -149,9 +140,9 @@ class Hierarchy:
         attached = {(u, g.nodes[v]["category"]): v for u, v, k in g.edges(data="kind") if k == "attached"}
         n_c, n_t = len(self.categories), self.n_townships
         chains = [nx.shortest_path(admin, "central", f"township:{j}") for j in range(n_t)]
-        self._township_county = np.array([int(ch[LEVEL_INDEX[Level.COUNTY]].split(":")[1]) for ch in chains],
+        self.township_county = np.array([int(ch[LEVEL_INDEX[Level.COUNTY]].split(":")[1]) for ch in chains],
                                          dtype=np.int64)
-        self._township_urban = np.array([bool(g.nodes[f"township:{j}"].get("urban")) for j in range(n_t)])
+        self.township_urban = np.array([bool(g.nodes[f"township:{j}"].get("urban")) for j in range(n_t)])
         self.handler = np.zeros((n_c, n_t), dtype=np.int32)
         paths: list[list[list[int]]] = []
         for c, name in enumerate(self.categories):
@@ -207,7 +198,7 @@ class Hierarchy:
                 f"`python run.py plan-staff` writes the full list")
 
     # --------------------------------------------------------------------------------------------
-    def _units_at(self, level: Level, g: nx.DiGraph | None = None) -> list[str]:
+    def _units_at(self, level: Level) -> list[str]:
         if level == Level.COUNTY:
             return [f"county:{i}" for i in range(self.n_counties)]
         if level == Level.TOWNSHIP:
