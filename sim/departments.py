@@ -39,7 +39,7 @@ import numpy as np
 
 from .cases import Action, CaseStore, Violation
 from .hierarchy import PREFECTURE_INDEX
-from .queues import DISCIPLINES, ServerPool
+from .queues import QueueBank
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import GovernanceModel
@@ -58,18 +58,18 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 class Department(mesa.Agent):
     """A functional bureau or township office that handles cases of one category in one unit.
 
-    Its staff serve its queue (``pool``); its load and beliefs live in :class:`DepartmentTable`.
+    Its staff serve its queue (queue ``index`` of :attr:`DepartmentTable.queues`); its load and beliefs live
+    in :class:`DepartmentTable`.
     """
 
     def __init__(self, model: GovernanceModel, index: int, node: str, category: str, level: str,
-                 staff: int, pool: ServerPool) -> None:
+                 staff: int) -> None:
         super().__init__(model)
         self.index = index
         self.node = node
         self.category = category
         self.level = level
         self.staff = staff
-        self.pool = pool
 
     def step(self) -> None:
         """The end of a day, after the day's record has entered its beliefs (:meth:`DepartmentTable.learn_all`):
@@ -80,8 +80,9 @@ class Department(mesa.Agent):
 class DepartmentTable:
     """The state of every department, one entry per department index (the department side's store).
 
-    ``agents``: the :class:`Department` agents; ``staff`` (servers); ``waiting`` (cases queued and not yet
-    started); ``active`` (departments with queued or arriving work); ``arrivals`` (this step's new queue
+    ``agents``: the :class:`Department` agents; ``staff`` (servers); ``queues`` (their queues, one per
+    department: :class:`sim.queues.QueueBank`); ``waiting`` (cases queued and not yet started, arrivals of
+    this step included); ``arrivals`` (this step's new queue
     entries, not yet handed to the queues); ``cancelled`` (cases withdrawn while still among this step's
     arrivals).
 
@@ -96,12 +97,13 @@ class DepartmentTable:
         s = model.settings.departments
         h = model.hierarchy
         self.discipline = s.queue_discipline
-        self.order = DISCIPLINES[s.queue_discipline]
-        self.agents = [Department(model, r.index, r.node, r.category, r.level.value, r.staff,
-                                  ServerPool(r.staff, always_open, model.calendar, s.queue_discipline))
+        self.agents = [Department(model, r.index, r.node, r.category, r.level.value, r.staff)
                        for r in h.departments]
         n = len(self.agents)
         self.staff = h.dept_staff
+        # one queue per department, its staff the servers (sim.queues)
+        self.queues = QueueBank(self.staff, always_open, model.calendar, s.queue_discipline,
+                                cases=model.cases.capacity)
         # the county each department belongs to (-1: prefecture level and above), for county supervision
         self.county = np.array([int(r.unit.split(":")[1]) if r.unit.startswith("county:")
                                 else int(h.township_county[int(r.unit.split(":")[1])]) if r.unit.startswith("township:")
@@ -125,12 +127,11 @@ class DepartmentTable:
         self.today_committed = np.zeros(shape)
         self.today_caught = np.zeros(shape)
         self.today_sanctions = np.zeros(shape)
-        self.easy_first = np.zeros(n, bool)  # serving the shortest cases first (cherry-picking) today
+        self.easy_first = self.queues.easy_first  # serving the shortest cases first (cherry-picking) today
         self.late_num = np.zeros(n)
         self.late_den = np.zeros(n)
         self.today_late_num = np.zeros(n)
         self.today_late_den = np.zeros(n)
-        self.active: set[int] = set()
         self.worked_to = -1.0  # the last t_end the queues were run to (h)
         self.arrivals: list[tuple[np.ndarray, np.ndarray]] = []
         self.cancelled: set[int] = set()
@@ -151,88 +152,57 @@ class DepartmentTable:
         self.arrivals.append((ids, times))
 
     def withdraw(self, ids: np.ndarray, cases: CaseStore) -> None:
-        """Queued cases leave their queues (their requesters gave up)."""
-        for c in ids.tolist():
-            if not self.agents[int(cases.dept[c])].pool.remove(c):
-                self.cancelled.add(c)  # still among this step's arrivals
-        if len(ids):
-            np.add.at(self.waiting, cases.dept[ids], -1)
+        """Queued cases (unique ids) leave their queues (their requesters gave up)."""
+        if len(ids) == 0:
+            return
+        dept = cases.dept[ids]
+        left = self.queues.remove(dept, ids)
+        self.cancelled.update(ids[~left].tolist())  # still among this step's arrivals
+        np.add.at(self.waiting, dept, -1)
 
     def raise_priority(self, ids: np.ndarray, cases: CaseStore) -> None:
         """Queued cases move up their queues as their ``boost`` now says."""
-        for c in ids.tolist():
-            d = int(cases.dept[c])
-            pool = self.agents[d].pool
-            work = float(cases.relay_time[c] if self.relay[d] else cases.service_time[c])
-            pool.raise_priority(c, pool.key(float(cases.queued_at[c]), float(cases.due[c]), int(cases.boost[c]), work))
-
-    def _take_arrivals(self, cases: CaseStore) -> dict[int, tuple]:
-        """This step's arrivals grouped by department, each sorted by (time, case), with queue keys."""
-        ids = np.concatenate([a[0] for a in self.arrivals])
-        t = np.concatenate([a[1] for a in self.arrivals])
-        self.arrivals = []
-        if self.cancelled:
-            gone = np.isin(ids, np.fromiter(self.cancelled, dtype=np.int64, count=len(self.cancelled)))
-            if gone.any():
-                self.cancelled.difference_update(ids[gone].tolist())
-                ids, t = ids[~gone], t[~gone]
         if len(ids) == 0:
-            return {}
+            return
         dept = cases.dept[ids]
-        order = np.lexsort((ids, t, dept))
-        ids, t, dept = ids[order], t[order], dept[order]
-        svc = np.where(self.relay[dept], cases.relay_time[ids], cases.service_time[ids])
-        t_list, s_list = t.tolist(), svc.tolist()
-        b_list = cases.boost[ids].tolist()
-        keys = self.order(t_list, cases.due[ids].tolist(), b_list)
-        cherry = self.easy_first[dept]
-        if cherry.any():  # departments picking the easy cases order their arrivals by handling time
-            for i in np.flatnonzero(cherry).tolist():  # the order of easy_first_keys, written inline for speed
-                keys[i] = (-b_list[i], s_list[i], t_list[i])
-        arr = list(zip(t_list, ids.tolist(), keys, s_list, strict=True))
-        cuts = (np.flatnonzero(np.diff(dept)) + 1).tolist()
-        lo, hi = [0, *cuts], [*cuts, len(ids)]
-        return {dp: (ids[a:b], t[a:b], svc[a:b], arr[a:b]) for a, b, dp in zip(lo, hi, dept[lo].tolist(), strict=True)}
+        work = np.where(self.relay[dept], cases.relay_time[ids], cases.service_time[ids])
+        self.queues.raise_priority(dept, ids, cases.queued_at[ids], cases.due[ids], cases.boost[ids], work)
 
     def work(self, t_end: float, cases: CaseStore) -> Starts | None:
         """Departments with work take up cases until ``t_end`` (h); returns the cases started, or None.
 
-        This step's arrivals are prepared for all departments at once (sorted by department, time, case;
-        keys and service times looked up in one pass), then each department's queue runs. A second call
-        for the same ``t_end`` with no new arrivals is skipped: after a call every queue is empty, or all its
-        servers are busy (or the office closed) past ``t_end``, so it could start nothing.
+        This step's arrivals (less those withdrawn meanwhile) join their queues, with their work time (a
+        relay's time to pass the order on, or the service time), then every queue with work runs
+        (:meth:`sim.queues.QueueBank.run`). A second call for the same ``t_end`` with no new arrivals is
+        skipped: after a call every queue is empty, or all its servers are busy (or the office closed) past
+        ``t_end``, so it could start nothing.
         """
         if not self.arrivals and self.worked_to == t_end:
             return None
         self.worked_to = t_end
-        starts: list[Starts] = []
-        groups = self._take_arrivals(cases) if self.arrivals else {}
-        self.active.update(groups)
-        empty = (np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0), [])
-        still = set()
-        for dp in sorted(self.active):
-            pool = self.agents[dp].pool
-            g = groups.get(dp)
-            if g is None:
-                if pool.blocked_until >= t_end and pool.live:
-                    still.add(dp)  # every server busy (or the office closed) past this step
-                    continue
-                g = empty
-            pool.run_sorted(t_end, g[0], g[1], g[2], g[3], starts)
-            if len(pool):
-                still.add(dp)
-        self.active = still
-        if not starts:
-            return None
-        ids = np.concatenate([x[0] for x in starts])
-        begun = np.concatenate([x[1] for x in starts])
+        if self.arrivals:
+            ids = np.concatenate([a[0] for a in self.arrivals])
+            t = np.concatenate([a[1] for a in self.arrivals])
+            self.arrivals = []
+            if self.cancelled:
+                gone = np.isin(ids, np.fromiter(self.cancelled, dtype=np.int64, count=len(self.cancelled)))
+                if gone.any():
+                    self.cancelled.difference_update(ids[gone].tolist())
+                    ids, t = ids[~gone], t[~gone]
+        else:
+            ids, t = np.zeros(0, dtype=np.int64), np.zeros(0)
         dept = cases.dept[ids]
+        work = np.where(self.relay[dept], cases.relay_time[ids], cases.service_time[ids])
+        started, begun, done = self.queues.run(t_end, dept, ids, t, work, cases.due[ids], cases.boost[ids])
+        if len(started) == 0:
+            return None
+        dept = cases.dept[started]
         np.add.at(self.waiting, dept, -1)
-        measured = cases.measured[ids]
+        measured = cases.measured[started]
         if measured.any():
-            np.add.at(self.wait_h, dept[measured], begun[measured] - cases.held_since[ids[measured]])
+            np.add.at(self.wait_h, dept[measured], begun[measured] - cases.held_since[started[measured]])
             np.add.at(self.starts, dept[measured], 1.0)
-        return ids, begun, np.concatenate([x[2] for x in starts])
+        return started, begun, done
 
     # ------------------------------------------------------------------------------------ beliefs
     def commit(self, depts: np.ndarray, kind: Violation, threat: np.ndarray) -> None:
@@ -305,9 +275,7 @@ class DepartmentTable:
             on = bool(model.rng_departments.random() < 1.0 / (1.0 + math.exp(-u / s.choice_noise)))
             if on:
                 self.today_committed[d, k, 0] += 1.0
-        if on != bool(self.easy_first[d]):
-            self.easy_first[d] = on
-            self.agents[d].pool.set_easy_first(on, model.cases.due, model.cases.boost)
+        self.queues.set_easy_first(d, on, model.cases.due, model.cases.boost)
 
     def expected_sanction(self, depts: np.ndarray, kind: Violation, threat: np.ndarray) -> np.ndarray:
         """Sanction units a department expects per violation of ``kind`` (0 with no record and no prior)."""

@@ -131,7 +131,7 @@ class GovernanceModel(mesa.Model):
                 if event in events:
                     HANDLERS[event](self, *events[event])
             self._work_departments(t_end)
-        if passes == 0 and self.departments.active:
+        if passes == 0 and self.departments.queues.active.any():
             self._work_departments(t_end)
         self._account_staff(h)
         if h % 24 == 23:

@@ -14,7 +14,7 @@ import numpy as np
 
 from .cases import Channel
 from .lifecycle import Event
-from .queues import ServerPool
+from .queues import QueueBank
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import GovernanceModel
@@ -28,7 +28,9 @@ class Platform(mesa.Agent):
         p = model.settings.platform
         self.settings = p
         self.always_open = model.levers.platform_always_open
-        self.pool = ServerPool(p.operators, self.always_open, model.calendar)
+        self.queue = QueueBank(np.array([p.operators]), self.always_open, model.calendar,
+                               cases=model.cases.capacity)  # one FIFO queue, the operators its servers
+        self.arrivals: list[tuple[np.ndarray, np.ndarray]] = []  # requests reaching intake this step, not yet queued
         self.fix = model.levers.systemic_fix
         self.active = False  # requests are waiting for (or in the hands of) operators
         n_cat, n_twp = len(model.hierarchy.categories), model.hierarchy.n_townships
@@ -58,7 +60,7 @@ class Platform(mesa.Agent):
         if self.settings.instant_intake:
             m.agenda.schedule(Event.ACCEPT, arrive, ids)
             return
-        self.pool.arrive(ids, arrive)
+        self.arrivals.append((ids, arrive))
         self.active = True
 
     def work(self, t_end: float) -> None:
@@ -67,12 +69,17 @@ class Platform(mesa.Agent):
         if not self.active:
             return
         cs = self.model.cases
-        starts: list = []
-        self.pool.advance(t_end, cs.intake_time, cs.due, cs.boost, starts)
-        if starts:
-            self.model.agenda.schedule(Event.ACCEPT, np.concatenate([x[2] for x in starts]),
-                                       np.concatenate([x[0] for x in starts]))
-        self.active = bool(len(self.pool) or self.pool.arrivals)
+        if self.arrivals:
+            ids = np.concatenate([a[0] for a in self.arrivals])
+            times = np.concatenate([a[1] for a in self.arrivals])
+            self.arrivals = []
+        else:
+            ids, times = np.zeros(0, dtype=np.int64), np.zeros(0)
+        started, _, done = self.queue.run(t_end, np.zeros(len(ids), dtype=np.int64), ids, times,
+                                          cs.intake_time[ids], cs.due[ids], cs.boost[ids])
+        if len(started):
+            self.model.agenda.schedule(Event.ACCEPT, done, started)
+        self.active = bool(self.queue.nlive[0])
 
     # -------------------------------------------------------------------------------- systemic fixes
     def aggregate(self, day: int, ids_today: np.ndarray) -> None:

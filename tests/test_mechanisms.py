@@ -139,19 +139,19 @@ def test_an_audit_finds_perfunctory_replies_and_reopens_them(root):
 
 def test_a_cherry_picking_department_serves_the_shortest_cases_first():
     from sim.calendar import WorkCalendar
-    from sim.queues import ServerPool
+    from sim.queues import QueueBank
 
     cal = WorkCalendar("2024-01-01", [], 10)
-    pool = ServerPool(1, True, cal)
+    bank = QueueBank(np.array([1]), True, cal)
     service = np.array([5.0, 3.0, 1.0, 2.0])
     due, boost = np.full(4, 100.0), np.zeros(4, np.int8)
-    pool.arrive(np.arange(4), np.array([0.0, 0.1, 0.2, 0.3]))
-    starts: list = []
-    pool.advance(0.05, service, due, boost, starts)  # case 0 starts; 1-3 arrive later and wait
-    pool.advance(0.5, service, due, boost, starts)
-    pool.set_easy_first(True, due, boost)  # the waiting cases are re-keyed: shortest first
-    pool.advance(20.0, service, due, boost, starts)
-    order = np.concatenate([s[0] for s in starts]).tolist()
+    q = np.zeros(4, dtype=np.int64)
+    first = bank.run(0.05, q, np.arange(4), np.array([0.0, 0.1, 0.2, 0.3]), service, due, boost)
+    assert first[0].tolist() == [0]  # case 0 starts; 1-3 arrive later and wait
+    assert len(bank.run(0.5, q[:0], q[:0], np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0, np.int8))[0]) == 0
+    bank.set_easy_first(0, True, due, boost)  # the waiting cases are re-keyed: shortest first
+    rest = bank.run(20.0, q[:0], q[:0], np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0, np.int8))
+    order = [*first[0].tolist(), *rest[0].tolist()]
     assert order == [0, 2, 3, 1]
 
 

@@ -743,17 +743,17 @@ def test_lose_patience_abandons_queued_cases_and_withdraws_them():
     lifecycle.take_up(m, np.concatenate([busy, waits]), at(0.0, 0.0), np.zeros(2, bool))
     started = deps.work(1.0, m.cases)  # one member of staff: the first starts, the second waits in line
     assert started is not None and started[0].tolist() == [int(busy[0])]
-    pool = deps.agents[dept].pool
-    assert len(pool) == 1 and deps.waiting[dept] == 1
+    queues = deps.queues
+    assert queues.nlive[dept] == 1 and deps.waiting[dept] == 1
     lifecycle.take_up(m, fresh, at(1.5), np.zeros(1, bool))  # still among this step's arrivals
     assert deps.waiting[dept] == 2
     gone = np.concatenate([waits, fresh])
     lifecycle.lose_patience(m, gone, at(240.0, 241.5))
     assert status(m, gone) == [Status.ABANDONED] * 2
     assert m.cases.satisfied[gone].tolist() == [0, 0]
-    assert deps.waiting[dept] == 0 and len(pool) == 0
+    assert deps.waiting[dept] == 0 and queues.nlive[dept] == 0
     assert deps.work(2.0, m.cases) is None  # the withdrawn arrival is never started
-    assert len(pool) == 0 and not deps.cancelled
+    assert queues.nlive[dept] == 0 and not deps.cancelled
     assert scheduled(m) == {}
 
 
@@ -823,13 +823,17 @@ def test_press_moves_queued_cases_up_their_queue():
     ids = np.concatenate([first, *line])
     lifecycle.take_up(m, ids, np.zeros(len(ids)), np.zeros(len(ids), bool))
     deps.work(1.0, m.cases)  # the first case keeps the one member of staff busy until 3.0
-    pool = deps.agents[dept_of(m, first)].pool
+    queues = deps.queues
+    dept = int(dept_of(m, first))
     plain, pressed, ordered, escalated = (int(c[0]) for c in line)
-    assert [pool.live[c][0] for c in (plain, pressed)] == [(0, 0.0), (0, 0.0)]
+    rows = queues.hlen[dept]
+    assert queues.key_boost[[plain, pressed]].tolist() == [0, 0]
     lifecycle.press(m, np.array([pressed, ordered, escalated]), 2.0, pressure=0.0)
     assert m.cases.boost[[plain, pressed, ordered, escalated]].tolist() == [0, 1, 2, 2]
-    assert pool.live[pressed][0] == (-1, 0.0) and pool.live[ordered][0] == (-2, 0.0)
-    assert pool.live[plain][0] == (0, 0.0)
+    # the pressed, ordered and escalated cases hold fresh, better keys (one new heap row each); the plain
+    # one does not, and the stale rows do not count as waiting cases
+    assert queues.key_boost[[pressed, ordered, escalated, plain]].tolist() == [1, 2, 2, 0]
+    assert queues.hlen[dept] == rows + 3 and queues.nlive[dept] == 4
     # the compelled cases are served first, then the pressed one, the plain case last
     started = deps.work(100.0, m.cases)
     assert started is not None
