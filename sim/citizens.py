@@ -86,6 +86,7 @@ class Population:
         self.last_good_channel = np.full(n, -1, dtype=np.int8)
         self.trust_change = np.zeros(n)  # today's change, spread to contacts at the end of the day
         self.changed: list[np.ndarray] = []
+        self._mark = np.zeros(n, dtype=bool)  # scratch flags for _distinct, all False between calls
         self._build_network(w.social_degree, w.local_tie_share, rng)
 
     # ----------------------------------------------------------------------------------------------
@@ -117,18 +118,24 @@ class Population:
         dt = np.maximum(np.asarray(now, dtype=float) - self.t_set[who], 0.0)
         return np.exp(-dt / self.tau_h)
 
+    @staticmethod
+    def _relaxed(stored: np.ndarray, base: np.ndarray, who: np.ndarray, decay: np.ndarray) -> np.ndarray:
+        """The rows ``who`` of a stored value relaxed toward their ``base`` (disposition) by ``decay``."""
+        b = base[who]
+        return b + (stored[who] - b) * decay
+
     def trust_at(self, who: np.ndarray, now: float | np.ndarray | None = None) -> np.ndarray:
         """Trust (0–1) of the requesters ``who`` at hour ``now`` (hours since the start; default: the
         model's clock), relaxed toward their disposition since they were last set. Reads only; vectorised."""
         if now is None:
             now = self._now(None)
-        return self.trust0[who] + (self.trust[who] - self.trust0[who]) * self._decay(who, now)
+        return self._relaxed(self.trust, self.trust0, who, self._decay(who, now))
 
     def efficacy_at(self, who: np.ndarray, now: float | np.ndarray | None = None) -> np.ndarray:
         """Efficacy (0–1) of the requesters ``who`` at hour ``now`` (as :meth:`trust_at`)."""
         if now is None:
             now = self._now(None)
-        return self.efficacy0[who] + (self.efficacy[who] - self.efficacy0[who]) * self._decay(who, now)
+        return self._relaxed(self.efficacy, self.efficacy0, who, self._decay(who, now))
 
     def _rebase(self) -> None:
         """Move the running sums' reference time to the latest t_set and recompute them over all rows."""
@@ -137,23 +144,29 @@ class Population:
         self._s_trust = float(np.dot(self.trust - self.trust0, w))
         self._s_efficacy = float(np.dot(self.efficacy - self.efficacy0, w))
 
-    def _bring_up(self, rows: np.ndarray, now: float) -> None:
+    def _bring_up(self, rows: np.ndarray, now: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Relax the stored trust and efficacy of ``rows`` (unique indices) to hour ``now`` and set their
         t_set to it (never back: a row set later than ``now`` stays as it is). A row's term in the running
-        sums does not change (the relaxation is what the sums already discount), so they are left alone."""
-        t = np.maximum(self.t_set[rows], now)
-        f = np.exp(-(t - self.t_set[rows]) / self.tau_h)
-        self.trust[rows] = self.trust0[rows] + (self.trust[rows] - self.trust0[rows]) * f
-        self.efficacy[rows] = self.efficacy0[rows] + (self.efficacy[rows] - self.efficacy0[rows]) * f
+        sums does not change (the relaxation is what the sums already discount), so they are left alone.
+        Returns the rows' new t_set (hours), trust and efficacy, as stored."""
+        t_set = self.t_set[rows]
+        t = np.maximum(t_set, now)
+        f = np.exp(-(t - t_set) / self.tau_h)
+        trust0, efficacy0 = self.trust0[rows], self.efficacy0[rows]
+        trust = trust0 + (self.trust[rows] - trust0) * f
+        efficacy = efficacy0 + (self.efficacy[rows] - efficacy0) * f
+        self.trust[rows] = trust
+        self.efficacy[rows] = efficacy
         self.t_set[rows] = t
+        return t, trust, efficacy
 
-    def _account(self, rows: np.ndarray, d_trust: np.ndarray | None, d_efficacy: np.ndarray | None) -> None:
-        """Add the changes of the stored values of ``rows`` (unique, already brought up to date and
-        changed), one per row, to the running sums, each weighted by its row's exp((t_set − t_ref)/τ).
-        When an exponent would pass ``REBASE_EXPONENT`` the sums are instead recomputed over all rows with a
-        new reference time (one O(n) pass, about once every 300·τ hours of simulated time), which takes the
-        changes in."""
-        x = (self.t_set[rows] - self._t_ref) / self.tau_h
+    def _account(self, t_set: np.ndarray, d_trust: np.ndarray | None, d_efficacy: np.ndarray | None) -> None:
+        """Add the changes of the stored values of some rows (unique, already brought up to date and changed;
+        ``t_set`` their t_set, hours), one per row, to the running sums, each weighted by its row's
+        exp((t_set − t_ref)/τ). When an exponent would pass ``REBASE_EXPONENT`` the sums are instead recomputed
+        over all rows with a new reference time (one O(n) pass, about once every 300·τ hours of simulated time),
+        which takes the changes in."""
+        x = (t_set - self._t_ref) / self.tau_h
         if len(x) and x.max() > self.REBASE_EXPONENT:
             self._rebase()
             return
@@ -162,6 +175,18 @@ class Population:
             self._s_trust += float(np.dot(d_trust, w))
         if d_efficacy is not None:
             self._s_efficacy += float(np.dot(d_efficacy, w))
+
+    def _distinct(self, idx: np.ndarray) -> np.ndarray:
+        """The distinct row indices in ``idx``, sorted (the values of ``np.unique``): for a short ``idx`` by a
+        sort, for a long one (over n/256) by marking each row in a scratch array of n flags, cheaper than a sort."""
+        if len(idx) <= self.n // 256:
+            s = np.sort(idx)
+            return s[np.concatenate(([True], s[1:] != s[:-1]))] if len(s) else s
+        mark = self._mark  # all False between calls
+        mark[idx] = True
+        rows = np.flatnonzero(mark)
+        mark[rows] = False
+        return rows
 
     def mean_trust(self, now: float | None = None) -> float:
         """Mean trust (0–1) of everyone at hour ``now`` (default: the model's clock), from the running sum:
@@ -217,9 +242,10 @@ class Population:
         c = self.model.settings.citizens
         now = self._now(now)
         cost = np.array([c.channel_cost_online, c.channel_cost_hotline, c.channel_cost_offline])[channel]
-        u = severity * self.efficacy_at(who, now) - cost - c.report_threshold
+        decay = self._decay(who, now)  # as in efficacy_at and trust_at, computed once for both
+        u = severity * self._relaxed(self.efficacy, self.efficacy0, who, decay) - cost - c.report_threshold
         if c.report_trust_weight:
-            u = u + c.report_trust_weight * (self.trust_at(who, now) - 0.5)
+            u = u + c.report_trust_weight * (self._relaxed(self.trust, self.trust0, who, decay) - 0.5)
         with np.errstate(over="ignore"):  # a far-off threshold: exp overflows to inf, the chance to 0
             return rng.random(len(who)) < 1.0 / (1.0 + np.exp(-u / c.report_noise))
 
@@ -270,19 +296,20 @@ class Population:
         if len(who) == 0:
             return
         now = self._now(now)
-        rows = np.unique(who)
-        self._bring_up(rows, now)
-        t_old, e_old = self.trust[rows], self.efficacy[rows]  # copies (fancy indexing)
+        rows = self._distinct(who)
+        t_set, t_old, e_old = self._bring_up(rows, now)
         sat = satisfied.astype(float)
         # several outcomes for one person in a step: apply them in order (np.add.at keeps them all)
         dt = c.trust_learning_rate * (sat - self.trust[who])
         np.add.at(self.trust, who, dt)
-        self.trust[rows] = np.clip(self.trust[rows], 0.0, 1.0)  # touch only these rows: cost ∝ outcomes
+        t_new = np.clip(self.trust[rows], 0.0, 1.0)  # touch only these rows: cost ∝ outcomes
+        self.trust[rows] = t_new
         np.add.at(self.trust_change, who, dt)
         de = c.efficacy_learning_rate * (resolved.astype(float) - self.efficacy[who])
         np.add.at(self.efficacy, who, de)
-        self.efficacy[rows] = np.clip(self.efficacy[rows], 0.0, 1.0)
-        self._account(rows, self.trust[rows] - t_old, self.efficacy[rows] - e_old)
+        e_new = np.clip(self.efficacy[rows], 0.0, 1.0)
+        self.efficacy[rows] = e_new
+        self._account(t_set, t_new - t_old, e_new - e_old)
         good = satisfied.astype(bool)
         self.last_good_channel[who[good]] = channel[good]
         self.changed.append(who)
@@ -297,7 +324,7 @@ class Population:
         if not self.changed:
             return
         now = self._now(now)
-        who = np.unique(np.concatenate(self.changed))
+        who = self._distinct(np.concatenate(self.changed))
         self.changed = []
         if self.contacts.shape[1] and c.social_influence > 0:
             delta = self.trust_change[who]
@@ -305,10 +332,10 @@ class Population:
             # the forward ones (the graph is built with mostly reciprocal local ties)
             listeners = self.contacts[who].ravel()
             shift = np.repeat(delta * c.social_influence / self.contacts.shape[1], self.contacts.shape[1])
-            rows = np.unique(listeners)
-            self._bring_up(rows, now)
-            t_old = self.trust[rows]
+            rows = self._distinct(listeners)
+            t_set, t_old, _ = self._bring_up(rows, now)
             np.add.at(self.trust, listeners, shift)
-            self.trust[rows] = np.clip(self.trust[rows], 0.0, 1.0)
-            self._account(rows, self.trust[rows] - t_old, None)
+            t_new = np.clip(self.trust[rows], 0.0, 1.0)
+            self.trust[rows] = t_new
+            self._account(t_set, t_new - t_old, None)
         self.trust_change[who] = 0.0

@@ -41,6 +41,7 @@ class Demand:
         self.category_enterprise_w = np.array([c.enterprise_weight for c in cats.values()])
         self.category_deadline_days = np.array([sc.deadline_days(n) for n in cats])
         self.category_deadline_h = np.array([c.deadline_hours if c.deadline_hours else np.nan for c in cats.values()])
+        self._deadline_h_or_0 = np.nan_to_num(self.category_deadline_h)  # 0 where the deadline is in working days
         self.category_service_mean_h = np.array([c.service_time_mean_h for c in cats.values()])
         self._service_median = np.array([c.service_time_median_h for c in cats.values()])
         self._service_sigma = np.array([c.service_time_sigma for c in cats.values()])
@@ -176,7 +177,7 @@ class Demand:
         k = len(cat)
         dl_h = self.category_deadline_h[cat]
         due = np.where(np.isnan(dl_h), m.calendar.add_working_days(created, self.category_deadline_days[cat]),
-                       created + np.nan_to_num(dl_h))
+                       created + self._deadline_h_or_0[cat])
         ids = m.cases.add(
             **columns, due=due, service_time=self._service_times(cat),
             status=np.full(k, Status.AWAITING_INTAKE, np.int8), dept=self.route_first[cat, twp],

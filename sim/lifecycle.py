@@ -365,7 +365,7 @@ def judge(m: GovernanceModel, ids: np.ndarray, times: np.ndarray, callback: bool
     if rest.any():
         esc[rest] = pop.escalate(unsat[rest], rng)
         esc = _dismiss(m, unsat, esc)
-    final = ~np.isin(ids, unsat[reopen | esc])
+    final = ~_among(ids, unsat[reopen | esc])
     f_ids = ids[final]
     cs.status[f_ids] = Status.CLOSED
     pop.learn(cs.citizen[f_ids], cs.satisfied[f_ids] == 1, cs.true_resolved[f_ids], cs.channel[f_ids])
@@ -378,6 +378,15 @@ def judge(m: GovernanceModel, ids: np.ndarray, times: np.ndarray, callback: bool
     if len(e_ids):
         m.upper_supervisor.act_on_escalation(e_ids, float(e_t.max()))
     send_back(m, np.concatenate([r_ids, e_ids]), np.concatenate([r_t, e_t]))
+
+
+def _among(ids: np.ndarray, of: np.ndarray) -> np.ndarray:
+    """Which of ``ids`` occur in ``of`` (as ``np.isin``; by binary search in ``of`` sorted, cheap for a short
+    ``of``)."""
+    if len(of) == 0:
+        return np.zeros(len(ids), bool)
+    of = np.sort(of)
+    return of[np.minimum(np.searchsorted(of, ids), len(of) - 1)] == ids
 
 
 def send_back(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:

@@ -28,8 +28,9 @@ def _rate(num: np.ndarray | float, den: float) -> float:
     return float(np.sum(num) / den) if den > 0 else float("nan")
 
 
-def _q(x: np.ndarray, q: float) -> float:
-    return float(np.quantile(x, q)) if len(x) else float("nan")
+def _q(x: np.ndarray, *q: float) -> list[float]:
+    """The quantiles ``q`` of ``x`` (NaN each when ``x`` is empty), from one partition of ``x``."""
+    return np.quantile(x, q).tolist() if len(x) else [float("nan")] * len(q)
 
 
 def cases_frame(model: GovernanceModel) -> pd.DataFrame:
@@ -37,10 +38,12 @@ def cases_frame(model: GovernanceModel) -> pd.DataFrame:
     cs = model.cases
     n = cs.n
     keep = np.flatnonzero(cs.measured[:n])
+    # ids follow the creation time, so the measured cases are one run of ids: a slice, cheaper than a gather
+    rows = slice(int(keep[0]), int(keep[-1]) + 1) if len(keep) and keep[-1] - keep[0] + 1 == len(keep) else keep
     h = model.hierarchy
     dept_names = np.array([d.node for d in h.departments])
     level_names = np.array([lv.value for lv in LEVELS])
-    v = lambda name: getattr(cs, name)[:n][keep]  # noqa: E731
+    v = lambda name: getattr(cs, name)[rows]  # noqa: E731
     dept = v("handler")
     holder = v("dept")
     sat = v("satisfied").astype(float)
@@ -79,9 +82,12 @@ def cases_frame(model: GovernanceModel) -> pd.DataFrame:
         df.loc[not_sent, "department"] = "platform"
         df["holder"] = df["holder"].cat.add_categories(["platform"])
         df.loc[not_sent, "holder"] = "platform"
-        df["handling_level"] = df["handling_level"].astype(str)
-        df.loc[not_sent, "handling_level"] = "platform"
-        df["handling_level"] = df["handling_level"].astype("category")
+        # the levels left among the dispatched cases and "platform", sorted by name
+        level = h.dept_level[dept]
+        labels = sorted({*level_names[np.unique(level[~not_sent])].tolist(), "platform"})
+        code = np.array([labels.index(name) if name in labels else -1 for name in level_names.tolist()])
+        df["handling_level"] = pd.Categorical.from_codes(
+            np.where(not_sent, labels.index("platform"), code[level]), labels)
     return df[list(CASE_COLUMNS)]
 
 
@@ -135,22 +141,23 @@ def kpis(df: pd.DataFrame | dict[str, np.ndarray], end_h: float, response_target
     replied = ~np.isnan(a["replied_h"])
     accepted = ~np.isnan(a["accepted_h"])
     relayed = (a["hops"] > 1) & ~np.isnan(a["dept_arrival_h"]) & ~np.isnan(a["dispatched_h"])
+    resp_q, close_q = _q(resp_t, 0.5, 0.9), _q(close_t, 0.5, 0.9)
     return {
         "response_rate": _rate(responded, n),
         "on_time_response_rate": _rate(responded & (first - created <= response_target_h), n),
         **_resolution(a["recorded_resolved"], a["true_resolved"], final, final & ~np.isnan(a["dispatched_h"])),
         "satisfaction_rate": _rate(sat[judged] == 1, judged.sum()),
-        "median_response_h": _q(resp_t, 0.5),
-        "p90_response_h": _q(resp_t, 0.9),
-        "median_close_h": _q(close_t, 0.5),
-        "p90_close_h": _q(close_t, 0.9),
+        "median_response_h": resp_q[0],
+        "p90_response_h": resp_q[1],
+        "median_close_h": close_q[0],
+        "p90_close_h": close_q[1],
         "on_time_close_rate": _rate(on_time_close[assessable], assessable.sum()),
         "reopen_rate": _rate(a["reopened"], n),
         "escalation_rate": _rate(a["escalated"], n),
         "perfunctory_share": _rate(a["perfunctory"][replied & not_direct], (replied & not_direct).sum()),
         "direct_answer_share": _rate(a["direct_answer"][accepted], accepted.sum()),
         **_repeats(a["repeat"], a["true_resolved"], final, sat, judged),
-        "median_relay_h": _q((a["dept_arrival_h"] - a["dispatched_h"])[relayed], 0.5),
+        "median_relay_h": _q((a["dept_arrival_h"] - a["dispatched_h"])[relayed], 0.5)[0],
     }
 
 
@@ -211,11 +218,17 @@ def build_result(model: GovernanceModel) -> RunResult:
         "handling_level": (level.cat.codes.to_numpy(), list(level.cat.categories)),
     }
     for by, (codes, labels) in splits.items():
+        # the rows sorted by group, each group's in their order: a group's rows are then one slice
+        order = np.argsort(codes, kind="stable")
+        by_group = {name: x[order] for name, x in cols.items()}
+        ends = np.cumsum(np.bincount(codes, minlength=len(labels))).tolist()
         for g in sorted(labels[c] for c in np.unique(codes).tolist()):
-            sel = codes == labels.index(g)
-            gk = kpis(cols, end_h, sc.kpi.response_target_h, mask=sel)
-            gk["cases"] = float(sel.sum())
-            gk["online_share"] = _rate(online[sel], sel.sum())
+            i = labels.index(g)
+            sel = slice(ends[i - 1] if i else 0, ends[i])
+            gk = kpis({name: x[sel] for name, x in by_group.items()}, end_h, sc.kpi.response_target_h)
+            size = sel.stop - sel.start
+            gk["cases"] = float(size)
+            gk["online_share"] = _rate(by_group["online"][sel], size)
             for name, val in gk.items():
                 rows.append((by, g, name, float(val)))
     # participation by area and kind (problems met vs reported)
