@@ -210,10 +210,12 @@ class GovernanceModel(mesa.Model):
             if progress is not None and self.hour % 24 == 0:
                 progress(self.hour / self.end_h)
 
-    def result(self) -> RunResult:
+    def result(self, final: bool = False) -> RunResult:
+        """The run's tables and KPIs so far. ``final``: the run is over and the model will not step again
+        (the cases table then shares memory with the case store instead of copying it)."""
         from .metrics import build_result
 
-        return build_result(self)
+        return build_result(self, final=final)
 
 
 def run_scenario(scenario: Scenario, seed: int | None = None, days: float | None = None,
@@ -231,6 +233,6 @@ def run_scenario(scenario: Scenario, seed: int | None = None, days: float | None
     t0 = _time.perf_counter()
     model = GovernanceModel(scenario, seed=scenario.run.seed)
     model.run(progress)
-    result = model.result()
+    result = model.result(final=True)
     result.meta["wall_s"] = _time.perf_counter() - t0
     return result

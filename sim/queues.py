@@ -179,22 +179,20 @@ def _push_case(h, hoff, hlen, nlive, live_seq, key_boost, seq, q, case, arrival,
 
 
 @jit
-def _all_start_on_arrival(times, work, free, always_open, open_hour) -> bool:
-    """Whether every arrival (sorted by time) finds a free server at its arrival time, in an open hour:
-    the busy servers met by arrival i are the old ones still busy plus earlier arrivals not yet done (an
-    earlier arrival j is done by a_i iff d_j <= a_i, and d_j <= a_i implies j < i)."""
-    c = len(free)
+def _start_all_on_arrival(times, work, free, fo, c, always_open, open_hour) -> bool:
+    """If every arrival (sorted by time) finds a free server at its arrival time, in an open hour, start
+    them all there (the queue's server free times ``free[fo:fo + c]`` updated) and return True; otherwise
+    change nothing and return False. Each arrival takes the server free soonest, which must be free by then."""
     if not always_open:
         for i in range(len(times)):
             if not _is_open(times[i], open_hour):
                 return False
-    old = np.sort(free)
-    done = np.sort(times + work)
+    trial = free[fo:fo + c].copy()
     for i in range(len(times)):
-        busy = (c - np.searchsorted(old, times[i], side="right")) + (
-            i - np.searchsorted(done, times[i], side="right"))
-        if busy >= c:
+        if trial[0] > times[i]:
             return False
+        _replace_min(trial, 0, c, times[i] + work[i])
+    free[fo:fo + c] = trial
     return True
 
 
@@ -264,18 +262,25 @@ def _event_loop(q, t_end, lo, na, a_case, a_time, a_work, a_k, a_boost, c, fo, f
 
 @jit
 def advance_all(t_end, active, a_off, a_case, a_time, a_work, a_k, a_boost, servers, foff, free, h, hoff,
-                hlen, nlive, blocked, live_seq, key_boost, seq, always_open, open_hour, next_open_hour,
-                out_case, out_start, out_done):
-    """Run every active queue until ``t_end`` (h), taking this step's arrivals; returns the number of starts.
+                hlen, nlive, blocked, live_seq, key_boost, seq, always_open, open_hour, next_open_hour):
+    """Run every active queue until ``t_end`` (h), taking this step's arrivals; returns (cases, start times,
+    completion times) of the cases started.
 
     Arrivals are sorted by (queue, time, case), those of queue q at ``a_off[q]:a_off[q + 1]``, with their
     keys ``a_k`` (n, 3). Starts go to ``out_*`` in queue order, each queue's in start order. A queue stays
     ``active`` while cases wait in it.
 
-    Fast path (same result): when nobody waits and every arrival of the step finds a free server at its
-    arrival time, each case starts on arrival, and the servers' free times become the ``c`` largest of the
-    old free times and the new completion times (each start replaced the smallest free time, already past).
+    Fast path (same result): when nobody waits and at least 16 cases arrive, all of which find a free server
+    at their arrival time, each case starts on arrival, in arrival order (a case that would have to wait
+    sends the queue to the general event loop instead, which orders starts by key).
     """
+    size = len(a_case)
+    for q in range(len(servers)):
+        if active[q]:
+            size += nlive[q]
+    out_case = np.empty(size, dtype=np.int64)
+    out_start = np.empty(size)
+    out_done = np.empty(size)
     n_out = 0
     row = np.empty(ROW)
     top = np.empty(ROW)
@@ -288,33 +293,52 @@ def advance_all(t_end, active, a_off, a_case, a_time, a_work, a_k, a_boost, serv
             continue  # every server busy (or the office closed) past this step
         c = servers[q]
         fo = foff[q]
-        if na >= 16 and nlive[q] == 0 and c > 0 and _all_start_on_arrival(
-                a_time[lo:lo + na], a_work[lo:lo + na], free[fo:fo + c], always_open, open_hour):
-            times = a_time[lo:lo + na]
-            done = times + a_work[lo:lo + na]
-            union = np.sort(np.concatenate((free[fo:fo + c], done)))
-            free[fo:fo + c] = union[len(union) - c:]  # a sorted array is a valid heap
+        if na >= 16 and nlive[q] == 0 and c > 0 and _start_all_on_arrival(
+                a_time[lo:lo + na], a_work[lo:lo + na], free, fo, c, always_open, open_hour):
             for i in range(na):
                 out_case[n_out] = a_case[lo + i]
-                out_start[n_out] = times[i]
-                out_done[n_out] = done[i]
+                out_start[n_out] = a_time[lo + i]
+                out_done[n_out] = a_time[lo + i] + a_work[lo + i]
                 n_out += 1
         else:
             n_out = _event_loop(q, t_end, lo, na, a_case, a_time, a_work, a_k, a_boost, c, fo, free, h, hoff,
                                 hlen, nlive, blocked, live_seq, key_boost, seq, always_open, open_hour,
                                 next_open_hour, out_case, out_start, out_done, n_out, row, top)
         active[q] = nlive[q] > 0
-    return n_out
+    return out_case[:n_out], out_start[:n_out], out_done[:n_out]
 
 
 @jit
-def arrival_keys(mode, q, time, due, boost, work):
-    """(n, 3) keys of arrivals to queues ``q`` whose order is ``mode[q]``."""
-    out = np.empty((len(q), 3))
-    for i in range(len(q)):
-        k0, k1, k2 = queue_key(mode[q[i]], time[i], due[i], boost[i], work[i])
-        out[i, 0], out[i, 1], out[i, 2] = k0, k1, k2
-    return out
+def prepare_arrivals(q, cases, times, work, due, boost, mode, n_queues, hlen, hcap, active):
+    """This step's arrivals sorted by (queue, time, case), with their keys (``mode`` by queue) and the
+    offsets of each queue's arrivals; their queues become active. Also returns the queues whose heap storage
+    lacks room for their arrivals (plus one row)."""
+    order = np.argsort(cases, kind="mergesort")
+    order = order[np.argsort(times[order], kind="mergesort")]
+    order = order[np.argsort(q[order], kind="mergesort")]
+    n = len(order)
+    s_q = q[order]
+    s_case = cases[order]
+    s_time = times[order]
+    s_work = work[order]
+    s_boost = boost[order]
+    keys = np.empty((n, 3))
+    counts = np.zeros(n_queues, dtype=np.int64)
+    for j in range(n):
+        k0, k1, k2 = queue_key(mode[s_q[j]], s_time[j], due[order[j]], s_boost[j], s_work[j])
+        keys[j, 0], keys[j, 1], keys[j, 2] = k0, k1, k2
+        counts[s_q[j]] += 1
+    a_off = np.zeros(n_queues + 1, dtype=np.int64)
+    n_short = 0
+    short = np.empty(n_queues, dtype=np.int64)
+    for qq in range(n_queues):
+        a_off[qq + 1] = a_off[qq] + counts[qq]
+        if counts[qq]:
+            active[qq] = True
+            if hlen[qq] + counts[qq] + 1 > hcap[qq]:
+                short[n_short] = qq
+                n_short += 1
+    return s_q, s_case, s_time, s_work, s_boost, keys, a_off, counts, short[:n_short]
 
 
 @jit
@@ -409,6 +433,9 @@ class QueueBank:
         self.key_boost = np.zeros(max(16, cases), dtype=np.int8)  # per case: the boost its live key was made with
         self.open_hour = np.asarray(calendar._open_hour_arr, dtype=np.bool_)
         self.next_open_hour = np.asarray(calendar._next_open_hour_arr, dtype=float)
+        none = np.zeros(0, dtype=np.int64)
+        self._no_arrivals = (none, none, np.zeros(0), np.zeros(0), np.zeros(0, np.int8), np.zeros((0, 3)),
+                             np.zeros(n + 1, dtype=np.int64))
 
     def __len__(self) -> int:
         """Cases waiting in all queues."""
@@ -451,29 +478,21 @@ class QueueBank:
         """Cases join queues ``q`` at ``times`` (h; this step's arrivals, any order) with their ``work``
         (elapsed hours), ``due`` times and ``boost``; then every queue with work starts all it can before
         ``t_end`` (h). Returns (cases, start times, completion times) of the cases started, queue by queue."""
-        q = np.asarray(q, dtype=np.int64)
-        cases = np.asarray(cases, dtype=np.int64)
-        order = np.lexsort((cases, times, q))
-        q, cases, times = q[order], cases[order], np.asarray(times, dtype=float)[order]
-        work = np.asarray(work, dtype=float)[order]
-        boost = np.asarray(boost, dtype=np.int8)[order]
-        keys = arrival_keys(self._modes(), q, times, np.asarray(due, dtype=float)[order], boost, work)
-        counts = np.bincount(q, minlength=self.n)
-        a_off = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        if len(q):
+        if len(cases):
+            cases = np.asarray(cases, dtype=np.int64)
             self._cover(cases)
-            with_arrivals = np.flatnonzero(counts)
-            self._reserve(with_arrivals, counts[with_arrivals] + 1)
-            self.active[with_arrivals] = True
-        size = len(q) + int(self.nlive[self.active].sum())
-        out_c = np.empty(size, dtype=np.int64)
-        out_s = np.empty(size)
-        out_d = np.empty(size)
-        k = advance_all(float(t_end), self.active, a_off, cases, times, work, keys, boost, self.servers,
-                        self.foff, self.free, self.heap, self.hoff, self.hlen, self.nlive, self.blocked,
-                        self.live_seq, self.key_boost, self.seq, self.always_open, self.open_hour,
-                        self.next_open_hour, out_c, out_s, out_d)
-        return out_c[:k], out_s[:k], out_d[:k]
+            q, cases, times, work, boost, keys, a_off, counts, short = prepare_arrivals(
+                np.asarray(q, dtype=np.int64), cases, np.asarray(times, dtype=float), np.asarray(work, dtype=float),
+                np.asarray(due, dtype=float), np.asarray(boost, dtype=np.int8), self._modes(), self.n, self.hlen,
+                self.hcap, self.active)
+            if len(short):
+                self._reserve(short, counts[short] + 1)
+        else:
+            q, cases, times, work, boost, keys, a_off = self._no_arrivals
+        return advance_all(float(t_end), self.active, a_off, cases, times, work, keys, boost, self.servers,
+                           self.foff, self.free, self.heap, self.hoff, self.hlen, self.nlive, self.blocked,
+                           self.live_seq, self.key_boost, self.seq, self.always_open, self.open_hour,
+                           self.next_open_hour)
 
     def remove(self, q: np.ndarray, cases: np.ndarray) -> np.ndarray:
         """Withdraw waiting cases (their requesters gave up) from queues ``q``; False where a case was not
