@@ -18,13 +18,17 @@ import yaml
 from analysis.store import Store
 from analysis.summarize import t_interval
 from analysis.validation import (
+    CALIBRATED,
     MEASURES,
+    ROLES,
     SCENARIO_DIR,
     TARGETS,
     Criterion,
     RunData,
     Target,
+    TargetResult,
     ValidationError,
+    ValidationOutcome,
     _close_enough,
     _fresh_store_dir,
     completion_rate,
@@ -60,6 +64,49 @@ def test_every_target_has_a_known_measure_and_a_unique_key():
     for t in TARGETS:
         assert t.measure in MEASURES
         assert (SCENARIO_DIR / f"{t.scenario}.yaml").is_file()
+
+
+# ------------------------------------------------------------------------------------------- roles
+def test_every_target_has_one_role_and_validation_outnumbers_calibration():
+    roles = [t.role for t in TARGETS]
+    assert set(roles) <= set(ROLES)
+    assert roles.count("validation") >= roles.count("calibration") > 0
+    # only calibration targets list fitted parameters, and those are exactly the calibrated ones
+    for t in TARGETS:
+        assert bool(t.fitted) == (t.role == "calibration"), t.key
+    fitted = [p for t in TARGETS for p in t.fitted]
+    assert len(fitted) == len(set(fitted)) <= 6  # each parameter is pinned by one target; at most six
+    assert {t.key: t.fitted for t in TARGETS if t.fitted} == CALIBRATED
+    # an output equal to an input is never counted as evidence
+    assert {t.key for t in TARGETS if t.role == "consistency"} == {"T5", "T7 accepted", "T7 assigned"}
+
+
+def test_fitted_parameters_are_real_scenario_keys():
+    base = load_scenario(SCENARIO_DIR / "t1_county_control.yaml")
+    for name in CALIBRATED.values():
+        for key in name:
+            section, field = key.split(".")
+            value = getattr(getattr(base, section), field)
+            moved = base.with_overrides({key: value * 1.1 if value else 0.1})
+            assert getattr(getattr(moved, section), field) != value, key
+
+
+def _result(target: Target, passed: bool) -> TargetResult:
+    return TargetResult(target, [0.5], t_interval([0.5]), passed)
+
+
+def test_consistency_rows_are_shown_but_not_counted(tmp_path):
+    cal = _target(key="C", role="calibration", fitted=("departments.duty",))
+    val = _target(key="V", role="validation")
+    con = _target(key="K", role="consistency")
+    outcome = ValidationOutcome([_result(cal, True), _result(val, True), _result(con, False)], [], tmp_path,
+                                tmp_path / "r.html", tmp_path / "r.md", 1.0)
+    assert outcome.all_passed  # the failing consistency row does not decide the verdict
+    assert outcome.role_counts() == {"calibration": (1, 1), "validation": (1, 1), "consistency": (0, 1)}
+    assert "validation: 1 of 1 pass" in outcome.render()
+    failing = ValidationOutcome([_result(cal, True), _result(val, False)], [], tmp_path, tmp_path / "r.html",
+                                tmp_path / "r.md", 1.0)
+    assert not failing.all_passed
 
 
 # ------------------------------------------------------------------------------------ synthetic stores
@@ -284,6 +331,9 @@ def test_quick_end_to_end_writes_a_self_contained_report(tmp_path):
     assert "## Targets T1–T8" in md and (out / "figures" / "validation_targets.png").is_file()
     data = json.loads((out / "validation.json").read_text(encoding="utf-8"))
     assert len(data["targets"]) == len(TARGETS) and data["all_passed"] == outcome.all_passed
+    assert [t["role"] for t in data["targets"]] == [t.role for t in TARGETS]
+    assert {t["key"]: tuple(t["fitted"]) for t in data["targets"] if t["fitted"]} == CALIBRATED
+    assert set(data["roles"]) == set(ROLES)
     assert {p.name for p in (out / "specs").glob("*.yaml")} == {"targets.yaml", "zzic_week.yaml", "queue.yaml",
                                                                  "lifecycle.yaml"}
     # a second run into the same folder replaces its own stores instead of refusing them
