@@ -92,7 +92,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from analysis.validation import run_validation
 
-    outcome = run_validation(out=args.out, replications=args.replications, workers=args.workers)
+    outcome = run_validation(out=args.out, replications=args.replications, workers=args.workers,
+                             posterior=args.posterior, draws=args.draws)
     print(outcome.render())
     print(f"report: {outcome.html}")
     return 0 if outcome.all_passed else 1
@@ -104,6 +105,16 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     outcome = calibrate(args.spec, out=args.out, workers=args.workers)
     print(outcome.describe())
     print(f"wrote {outcome.scenario_path}")
+    return 0
+
+
+def cmd_calibrate_abc(args: argparse.Namespace) -> int:
+    from experiments.abc import run_abc
+
+    outcome = run_abc(args.spec, resume=args.resume, workers=args.workers,
+                      log=(lambda _msg: None) if args.quiet else print)
+    print(outcome.render())
+    print(f"wrote {outcome.out}/ (posterior.json, posterior.csv, prior_predictive.csv, report.md, history.db)")
     return 0
 
 
@@ -209,6 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--out", default="results/validation", help="output folder")
     v.add_argument("--replications", type=int, help="replications per target (default from the targets)")
     v.add_argument("--workers", type=int, help="worker processes")
+    v.add_argument("--posterior", help="a calibrate-abc posterior.json: run every target over draws from it "
+                   "(predictive intervals with parameter uncertainty)")
+    v.add_argument("--draws", type=int, default=20, help="posterior draws per target scenario (default 20)")
     v.set_defaults(func=cmd_validate)
 
     c = sub.add_parser("calibrate", help="fit parameters to targets; writes a scenario that extends the input")
@@ -216,6 +230,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", help="output scenario file")
     c.add_argument("--workers", type=int, help="worker processes")
     c.set_defaults(func=cmd_calibrate)
+
+    ab = sub.add_parser("calibrate-abc", help="Bayesian calibration (ABC-SMC, pyabc) of behavioural parameters to "
+                        "the calibration targets; writes a weighted posterior sample and a report")
+    ab.add_argument("spec", help="ABC spec YAML, e.g. experiments/posterior.yaml")
+    ab.add_argument("--resume", action="store_true", help="continue from the spec's history.db")
+    ab.add_argument("--workers", type=int, help="worker processes (default: up to 2)")
+    ab.add_argument("--quiet", action="store_true", help="no progress lines")
+    ab.set_defaults(func=cmd_calibrate_abc)
 
     lg = sub.add_parser("calibrate-from-log", help="build a scenario from a city's service-request log (CSV)")
     lg.add_argument("log", help="CSV export of work orders")

@@ -471,8 +471,11 @@ VERIFICATION_EXPERIMENTS: tuple[ExperimentDef, ...] = (
 )
 
 
-def write_spec(exp: ExperimentDef, spec_dir: Path, replications: int, days: float | None) -> Path:
-    """Write the experiment spec of ``exp`` (YAML, scenario files as absolute paths) and return its path."""
+def write_spec(exp: ExperimentDef, spec_dir: Path, replications: int, days: float | None,
+               posterior: tuple[Path, int] | None = None) -> Path:
+    """Write the experiment spec of ``exp`` (YAML, scenario files as absolute paths) and return its path.
+    ``posterior``: (a calibrate-abc posterior.json, draws): the target experiments then replicate over that
+    many parameter sets drawn from it (a ``posterior`` design)."""
     scenarios: dict[str, Any] = {}
     for name, ref in exp.scenarios.items():
         file, overrides = (ref, {}) if isinstance(ref, str) else ref
@@ -496,6 +499,8 @@ def write_spec(exp: ExperimentDef, spec_dir: Path, replications: int, days: floa
         spec["days"] = float(exp.days)
     if exp.warmup_days is not None:
         spec["warmup_days"] = float(exp.warmup_days)
+    if posterior is not None and not exp.verification:
+        spec["design"] = {"type": "posterior", "file": str(Path(posterior[0]).resolve()), "n": int(posterior[1])}
     path = spec_dir / f"{exp.name}.yaml"
     header = ("# Written by analysis.validation (python run.py validate); rerun with\n"
               f"#   python run.py experiment {path} --out <folder>\n")
@@ -513,10 +518,50 @@ class TargetResult:
     interval: Interval
     passed: bool
     note: str = ""
+    predictive: tuple[float, float] = (math.nan, math.nan)  # the values' 5% and 95% quantiles
+    interval_score: float = math.nan  # of that 90% interval against the observed value (target's unit)
 
     @property
     def mean(self) -> float:
         return self.interval.mean
+
+
+#: The central predictive interval judged for validation targets, and its miscoverage α.
+PREDICTIVE = (0.05, 0.95)
+ALPHA = 0.10
+
+
+def interval_score(low: float, high: float, observed: float, alpha: float = ALPHA) -> float:
+    """Interval score of a central (1 − α) prediction interval [low, high] for ``observed`` (Gneiting &
+    Raftery 2007): its width, plus 2/α times the distance by which it misses the observation. Lower is
+    better; a vague interval pays for its width, a confident wrong one for its miss."""
+    score = high - low
+    if observed < low:
+        score += 2.0 / alpha * (low - observed)
+    elif observed > high:
+        score += 2.0 / alpha * (observed - high)
+    return float(score)
+
+
+def judged(target: Target, values: Sequence[float], interval: Interval) -> tuple[bool, tuple[float, float], float]:
+    """A target's verdict, its 90% predictive interval and interval score.
+
+    A calibration or consistency target passes when its simulated mean lies in the band. A validation target
+    passes only when its whole 90% predictive interval (over posterior draws × replications, or over
+    replications at the shipped values) lies in the band: a vague prediction does not pass by straddling it.
+    """
+    if not len(values):
+        return False, (math.nan, math.nan), math.nan
+    low, high = (float(q) for q in np.quantile(np.asarray(values, float), PREDICTIVE))
+    observed = _observed_number(target)
+    if observed is None and math.isfinite(target.criterion.low) and math.isfinite(target.criterion.high):
+        observed = (target.criterion.low + target.criterion.high) / 2.0
+    score = interval_score(low, high, observed) if observed is not None else math.nan
+    if target.role == "validation":
+        passed = target.criterion.passes(low) and target.criterion.passes(high)
+    else:
+        passed = target.criterion.passes(interval.mean)
+    return passed, (low, high), score
 
 
 @dataclass
@@ -542,8 +587,9 @@ def _horizon_h(store: Store) -> tuple[float, float]:
     return (days + warm) * 24.0, warm * 24.0
 
 
-def measure_runs(store: Store, scenario: str, measure: str) -> dict[int, float]:
-    """Replication -> value of ``measure`` for every finished run of ``scenario`` in ``store``."""
+def measure_runs(store: Store, scenario: str, measure: str) -> dict[tuple[int, int], float]:
+    """(design point, replication) -> value of ``measure`` for every finished run of ``scenario`` in ``store``
+    (one point without a design; one per posterior draw with one)."""
     m = MEASURES[measure]
     end_h, warm_h = _horizon_h(store)
     overall = store.overall
@@ -552,7 +598,7 @@ def measure_runs(store: Store, scenario: str, measure: str) -> dict[int, float]:
         kpis = overall[overall["run_id"] == row.run_id].set_index("kpi")["value"].to_dict()
         cases = store.cases(row.run_id) if m.needs_cases else None
         run = RunData(str(row.run_id), scenario, int(row.replication), kpis, cases, end_h, warm_h)
-        out[int(row.replication)] = m.func(run)
+        out[(int(row.point), int(row.replication))] = m.func(run)
     return out
 
 
@@ -567,13 +613,14 @@ def evaluate_target(target: Target, stores: Mapping[str, Store]) -> TargetResult
         base = measure_runs(store, target.paired_with, target.measure)
         common = sorted(set(values) & set(base))
         diffs = [values[r] - base[r] for r in common]
-        note = f"paired over {len(common)} replication(s) (same seeds) against {target.paired_with}"
+        note = f"paired over {len(common)} run(s) (same seeds and parameters) against {target.paired_with}"
         values = dict(zip(common, diffs, strict=True))
     series = [values[r] for r in sorted(values)]
     interval = t_interval(series)
     if not series:
         note = (note + "; " if note else "") + "no finished runs"
-    return TargetResult(target, series, interval, target.criterion.passes(interval.mean), note)
+    passed, predictive, score = judged(target, series, interval)
+    return TargetResult(target, series, interval, passed, note, predictive, score)
 
 
 def evaluate_targets(stores: Mapping[str, Store], targets: Sequence[Target] = TARGETS) -> list[TargetResult]:
@@ -780,9 +827,10 @@ class ValidationOutcome:
 
     def render(self) -> str:
         """A plain-text table for the terminal: targets, then verification, then the verdict."""
-        head = ["target", "role", "observed", "pass band", "simulated mean [95% CI] (n)", "result"]
+        head = ["target", "role", "observed", "pass band", "simulated mean [95% CI] (n)", "90% predictive",
+                "result"]
         rows = [[t.target.key, t.target.role, t.target.observed, t.target.criterion.describe(t.target.unit),
-                 _interval_text(t), "pass" if t.passed else "FAIL"] for t in self.targets]
+                 _interval_text(t), _predictive_text(t), "pass" if t.passed else "FAIL"] for t in self.targets]
         lines = _grid(head, rows)
         lines.append("")
         lines += _grid(["verification check", "expected", "observed", "result"],
@@ -806,6 +854,15 @@ def _interval_text(r: TargetResult) -> str:
     ci = f" [{format_number(iv.low, u)}, {format_number(iv.high, u)}]" if math.isfinite(iv.low) else ""
     sign = "+" if u == "share points" and iv.mean > 0 else ""
     return f"{sign}{format_number(iv.mean, u)}{ci} (n={iv.n})"
+
+
+def _predictive_text(r: TargetResult) -> str:
+    low, high = r.predictive
+    if not math.isfinite(low):
+        return "n/a"
+    u = r.target.unit
+    score = f"; IS {format_number(r.interval_score, u)}" if math.isfinite(r.interval_score) else ""
+    return f"{format_number(low, u)} – {format_number(high, u)}{score}"
 
 
 def _grid(header: list[str], rows: list[list[str]], max_width: int = 60) -> list[str]:
@@ -904,13 +961,18 @@ def _targets_section(outcome: ValidationOutcome, figure_png: bytes | None) -> Se
         t = r.target
         role = t.role + (f" ({', '.join(t.fitted)})" if t.fitted else "")
         rows.append([t.key, role, t.pattern, t.source, t.observed, t.tolerance, t.criterion.describe(t.unit),
-                     _interval_text(r), "pass" if r.passed else "FAIL"])
+                     _interval_text(r), _predictive_text(r), "pass" if r.passed else "FAIL"])
         if not r.passed:
-            strong.add((i, 8))
+            strong.add((i, 9))
     table = Table(["target", "role (fitted)", "pattern", "source", "observed", "tolerance", "pass band",
-                   "simulated mean [95% CI] (n)", "result"], rows, numeric_from=4, strong=strong,
-                  caption="Simulated mean over replications with its 95% Student-t interval; n = replications "
-                  "(T2: paired differences against T1, same seeds). Pass: the mean lies in the band.")
+                   "simulated mean [95% CI] (n)", "90% predictive interval; interval score", "result"], rows,
+                  numeric_from=4, strong=strong,
+                  caption="Simulated mean over runs with its 95% Student-t interval; n = runs (replications, "
+                  "× posterior draws when validate ran with --posterior; T2: paired differences against T1, "
+                  "same seeds). The 90% predictive interval is the runs' 5–95% range; its interval score "
+                  "(Gneiting & Raftery 2007) is its width plus 20 times its miss of the observed value. Pass: "
+                  "for calibration and consistency rows the mean lies in the band; for validation rows the "
+                  "whole predictive interval does, so a vague prediction cannot pass by straddling the band.")
     targets = Section("targets", "Targets T1–T8", [table])
     if figure_png is not None:
         targets.blocks.append(Picture("validation_targets", "Targets against the simulation",
@@ -975,7 +1037,10 @@ def _as_json(outcome: ValidationOutcome) -> dict[str, Any]:
             "tolerance": r.target.tolerance, "low": num(r.target.criterion.low), "high": num(r.target.criterion.high),
             "unit": r.target.unit, "scenario": r.target.scenario, "measure": r.target.measure,
             "values": [num(v) for v in r.values], "mean": num(r.interval.mean), "ci_low": num(r.interval.low),
-            "ci_high": num(r.interval.high), "n": r.interval.n, "passed": r.passed, "source": r.target.source,
+            "ci_high": num(r.interval.high), "n": r.interval.n, "predictive_low": num(r.predictive[0]),
+            "predictive_high": num(r.predictive[1]), "interval_score": num(r.interval_score),
+            "pass_rule": "predictive interval in band" if r.target.role == "validation" else "mean in band",
+            "passed": r.passed, "source": r.target.source,
             "note": r.note} for r in outcome.targets],
         "checks": [{"name": c.name, "scope": c.what, "expected": c.expected, "observed": c.observed,
                     "passed": c.passed, "detail": c.detail} for c in outcome.checks],
@@ -1020,8 +1085,8 @@ def _fresh_store_dir(path: Path) -> None:
 
 
 def _run_experiments(defs: Sequence[ExperimentDef], out: Path, replications: int | None, workers: int | None,
-                     days: float | None, say: Callable[[str], None]) -> tuple[dict[str, Store], list[dict[str, Any]],
-                                                                               list[tuple[str, str]]]:
+                     days: float | None, say: Callable[[str], None], posterior: tuple[Path, int] | None = None
+                     ) -> tuple[dict[str, Store], list[dict[str, Any]], list[tuple[str, str]]]:
     from experiments.runner import run_experiment
 
     spec_dir, store_dir = out / "specs", out / "stores"
@@ -1036,11 +1101,13 @@ def _run_experiments(defs: Sequence[ExperimentDef], out: Path, replications: int
         exp_days = exp.days
         if days is not None:
             exp_days = min(days, exp.days) if exp.days is not None else days
-        spec = write_spec(exp, spec_dir, reps, exp_days)
+        spec = write_spec(exp, spec_dir, reps, exp_days, posterior)
         target = store_dir / exp.name
         _fresh_store_dir(target)
-        n_runs = reps * len(exp.scenarios)
-        say(f"validate: {exp.name} — {n_runs} runs ({len(exp.scenarios)} scenario(s) × {reps} replications)")
+        draws = posterior[1] if posterior is not None and not exp.verification else 1
+        n_runs = reps * len(exp.scenarios) * draws
+        say(f"validate: {exp.name} — {n_runs} runs ({len(exp.scenarios)} scenario(s) × "
+            + (f"{draws} posterior draws × " if draws > 1 else "") + f"{reps} replications)")
         engine = "serial" if workers == 1 else "local"
         result = run_experiment(str(spec), out=str(target), workers=workers, engine=engine, progress=False)
         stores[exp.name] = load_store(target)
@@ -1054,15 +1121,26 @@ def _run_experiments(defs: Sequence[ExperimentDef], out: Path, replications: int
 
 
 def run_validation(out: str = "results/validation", replications: int | None = None, workers: int | None = None,
-                   *, days: float | None = None, quiet: bool = False) -> ValidationOutcome:
+                   *, days: float | None = None, quiet: bool = False, posterior: str | None = None,
+                   draws: int = 20) -> ValidationOutcome:
     """Run the targets T1–T8 and the verification checks; write ``<out>/report.html``, ``report.md`` and
     ``validation.json``.
 
     ``replications``: per target scenario (default 10; the verification experiments use at most their own
     8 and 2). ``workers``: processes (default: CPU count; 1 runs everything in this process). ``days``:
     shorten every experiment to this many measured days (for quick checks of the machinery; the targets are
-    only meaningful at the default horizons). ``quiet``: no progress lines on stderr.
+    only meaningful at the default horizons). ``quiet``: no progress lines on stderr. ``posterior``: a
+    ``calibrate-abc`` posterior.json; every target scenario is then run at ``draws`` parameter sets drawn
+    from it (× the replications), so each target's predictive interval holds the parameters' uncertainty.
     """
+    post: tuple[Path, int] | None = None
+    if posterior is not None:
+        if not Path(posterior).is_file():
+            raise ValidationError(f"--posterior {posterior}: file not found (write one with python run.py "
+                                  "calibrate-abc SPEC)")
+        if int(draws) < 1:
+            raise ValidationError(f"--draws must be at least 1, got {draws}")
+        post = (Path(posterior), int(draws))
     if replications is not None and int(replications) < 1:
         raise ValidationError(f"--replications must be at least 1, got {replications}")
     if workers is not None and int(workers) < 1:
@@ -1082,7 +1160,7 @@ def run_validation(out: str = "results/validation", replications: int | None = N
 
     t0 = time.perf_counter()
     stores, info, failures = _run_experiments([*TARGET_EXPERIMENTS, *VERIFICATION_EXPERIMENTS], out_dir,
-                                              replications, workers, days, say)
+                                              replications, workers, days, say, post)
     results = evaluate_targets(stores)
     checks = queue_checks(stores["queue"]) + lifecycle_checks(stores["lifecycle"])
     outcome = ValidationOutcome(results, checks, out_dir, out_dir / "report.html", out_dir / "report.md",

@@ -70,7 +70,7 @@ SPLITS: dict[str, tuple[str, ...]] = {
     "channel": ("online", "hotline", "offline"),
     "area": ("urban", "rural"),
 }
-DESIGN_TYPES: tuple[str, ...] = ("none", "grid", "lhs", "morris", "sobol")
+DESIGN_TYPES: tuple[str, ...] = ("none", "grid", "lhs", "morris", "sobol", "posterior")
 #: Prefix of the design parameters' columns in runs.parquet (``param.policy.supervision_intensity``).
 PARAM_PREFIX = "param."
 

@@ -23,6 +23,8 @@ A spec (see ``experiments/reforms.yaml``)::
         - {name: policy.response_mandate_hours, values: [null, 48, 24, 12]}
         - {name: policy.callback, values: [false, true]}                       # grid: true/false settings too
       n: 10                          # lhs: points; morris: trajectories; sobol: base sample (power of 2)
+    # or, to replicate over the parameter uncertainty of a Bayesian calibration (calibrate-abc):
+    # design: {type: posterior, file: ../results/calibration/behaviour/posterior.json, n: 20}
       levels: 4                      # morris grid levels
       second_order: true             # sobol: also second-order indices
 
@@ -98,16 +100,35 @@ class Parameter(_Strict):
 class Design(_Strict):
     """A design over scenario parameters."""
 
-    type: Literal["grid", "lhs", "morris", "sobol"]
-    parameters: list[Parameter] = Field(min_length=1)
+    type: Literal["grid", "lhs", "morris", "sobol", "posterior"]
+    parameters: list[Parameter] = Field(default_factory=list)
     n: Annotated[int, Field(ge=1, le=1_000_000)] | None = Field(
-        None, description="lhs: points; morris: trajectories (N); sobol: base sample size (N, a power of 2).")
+        None, description="lhs: points; morris: trajectories (N); sobol: base sample size (N, a power of 2); "
+        "posterior: draws.")
+    file: str | None = Field(None, description="posterior: a posterior.json written by calibrate-abc, relative "
+                             "to the spec.")
     levels: Annotated[int, Field(ge=2, le=100)] = Field(4, description="Morris: grid levels (even).")
     second_order: bool = Field(True, description="Sobol: sample for second-order indices too.")
     seed: Annotated[int, Field(ge=0)] | None = Field(None, description="Sampling seed; default: the master seed.")
 
     @model_validator(mode="after")
+    def _posterior(self) -> Design:
+        if self.type == "posterior":
+            if self.parameters:
+                raise ValueError("a posterior design takes its parameters from its 'file'; give no 'parameters'")
+            if not self.file or self.n is None:
+                raise ValueError("a posterior design needs 'file' (a posterior.json from calibrate-abc) and 'n' "
+                                 "(draws)")
+        elif self.file is not None:
+            raise ValueError("'file' is for posterior designs only")
+        elif not self.parameters:
+            raise ValueError(f"a {self.type} design needs at least one entry in 'parameters'")
+        return self
+
+    @model_validator(mode="after")
     def _check(self) -> Design:
+        if self.type == "posterior":
+            return self
         names = [p.name for p in self.parameters]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -380,6 +401,8 @@ def load_spec(path: str | Path, replications: int | None = None, days: float | N
 def _build_checked_design(spec: Spec, scenarios: dict[str, Scenario], path: Path) -> DesignPoints:
     if spec.design is None:
         return build_design(None, {}, 0)
+    if spec.design.type == "posterior":
+        return _posterior_design(spec, scenarios, path)
     kinds: dict[str, str] = {}
     for i, p in enumerate(spec.design.parameters):
         where = f"{path}: key 'design.parameters.{i}'"
@@ -402,6 +425,45 @@ def _build_checked_design(spec: Spec, scenarios: dict[str, Scenario], path: Path
         return build_design(spec.design, kinds, spec.seed)
     except ValueError as exc:
         raise SpecError(f"{path}: key 'design': {exc}") from None
+
+
+def _posterior_design(spec: Spec, scenarios: dict[str, Scenario], path: Path) -> DesignPoints:
+    """``n`` parameter sets drawn (with replacement, by weight, seeded by the design's or the master seed)
+    from the weighted posterior sample of a ``calibrate-abc`` run: replications over them show parameter
+    uncertainty, not only noise."""
+    d = spec.design
+    where = f"{path}: key 'design.file'"
+    file = path.parent / d.file
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+        names = list(data["parameters"])
+        draws = np.array([[float(v) for v in data["draws"][n]] for n in names]).T
+        weights = np.asarray(data["weights"], dtype=float)
+    except FileNotFoundError:
+        raise SpecError(f"{where}: posterior file {d.file!r} not found (looked for {file.resolve()}); "
+                        "write one with python run.py calibrate-abc SPEC") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SpecError(f"{where}: {d.file!r} is not a posterior written by calibrate-abc "
+                        f"(needs 'parameters', 'draws' and 'weights'): {exc}") from None
+    if len(weights) != len(draws) or not len(weights) or (weights < 0).any() or not weights.sum() > 0:
+        raise SpecError(f"{where}: {d.file!r}: the weights must be as many as the draws, non-negative, "
+                        "and not all zero")
+    kinds: dict[str, str] = {}
+    for name in names:
+        try:
+            kinds[name] = field_kind(name)
+        except ValueError as exc:
+            raise SpecError(f"{where}: parameter {name!r}: {exc}") from None
+        for sname, s in scenarios.items():
+            try:
+                s.with_overrides({name: float(draws[0, names.index(name)])}, source=f"scenario {sname!r}")
+            except ScenarioError as exc:
+                raise SpecError(f"{where}: parameter {name!r} is rejected: {exc}") from None
+    seed = int(d.seed if d.seed is not None else spec.seed) % (2**32)
+    pick = np.random.default_rng(seed).choice(len(weights), size=int(d.n), p=weights / weights.sum())
+    return DesignPoints(type="posterior", names=names, kinds=[kinds[n] for n in names], values=draws[pick],
+                        low=draws.min(axis=0).tolist(), high=draws.max(axis=0).tolist(),
+                        options={"file": str(d.file), "draws": pick.tolist()})
 
 
 def _check_value_types(p: Parameter, kind: str, design_type: str, where: str) -> None:

@@ -239,3 +239,58 @@ def test_shipped_specs_load(name):
                 free = [d for d in city.departments if d.level.value == level
                         and d.node not in scenario.departments.staff_by_department]
                 assert free, f"{key} changes no department of {scenario.name}: staff_by_department names them all"
+
+
+# ------------------------------------------------------------------------------------- posterior design
+def _posterior(tmp_path: Path, weights=(0.0, 1.0, 0.0), name="posterior.json", **data) -> Path:
+    import json
+
+    body = {"parameters": ["departments.duty", "citizens.patience_h"],
+            "draws": {"departments.duty": [0.5, 1.0, 1.5], "citizens.patience_h": [100.0, 200.0, 300.0]},
+            "weights": list(weights)}
+    body.update(data)
+    path = tmp_path / name
+    path.write_text(json.dumps(body), encoding="utf-8")
+    return path
+
+
+def test_posterior_design_draws_parameter_sets_by_weight(tmp_path):
+    _posterior(tmp_path)
+    plan = load_spec(write_spec(tmp_path, base_spec(design={"type": "posterior", "file": "posterior.json", "n": 4})))
+    assert plan.design.type == "posterior" and plan.design.n_points == 4 and plan.n_runs == 2 * 4 * 3
+    # all the weight on the second draw: every point is that draw
+    assert [plan.design.overrides(i) for i in range(4)] == [
+        {"departments.duty": 1.0, "citizens.patience_h": 200.0}] * 4
+    assert plan.scenario_at("b", 2).departments.duty == 1.0
+    assert plan.manifest_design()["draws"] == [1, 1, 1, 1]
+    # even weights: the draws are seeded (the same plan twice) and use more than one particle
+    _posterior(tmp_path, weights=(1, 1, 1), name="even.json")
+    spec = base_spec(design={"type": "posterior", "file": "even.json", "n": 30})
+    a, b = load_spec(write_spec(tmp_path, spec)), load_spec(write_spec(tmp_path, spec, "again.yaml"))
+    assert a.manifest_design()["draws"] == b.manifest_design()["draws"]
+    assert len(set(a.manifest_design()["draws"])) == 3
+
+
+@pytest.mark.parametrize(("design", "words"), [
+    ({"type": "posterior", "n": 3}, "needs 'file'"),
+    ({"type": "posterior", "file": "posterior.json"}, "needs 'file'"),
+    ({"type": "posterior", "file": "missing.json", "n": 3}, "not found"),
+    ({"type": "posterior", "file": "bad.json", "n": 3}, "not a posterior"),
+    ({"type": "posterior", "file": "posterior.json", "n": 3,
+      "parameters": [{"name": "departments.duty", "low": 0, "high": 1}]}, "give no 'parameters'"),
+    ({"type": "lhs", "file": "posterior.json", "n": 3,
+      "parameters": [{"name": "departments.duty", "low": 0, "high": 1}]}, "posterior designs only"),
+])
+def test_posterior_design_mistakes(tmp_path, design, words):
+    _posterior(tmp_path)
+    (tmp_path / "bad.json").write_text("{\"draws\": []}", encoding="utf-8")
+    path = write_spec(tmp_path, base_spec(design=design))
+    with pytest.raises(SpecError, match=words) as err:
+        load_spec(path)
+    assert str(path) in str(err.value)
+
+
+def test_posterior_design_rejects_a_value_the_scenario_refuses(tmp_path):
+    _posterior(tmp_path, draws={"departments.duty": [-1.0, 1.0, 1.5], "citizens.patience_h": [1.0, 2.0, 3.0]})
+    with pytest.raises(SpecError, match="departments.duty"):
+        load_spec(write_spec(tmp_path, base_spec(design={"type": "posterior", "file": "posterior.json", "n": 2})))

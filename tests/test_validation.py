@@ -177,7 +177,7 @@ def test_paired_target_uses_per_replication_differences_and_drops_unmatched():
     res = evaluate_target(target, {"exp": store})
     assert res.values == pytest.approx([0.08, 0.09])
     assert res.interval.n == 2 and res.passed
-    assert "paired over 2 replication(s)" in res.note
+    assert "paired over 2 run(s)" in res.note
 
 
 # ------------------------------------------------------------------------------------------- measures
@@ -339,3 +339,42 @@ def test_quick_end_to_end_writes_a_self_contained_report(tmp_path):
     # a second run into the same folder replaces its own stores instead of refusing them
     again = run_validation(str(out), replications=1, workers=1, days=1, quiet=True)
     assert all(len(r.values) == 1 for r in again.targets)
+
+
+# ------------------------------------------------------------------------------ predictive intervals
+def test_interval_score_hand_values():
+    from analysis.validation import interval_score
+
+    assert interval_score(0.4, 0.6, 0.5) == pytest.approx(0.2)  # covers: its width
+    assert interval_score(0.4, 0.6, 0.3) == pytest.approx(0.2 + 20 * 0.1)  # misses below by 0.1
+    assert interval_score(0.4, 0.6, 0.65) == pytest.approx(0.2 + 20 * 0.05)
+
+
+def test_a_vague_validation_prediction_does_not_pass_by_straddling_the_band():
+    centred_but_vague = list(np.linspace(0.70, 0.98, 21))  # mean 0.84, but spread past 0.80 and 0.88
+    tight = list(np.linspace(0.82, 0.86, 21))
+    store = _store({"a": centred_but_vague, "b": tight})
+    vague = evaluate_target(_target(role="validation"), {"exp": store})
+    assert vague.mean == pytest.approx(0.84) and not vague.passed
+    assert vague.predictive[0] == pytest.approx(0.714) and vague.predictive[1] == pytest.approx(0.966)
+    assert evaluate_target(_target(role="validation", scenario="b"), {"exp": store}).passed
+    # the same vague values pass as a calibration row (its rule is the mean), and score worse than tight ones
+    as_calibration = evaluate_target(_target(role="calibration", fitted=("departments.duty",)), {"exp": store})
+    assert as_calibration.passed
+    assert vague.interval_score > evaluate_target(_target(role="validation", scenario="b"), {"exp": store}
+                                                  ).interval_score
+
+
+def test_posterior_draws_go_into_the_target_specs_only(tmp_path):
+    from analysis.validation import TARGET_EXPERIMENTS, VERIFICATION_EXPERIMENTS, write_spec
+
+    post = (tmp_path / "posterior.json", 7)
+    spec = yaml.safe_load(write_spec(TARGET_EXPERIMENTS[0], tmp_path, 2, None, post).read_text())
+    assert spec["design"] == {"type": "posterior", "file": str(post[0].resolve()), "n": 7}
+    check = yaml.safe_load(write_spec(VERIFICATION_EXPERIMENTS[0], tmp_path, 2, None, post).read_text())
+    assert "design" not in check
+
+
+def test_validate_refuses_a_missing_posterior(tmp_path):
+    with pytest.raises(ValidationError, match="file not found"):
+        run_validation(str(tmp_path / "v"), posterior=str(tmp_path / "none.json"), quiet=True)
