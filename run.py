@@ -92,6 +92,20 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from analysis.validation import run_validation
 
+    if args.gate:
+        from analysis.gate import GATE_FILE, run_gate
+
+        results, findings, wall = run_gate(record=args.record, workers=args.workers,
+                                           say=lambda m: print(m, file=sys.stderr))
+        for r in results:
+            print(f"{r.target.key:16s} {r.target.role:12s} mean {r.mean:.4g}  {'pass' if r.passed else 'FAIL'}")
+        if args.record:
+            print(f"recorded {GATE_FILE} ({wall:.0f} s)")
+            return 0
+        for f in findings:
+            print(f"GATE {f.key}: {f.what}")
+        print(f"gate: {'passed' if not findings else f'{len(findings)} finding(s)'} ({wall:.0f} s)")
+        return 1 if findings else 0
     outcome = run_validation(out=args.out, replications=args.replications, workers=args.workers,
                              posterior=args.posterior, draws=args.draws)
     print(outcome.render())
@@ -223,6 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--posterior", help="a calibrate-abc posterior.json: run every target over draws from it "
                    "(predictive intervals with parameter uncertainty)")
     v.add_argument("--draws", type=int, default=20, help="posterior draws per target scenario (default 20)")
+    v.add_argument("--gate", action="store_true", help="the quick gate: compare with tests/validation_gate.json")
+    v.add_argument("--record", action="store_true", help="with --gate: write the record instead of comparing")
     v.set_defaults(func=cmd_validate)
 
     c = sub.add_parser("calibrate", help="fit parameters to targets; writes a scenario that extends the input")
