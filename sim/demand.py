@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .cases import Channel, Status
-from .scenario import ServiceDist
+from .scenario import DispatchMode, Scenario, ServiceDist
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import GovernanceModel
@@ -46,6 +46,12 @@ class Demand:
         self._service_median = np.array([c.service_time_median_h for c in cats.values()])
         self._service_sigma = np.array([c.service_time_sigma for c in cats.values()])
         self._service_exponential = np.array([c.service_time_dist == ServiceDist.EXPONENTIAL for c in cats.values()])
+        # mixtures: per category, the cumulative weights of its phases and each phase's median and shape
+        self._phases = {i: (np.cumsum([p.weight for p in c.service_time_phases]) / sum(p.weight for p in
+                                                                                      c.service_time_phases),
+                            np.array([p.median_h for p in c.service_time_phases]),
+                            np.array([p.sigma for p in c.service_time_phases]))
+                        for i, c in enumerate(cats.values()) if c.service_time_phases is not None}
         d = sc.demand
         prof = np.outer(np.array(d.weekday_weights), np.array(d.hour_weights)).ravel()
         self.week_profile = prof / prof.mean()  # hour-of-week factor, mean 1 over the week
@@ -67,6 +73,24 @@ class Demand:
         self.reported = np.zeros((2, 2), dtype=np.int64)
         self.today_problems = 0
         self.today_ids: list[np.ndarray] = []
+
+    def rebind(self, mode: DispatchMode, scenario: Scenario) -> None:
+        """A policy change: new cases get the resolution deadlines of ``scenario``, and orders dispatched from
+        now on (requests still awaiting intake included) the routes of ``mode``. Orders already dispatched keep
+        their route: the hop after a relay is read from the cascade table (only cascade orders pass relays)."""
+        self.category_deadline_days = np.array([scenario.deadline_days(n) for n in self.category_names])
+        h = self.model.hierarchy
+        first, length = h.routes[mode][:, :, 0], h.route_len[mode]
+        if np.array_equal(first, self.route_first) and np.array_equal(length, self.route_len):
+            return
+        self.routes = h.routes[DispatchMode.CASCADE]
+        self.route_first, self.route_len = first, length
+        cs = self.model.cases
+        ids = cs.open_ids()
+        ids = ids[cs.status[ids] == Status.AWAITING_INTAKE]
+        cat, twp = cs.category[ids], cs.region[ids]
+        cs.dept[ids] = first[cat, twp]
+        cs.hops[ids] = length[cat, twp]
 
     def expected_cases(self, hours: float) -> int:
         """A first capacity for the case store: reported cases expected over ``hours``, with headroom."""
@@ -192,7 +216,15 @@ class Demand:
         u = rng.standard_normal(len(cat))
         e = rng.standard_exponential(len(cat))
         median = self._service_median[cat]
-        return np.where(self._service_exponential[cat], median * e, median * np.exp(self._service_sigma[cat] * u))
+        sigma = self._service_sigma[cat]
+        if self._phases:  # a catalogue with mixtures draws one more uniform per case: the phase
+            pick = rng.random(len(cat))
+            median, sigma = median.copy(), sigma.copy()
+            for i, (cum, med, sig) in self._phases.items():
+                rows = np.flatnonzero(cat == i)
+                k = np.minimum(np.searchsorted(cum, pick[rows], side="right"), len(cum) - 1)
+                median[rows], sigma[rows] = med[k], sig[k]
+        return np.where(self._service_exponential[cat], median * e, median * np.exp(sigma * u))
 
     def end_day(self) -> tuple[int, np.ndarray]:
         """The day's problems and new case ids; resets both for the next day."""

@@ -351,16 +351,21 @@ class ActionChoice:
         return np.where(must, np.int8(Action.PROPER), action).astype(np.int8)
 
     def sign_now(self, cases: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Under a response mandate: which cases the department signs for at once, with chance
+        """Under a response mandate (the one each case was created under): which cases the department signs
+        for at once, with chance
         1 − exp(−max(E(unsigned) − sign_effort, 0) / choice_noise): none when the sanction it expects for an
         unsigned case does not exceed the effort of signing."""
         m = self.model
         cs = m.cases
-        if not m.levers.mandate.active or len(cases) == 0:
+        if len(cases) == 0:
+            return np.zeros(0, bool)
+        covered = m.levers.mandate.covers(cs.created[cases])  # a case keeps the mandate it was created under
+        if not covered.any():
             return np.zeros(len(cases), bool)
         threat = cs.tattle[cases] | cs.collective[cases]
         e = m.departments.expected_sanction(cs.dept[cases], Violation.UNSIGNED, threat)
-        return rng.random(len(cases)) < -np.expm1(-np.maximum(e - self.s.sign_effort, 0.0) / self.s.choice_noise)
+        sign = rng.random(len(cases)) < -np.expm1(-np.maximum(e - self.s.sign_effort, 0.0) / self.s.choice_noise)
+        return sign & covered
 
     def resolve_probability(self, cases: np.ndarray) -> np.ndarray:
         """Chance that proper handling solves the problem: difficulty, and supervision or escalation."""

@@ -12,7 +12,11 @@ and departments learn the chance of being caught from their own record (:mod:`si
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 from dataclasses import dataclass
+from enum import Enum
+from typing import Any
 
 import numpy as np
 
@@ -24,29 +28,68 @@ def always_open(hours: Hours) -> bool:
     return hours == Hours.ALWAYS
 
 
+#: the time (h) given as the sign-for deadline of a case created when no mandate was in force, in a run whose
+#: timeline changes the mandate: its sign-for event is parked beyond any run and never handled
+NO_DEADLINE = 1e18
+
+
 @dataclass(frozen=True)
 class ResponseMandate:
     """A sign-for deadline (e.g. 24 hours from the request): a department may sign for (签收) a case at once;
     a case not signed for by the deadline is a violation (``UNSIGNED``) that tracking flags and that counts
-    as overdue for inspection. Nothing else: without an observer the deadline costs nothing."""
+    as overdue for inspection. Nothing else: without an observer the deadline costs nothing.
+
+    A case keeps the mandate in force when it was created: after a timeline changes the mandate
+    (:meth:`then`), ``hours`` applies to cases created from ``since_h`` on and ``earlier`` to those before."""
 
     hours: float | None
+    since_h: float = 0.0
+    earlier: ResponseMandate | None = None
 
     @property
     def active(self) -> bool:
+        """A mandate is in force now (for new cases)."""
         return self.hours is not None
 
+    def then(self, hours: float | None, since_h: float) -> ResponseMandate:
+        """The mandate after a change at ``since_h`` (h) to ``hours``: cases created before keep this one."""
+        if hours == self.hours:
+            return self
+        return ResponseMandate(hours, since_h, self)
+
+    def hours_for(self, created: np.ndarray) -> np.ndarray:
+        """The mandate's hours for each case by its creation time (h); NaN where no mandate applies."""
+        out = np.full(len(created), np.nan if self.hours is None else float(self.hours))
+        older = created < self.since_h
+        if self.earlier is not None and older.any():
+            out[older] = self.earlier.hours_for(created[older])
+        return out
+
+    def covers(self, created: np.ndarray) -> np.ndarray:
+        """Which cases (by creation time, h) have a sign-for deadline."""
+        if self.earlier is None:
+            return np.full(len(created), self.active)
+        return ~np.isnan(self.hours_for(created))
+
     def deadline(self, created: np.ndarray) -> np.ndarray | None:
-        """The sign-for deadline of each case (h), or None without a mandate."""
-        if not self.active:
+        """The sign-for deadline of each case (h), or None when no case has one; after a change of mandate,
+        :data:`NO_DEADLINE` for a case created under none."""
+        if self.earlier is None:
+            if not self.active:
+                return None
+            return created + self.hours
+        hours = self.hours_for(created)
+        if np.isnan(hours).all():
             return None
-        return created + self.hours
+        return np.where(np.isnan(hours), NO_DEADLINE, created + hours)
 
     def unsigned_past_deadline(self, created: np.ndarray, first_response: np.ndarray, now: float) -> np.ndarray:
         """Cases (by their created and first-response times, h) not signed for within the mandate by ``now``."""
-        if not self.active:
-            return np.zeros(len(created), bool)
-        return np.isnan(first_response) & (created + self.hours < now)
+        if self.earlier is None:
+            if not self.active:
+                return np.zeros(len(created), bool)
+            return np.isnan(first_response) & (created + self.hours < now)
+        return np.isnan(first_response) & (created + self.hours_for(created) < now)  # NaN: no mandate, False
 
 
 @dataclass(frozen=True)
@@ -157,3 +200,42 @@ class Levers:
             dispatch_mode=pol.dispatch_mode,
             platform_always_open=always_open(pol.platform_hours),
         )
+
+    def then(self, new: Levers, since_h: float) -> Levers:
+        """The levers after a policy change at ``since_h`` (h) to ``new``: every lever is the new one, except
+        that the mandate keeps, for cases created before ``since_h``, the mandate they were created under."""
+        return dataclasses.replace(new, mandate=self.mandate.then(new.mandate.hours, since_h))
+
+
+@dataclass(frozen=True)
+class PolicyChange:
+    """One entry of a scenario's ``timeline``, resolved: from hour ``24 × day`` (before that hour's new cases)
+    the policy is ``scenario.policy`` (the policy in force with ``changes`` applied), whose levers are
+    ``levers`` (built as at set-up, :meth:`Levers.from_scenario`)."""
+
+    day: int
+    changes: dict[str, Any]
+    scenario: Scenario
+    levers: Levers
+
+    @property
+    def hour(self) -> float:
+        return self.day * 24.0
+
+    def record(self, start_date: str) -> dict[str, Any]:
+        """A plain record of the change for the run's meta: day, date, hour, keys and values."""
+        date = dt.date.fromisoformat(start_date) + dt.timedelta(days=self.day)
+        values = {k: (v.value if isinstance(v, Enum) else v) for k, v in sorted(self.changes.items())}
+        return {"day": self.day, "date": date.isoformat(), "hour": self.hour, "keys": sorted(self.changes),
+                "set": values}
+
+
+def policy_timeline(scenario: Scenario) -> list[PolicyChange]:
+    """The scenario's ``timeline`` as changes in date order, each with the whole policy in force from its day
+    (changes accumulate: a key keeps the value last set)."""
+    out = []
+    current = scenario
+    for day, changes in scenario.policy_changes():
+        current = current.with_policy(changes)
+        out.append(PolicyChange(day, changes, current, Levers.from_scenario(current)))
+    return out

@@ -14,7 +14,9 @@ of citizens. Where things happen:
 
 Daily: supervision offices spend their budgets, departments learn from the day's record, trust spreads,
 complaints are aggregated, and the time-series row is recorded. Monthly (every 30 days): the public
-ranking, when that lever is on.
+ranking, when that lever is on. A scenario's ``timeline`` changes the policy at the start of the given days
+(:meth:`GovernanceModel.change_policy`); the changes applied are listed in the result's
+``meta["policy_changes"]``.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from .citizens import Population
 from .demand import Demand
 from .departments import ActionChoice, DepartmentTable
 from .hierarchy import Hierarchy
-from .levers import Levers, always_open
+from .levers import Levers, PolicyChange, always_open, policy_timeline
 from .lifecycle import HANDLERS, Event
 from .platform import Platform
 from .results import RunResult
@@ -53,7 +55,8 @@ class GovernanceModel(mesa.Model):
     columnar state and beliefs; ``departments.agents`` are the Mesa agents), ``supervisors`` (the city's
     office first, then the counties'; ``supervisor`` is the city's) and ``upper_supervisor``, ``ledger``
     (paid and worked hours),
-    ``cases`` (the columnar case store), ``agenda`` (timed events) and ``daily`` (the time-series rows).
+    ``cases`` (the columnar case store), ``agenda`` (timed events), ``daily`` (the time-series rows),
+    ``timeline`` (policy changes still to come) and ``policy_changes`` (those applied).
     Times are hours since the start of the run (hour 0 is midnight of ``world.start_date``).
     """
 
@@ -81,13 +84,14 @@ class GovernanceModel(mesa.Model):
         self.departments = DepartmentTable(self, self.dept_always_open)
         self.choice = ActionChoice(self)
         self.supervisor = Supervisor(self, "prefecture", self.levers.inspection)
-        self.supervisors = [self.supervisor]
+        self.county_supervisors: list[Supervisor] = []
         if self.levers.county_inspection.intensity > 0:
-            self.supervisors += [Supervisor(self, "county", self.levers.county_inspection, county=i)
-                                 for i in range(self.hierarchy.n_counties)]
+            self.county_supervisors = [Supervisor(self, "county", self.levers.county_inspection, county=i)
+                                       for i in range(self.hierarchy.n_counties)]
         self.upper_supervisor = Supervisor(self, "province", self.levers.upper_inspection)
-        if self.levers.upper_inspection.intensity > 0:
-            self.supervisors.append(self.upper_supervisor)
+        self._bind_supervision()
+        self.timeline = policy_timeline(scenario)  # dated policy changes still to come, in date order
+        self.policy_changes: list[dict] = []  # the changes applied so far (day, date, hour, keys, values)
         self.ledger = HoursLedger(self.warmup_h)
         # participation counters, (area: 0 rural, 1 urban) × (kind: 0 citizen, 1 enterprise)
         self.problems = self.demand.problems
@@ -111,12 +115,43 @@ class GovernanceModel(mesa.Model):
         self.rng_mandate = streams["mandate"]
         self.rng_service = streams["service"]
 
+    def _bind_supervision(self) -> None:
+        """Give each supervision office its budget from the levers, and step those with a budget: the city's
+        always, the counties' when ``county_inspection`` > 0 (created the first time), the province's when
+        ``upper_inspection`` > 0 (in this order)."""
+        lv = self.levers
+        self.supervisor.budget = lv.inspection
+        self.upper_supervisor.budget = lv.upper_inspection
+        counties = lv.county_inspection.intensity > 0
+        if counties and not self.county_supervisors:
+            self.county_supervisors = [Supervisor(self, "county", lv.county_inspection, county=i)
+                                       for i in range(self.hierarchy.n_counties)]
+        for office in self.county_supervisors:
+            office.budget = lv.county_inspection
+        self.supervisors = [self.supervisor, *(self.county_supervisors if counties else [])]
+        if lv.upper_inspection.intensity > 0:
+            self.supervisors.append(self.upper_supervisor)
+
+    def change_policy(self, change: PolicyChange) -> None:
+        """Apply a dated policy change (a ``timeline`` entry) at the start of its hour: the levers become those
+        of the new policy, and every part of the model that holds a lever gets the new one. Cases already in
+        the system keep what they were given (their due times, their sign-for deadline or none, their route
+        once dispatched); new cases, and orders dispatched from now on, follow the new policy."""
+        self.levers = self.levers.then(change.levers, change.hour)
+        self._bind_supervision()
+        self.platform.rebind(self.levers, change.day)
+        self.demand.rebind(self.levers.dispatch_mode, change.scenario)
+        self.policy_changes.append(change.record(self.settings.world.start_date))
+
     # ------------------------------------------------------------------------------------------ step
     def step(self) -> None:
-        """Advance one hour: new cases, intake, then the hour's events in lifecycle order, departments'
-        work after each pass, staff accounting, and the daily tasks at the end of a day."""
+        """Advance one hour: a policy change due at this hour, new cases, intake, then the hour's events in
+        lifecycle order, departments' work after each pass, staff accounting, and the daily tasks at the end
+        of a day."""
         h = self.hour
         t_end = h + 1.0
+        while self.timeline and self.timeline[0].hour <= h:
+            self.change_policy(self.timeline.pop(0))
         lifecycle.report(self, self.demand.arise(h))
         self.platform.work(t_end)
         # an event may schedule more events in this same hour, so the hour's bucket is emptied
@@ -215,7 +250,9 @@ class GovernanceModel(mesa.Model):
         (the cases table then shares memory with the case store instead of copying it)."""
         from .metrics import build_result
 
-        return build_result(self, final=final)
+        result = build_result(self, final=final)
+        result.meta["policy_changes"] = [dict(c) for c in self.policy_changes]
+        return result
 
 
 def run_scenario(scenario: Scenario, seed: int | None = None, days: float | None = None,
@@ -229,7 +266,8 @@ def run_scenario(scenario: Scenario, seed: int | None = None, days: float | None
     if seed is not None:
         upd["run.seed"] = int(seed)
     if upd:
-        scenario = scenario.with_overrides(upd)
+        given = ", ".join(f"{k}={v:g}" for k, v in upd.items())
+        scenario = scenario.with_overrides(upd, source=f"scenario '{scenario.name}' with {given}")
     t0 = _time.perf_counter()
     model = GovernanceModel(scenario, seed=scenario.run.seed)
     model.run(progress)

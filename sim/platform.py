@@ -17,6 +17,7 @@ from .lifecycle import Event
 from .queues import QueueBank
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .levers import Levers
     from .model import GovernanceModel
 
 
@@ -41,6 +42,23 @@ class Platform(mesa.Agent):
         self.callbacks_today = 0  # call-backs made today
         self.fixes_started = 0
         self.fix_log: list[tuple[int, int, int]] = []  # (day, category, township)
+
+    def rebind(self, levers: Levers, day: int) -> None:
+        """A policy change at the start of ``day``: the platform's hours and the systemic-fix lever become the
+        new ones. Requests already in the intake queue wait for the new hours; the complaint counts of the last
+        ``window_days`` days are kept (as many as both windows hold); fixes in force keep their end day."""
+        if levers.platform_always_open != self.always_open:
+            self.always_open = levers.platform_always_open
+            self.queue.always_open = self.always_open
+            self.queue.blocked[:] = 0.0  # the next possible start was computed for the old hours
+        if levers.systemic_fix != self.fix:
+            old, new = self.fix.window_days, levers.systemic_fix.window_days
+            if new != old:
+                ring = np.zeros((new, *self.complaints.shape[1:]), dtype=self.complaints.dtype)
+                for d in range(max(day - min(old, new), 0), day):
+                    ring[d % new] = self.complaints[d % old]
+                self.complaints = ring
+            self.fix = levers.systemic_fix
 
     # --------------------------------------------------------------------------------------- intake
     def receive(self, ids: np.ndarray) -> None:

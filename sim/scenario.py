@@ -15,6 +15,7 @@ rates per hour unless stated.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from enum import StrEnum
@@ -22,7 +23,17 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from .catalogue import default_categories
 from .errors import WenzhengError
@@ -82,6 +93,15 @@ class World(_Strict):
 class ServiceDist(StrEnum):
     LOGNORMAL = "lognormal"
     EXPONENTIAL = "exponential"
+    MIXTURE = "mixture"
+
+
+class ServicePhase(_Strict):
+    """One lognormal component of a category's handling time (``service_time_dist: mixture``)."""
+
+    weight: Annotated[float, Field(gt=0.0)] = Field(description="Relative weight (renormalised over the phases).")
+    median_h: Annotated[float, Field(gt=0.0, le=1e6)] = Field(description="Median handling time (hours).")
+    sigma: Annotated[float, Field(ge=0.0, le=5.0)] = Field(0.0, description="Lognormal shape (log-sd).")
 
 
 class Category(_Strict):
@@ -96,18 +116,32 @@ class Category(_Strict):
     service_time_median_h: PositiveHours = Field(24.0, description="Median handling time once taken up (hours).")
     service_time_sigma: Annotated[float, Field(ge=0.0, le=5.0)] = Field(
         1.0, description="Lognormal shape (log-sd); ignored for exponential, whose mean is the median field.")
+    service_time_phases: list[ServicePhase] | None = Field(
+        None, min_length=1, max_length=32, description="service_time_dist mixture: the lognormal components "
+        "(weight, median_h, sigma); a case's handling time comes from one of them, drawn by weight (e.g. a "
+        "city's log fitted by calibrate-from-log).")
     deadline_working_days: Annotated[float, Field(gt=0, le=60)] = Field(
         5.0, description="Resolution deadline in working days (Shandong 2020: 5; online-inquiry rules 5–7).")
     deadline_hours: PositiveHours | None = Field(
         None, description="If set: the due time is this many elapsed hours after creation (overrides working days).")
     enterprise_weight: NonNegative = Field(1.0, description="Relative rate for enterprise requesters.")
 
+    @model_validator(mode="after")
+    def _phases(self) -> Category:
+        if (self.service_time_dist == ServiceDist.MIXTURE) != (self.service_time_phases is not None):
+            raise ValueError("service_time_phases and service_time_dist: mixture go together: give both or neither")
+        return self
+
     @property
     def service_time_mean_h(self) -> float:
+        """Mean handling time (hours)."""
         import math
 
         if self.service_time_dist == ServiceDist.EXPONENTIAL:
             return self.service_time_median_h
+        if self.service_time_phases is not None:
+            total = sum(p.weight for p in self.service_time_phases)
+            return sum(p.weight * p.median_h * math.exp(p.sigma**2 / 2) for p in self.service_time_phases) / total
         return self.service_time_median_h * math.exp(self.service_time_sigma**2 / 2)
 
 
@@ -404,6 +438,49 @@ class Policy(_Strict):
         return v
 
 
+class PolicyChanges(Policy):
+    """The ``set`` of one timeline entry: any keys of ``policy``, with the same types, ranges and defaults; only
+    the keys given are changed (and only they are written back when the scenario is saved)."""
+
+    @model_serializer(mode="wrap")
+    def _only_given(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return {k: v for k, v in handler(self).items() if k in self.model_fields_set}
+
+
+class TimelineEntry(_Strict):
+    """One dated change of policy during a run: from the start of its day (hour ``24 × day``, before that hour's
+    new cases) the policy is the one in force with the keys of ``set`` replaced. Give exactly one of ``date``
+    (ISO, a calendar date of the run) and ``day`` (days since ``world.start_date``; 0 is the first day)."""
+
+    date: dt.date | None = Field(None, description="Calendar date (YYYY-MM-DD) from which the change applies.")
+    day: int | None = Field(None, ge=0, description="Day of the run (since world.start_date) from which it applies.")
+    set: PolicyChanges = Field(description="Policy keys and their new values (as in the policy section).")
+
+    @model_validator(mode="after")
+    def _one_date(self) -> TimelineEntry:
+        if (self.date is None) == (self.day is None):
+            raise ValueError("give exactly one of 'date' (YYYY-MM-DD) and 'day' (days since world.start_date)"
+                             + (", not both" if self.date is not None else ""))
+        if not self.set.model_fields_set:
+            raise ValueError(f"'set' changes nothing; give at least one policy key: {', '.join(Policy.model_fields)}")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _only_given(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        out = handler(self)
+        return {k: v for k, v in out.items() if k == "set" or v is not None}
+
+    def day_of_run(self, start_date: str) -> int:
+        """The day of the run (since ``start_date``) on which the change applies."""
+        if self.day is not None:
+            return self.day
+        return (self.date - dt.date.fromisoformat(start_date)).days
+
+    def changes(self) -> dict[str, Any]:
+        """The policy keys this entry sets, with their validated values."""
+        return {k: getattr(self.set, k) for k in self.set.model_fields_set}
+
+
 class KPISettings(_Strict):
     response_target_h: PositiveHours = Field(
         24.0, description="Yardstick for on_time_response_rate, the same in every scenario (hours).")
@@ -430,14 +507,51 @@ class Scenario(_Strict):
     policy: Policy = Field(default_factory=Policy)
     kpi: KPISettings = Field(default_factory=KPISettings)
     run: RunSettings = Field(default_factory=RunSettings)
+    timeline: list[TimelineEntry] = Field(
+        default_factory=list, description="Dated policy changes applied during the run, in date order (see "
+        "TimelineEntry); empty: the policy stays as set for the whole run.")
+
+    @field_validator("timeline")
+    @classmethod
+    def _timeline_in_run(cls, v: list[TimelineEntry], info: ValidationInfo) -> list[TimelineEntry]:
+        world, run = info.data.get("world"), info.data.get("run")
+        if not v or world is None or run is None:
+            return v
+        start = dt.date.fromisoformat(world.start_date)
+        n_days = run.warmup_days + run.days
+        last = int(-(-n_days // 1)) - 1  # the last day of the run (warm-up included) on which a change can apply
+        allowed = (f"allowed: dates from {start} (world.start_date) to {start + dt.timedelta(days=last)}, or days "
+                   f"0 to {last} (the run's {n_days:g} days, warm-up included), each entry later than the one "
+                   f"before")
+        previous = None
+        for i, entry in enumerate(v):
+            day = entry.day_of_run(world.start_date)
+            given = f"date {entry.date}, day {day}" if entry.date is not None else f"day {entry.day}"
+            if day < 0 or day > last:
+                where = "before the run starts" if day < 0 else "after the run ends"
+                raise ValueError(f"entry {i} ({given}) is {where}; {allowed}")
+            if previous is not None and day <= previous[1]:
+                raise ValueError(f"entry {i} ({given}) is not later than entry {previous[0]} (day "
+                                 f"{previous[1]}): entries must be in date order, one per day; {allowed}")
+            previous = (i, day)
+        return v
+
+    @model_serializer(mode="wrap")
+    def _timeline_if_any(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        out = handler(self)
+        if not self.timeline:  # a scenario without a timeline dumps (and fingerprints) as before timelines existed
+            out.pop("timeline", None)
+        return out
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Scenario:
-        for c in self.policy.resolution_deadline_days:
-            if c not in self.demand.categories:
-                raise ValueError(
-                    f"policy.resolution_deadline_days names unknown category {c!r}; "
-                    f"known: {sorted(self.demand.categories)}")
+        for where, deadlines in [("policy", self.policy.resolution_deadline_days)] + [
+                (f"timeline.{i}.set", e.set.resolution_deadline_days) for i, e in enumerate(self.timeline)]:
+            for c in deadlines:
+                if c not in self.demand.categories:
+                    raise ValueError(
+                        f"{where}.resolution_deadline_days names unknown category {c!r}; "
+                        f"known: {sorted(self.demand.categories)}")
         if self.demand.fixed_rate_per_hour is not None and self.demand.requests_per_day is not None:
             raise ValueError("demand: set at most one of fixed_rate_per_hour and requests_per_day")
         mix = self.citizens.channel_mix
@@ -447,6 +561,14 @@ class Scenario(_Strict):
         if not (ch.online or ch.hotline or ch.offline):
             raise ValueError("platform.channels: at least one of online, hotline, offline must be open")
         return self
+
+    def policy_changes(self) -> list[tuple[int, dict[str, Any]]]:
+        """The timeline as (day of the run, {policy key: new value}) in date order."""
+        return [(e.day_of_run(self.world.start_date), e.changes()) for e in self.timeline]
+
+    def with_policy(self, changes: dict[str, Any]) -> Scenario:
+        """The same scenario with these policy keys replaced (values as validated in a timeline entry)."""
+        return self.model_copy(update={"policy": self.policy.model_copy(update=changes)})
 
     def deadline_days(self, category: str) -> float:
         """Resolution deadline of a category in working days, after policy overrides."""
@@ -480,7 +602,12 @@ def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    return read_yaml_mapping(path, ScenarioError, "scenario", "of sections")
+    try:
+        return read_yaml_mapping(path, ScenarioError, "scenario", "of sections")
+    except ScenarioError:
+        raise
+    except ValueError as exc:  # PyYAML builds unquoted dates itself and fails on an impossible one (2024-02-30)
+        raise ScenarioError(f"{path}: malformed YAML: {exc} (a date must be a calendar date, YYYY-MM-DD)") from None
 
 
 def _resolve(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
