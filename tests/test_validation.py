@@ -60,7 +60,7 @@ def test_band_at_least_and_relative_criteria():
 def test_every_target_has_a_known_measure_and_a_unique_key():
     keys = [t.key for t in TARGETS]
     assert len(keys) == len(set(keys))
-    assert {t.id for t in TARGETS} == {f"T{i}" for i in range(1, 10)}
+    assert {t.id for t in TARGETS} == {f"T{i}" for i in range(1, 11)}
     for t in TARGETS:
         assert t.measure in MEASURES
         assert (SCENARIO_DIR / f"{t.scenario}.yaml").is_file()
@@ -313,7 +313,7 @@ def test_bad_arguments_are_user_errors(tmp_path):
 
 def test_quick_end_to_end_writes_a_self_contained_report(tmp_path):
     out = tmp_path / "validation"
-    outcome = run_validation(str(out), replications=2, workers=1, days=3, quiet=True, skip=("beijing_timeline",))
+    outcome = run_validation(str(out), replications=2, workers=1, days=4, quiet=True, skip=("beijing_timeline",))
     assert [r.target.key for r in outcome.targets] == [t.key for t in TARGETS]
     ran = [r for r in outcome.targets if r.target.experiment != "beijing_timeline"]
     assert all(r.interval.n == 2 for r in ran)
@@ -331,7 +331,7 @@ def test_quick_end_to_end_writes_a_self_contained_report(tmp_path):
     for t in TARGETS:
         assert t.key in html
     md = outcome.md.read_text(encoding="utf-8")
-    assert "## Targets T1–T9" in md and (out / "figures" / "validation_targets.png").is_file()
+    assert "## Targets T1–T10" in md and (out / "figures" / "validation_targets.png").is_file()
     data = json.loads((out / "validation.json").read_text(encoding="utf-8"))
     assert len(data["targets"]) == len(TARGETS) and data["all_passed"] == outcome.all_passed
     assert [t["role"] for t in data["targets"]] == [t.role for t in TARGETS]
@@ -403,3 +403,14 @@ def test_beijing_timeline_measures_use_their_windows():
     expected = late["recorded_resolved"][late["status"].astype(str).isin(["closed", "abandoned"])].mean()
     assert MEASURES["resolution_2021_11"].func(run) == pytest.approx(expected)
     assert MEASURES["satisfaction_2021_11"].func(run) == pytest.approx((late["satisfied"] == 1).mean())
+
+
+def test_replied_within_3_days_counts_dispatched_requests_old_enough():
+    from analysis.validation import replied_within_3_days
+
+    cases = pd.DataFrame({"created_h": [0.0, 10.0, 20.0, 30.0, 990.0, 5.0],
+                          "dispatched_h": [1.0, 11.0, 21.0, 31.0, 991.0, np.nan],  # the last: answered at intake
+                          "replied_h": [50.0, 100.0, np.nan, 60.0, 995.0, 5.0]})
+    run = RunData("r", "s", 0, {}, cases, 1000.0)
+    # created by hour 928 and dispatched: the first four; replied within 72 h: 0 (50 h) and 3 (30 h)
+    assert replied_within_3_days(run) == pytest.approx(2 / 4)
