@@ -15,7 +15,7 @@ the calibration targets only (``analysis.validation``, role ``calibration``).
       max_simulations: 3000              # simulations in all (a simulation = one run of each target scenario)
       max_generations: 12
       minimum_epsilon: 1.0               # stop when the distance threshold reaches this
-      max_minutes: 60                    # and after this much wall time
+      max_minutes: 60                    # and start no generation after this much wall time
       prior_predictive: 60               # draws from the prior, simulated first (counted in the budget)
       check_replications: 5              # fresh seeds for the central draw
 
@@ -109,10 +109,12 @@ class Scale(_Strict):
 
 class AbcSettings(_Strict):
     population_size: int = Field(100, ge=5, le=100_000, description="Accepted particles per generation.")
-    max_simulations: int = Field(3000, ge=10, description="Simulations in all, the prior predictive included.")
+    max_simulations: int = Field(3000, ge=10, description="Simulations in all, the prior predictive included "
+                                 "(checked between generations: the last one may pass it).")
     max_generations: int = Field(12, ge=1, le=100)
     minimum_epsilon: float = Field(1.0, ge=0, description="Stop when the threshold reaches this distance.")
-    max_minutes: float = Field(60.0, gt=0, description="Stop after this much wall time (minutes).")
+    max_minutes: float = Field(60.0, gt=0, description="Start no generation after this much wall time (minutes; "
+                               "the generation under way finishes).")
     prior_predictive: int = Field(60, ge=0, description="Prior draws simulated before the SMC.")
     check_replications: int = Field(5, ge=1, le=100, description="Fresh seeds for the central draw.")
 
