@@ -65,6 +65,7 @@ from pydantic import Field, ValidationError, model_validator
 from common.models import StrictModel as _Strict
 from sim.yamlfiles import format_validation_error, read_yaml_mapping
 
+from .calibration import ParameterSpec
 from .spec import SpecError
 
 DEFAULT_OUT = Path("results") / "calibration"
@@ -76,21 +77,9 @@ class AbcSpecError(SpecError):
 
 
 # ------------------------------------------------------------------------------------------- the spec
-class PriorSpec(_Strict):
-    """A parameter to fit: a dotted scenario key and its prior, uniform on [low, high] (log-uniform if ``log``)."""
-
-    name: str = Field(description="Dotted scenario key, e.g. departments.duty.")
-    low: float
-    high: float
-    log: bool = Field(False, description="Log-uniform prior (needs low > 0).")
-
-    @model_validator(mode="after")
-    def _range(self) -> PriorSpec:
-        if not self.low < self.high:
-            raise ValueError(f"'low' ({self.low}) must be below 'high' ({self.high})")
-        if self.log and self.low <= 0:
-            raise ValueError(f"a log-uniform prior needs low > 0, got low = {self.low}")
-        return self
+class PriorSpec(ParameterSpec):
+    """A parameter to fit: a dotted scenario key and its prior, uniform on [low, high] (log-uniform if ``log``;
+    the range is checked as a calibration spec's, :class:`~experiments.calibration.ParameterSpec`)."""
 
     def sample(self, u: np.ndarray) -> np.ndarray:
         """Values for uniform draws ``u`` in [0, 1)."""
