@@ -150,39 +150,68 @@ class CaseStore:
 class Agenda:
     """Future events by the hour: ``schedule(kind, times, ids)`` and ``pop(hour)``.
 
-    Exact times are kept; the hour bucket only says in which step the event is handled.
+    Exact times are kept; the hour bucket only says in which step the event is handled. Scheduling only
+    stages the arrays (O(1) a call); the next ``pop`` sorts everything staged into hour buckets at once,
+    kind by kind, so a step's many small calls cost one sort. Within an hour and kind, events keep the
+    order in which they were scheduled, and ``pop`` returns them sorted by time (ties in that order).
     """
 
     def __init__(self) -> None:
         self._buckets: dict[int, dict[str, list[tuple[np.ndarray, np.ndarray]]]] = defaultdict(
             lambda: defaultdict(list))
+        self._staged: dict[str, list[tuple[np.ndarray, np.ndarray]]] = defaultdict(list)
 
     def schedule(self, kind: str, times: np.ndarray, ids: np.ndarray) -> None:
-        if len(ids) == 0:
-            return
-        hours = times.astype(np.int64)  # times are >= 0, so truncation is the floor
-        if len(ids) == 1 or hours.min() == hours.max():
-            self._buckets[int(hours[0])][kind].append((np.asarray(ids), np.asarray(times)))
-            return
-        order = np.argsort(hours, kind="stable")
-        hours, ids, times = hours[order], ids[order], times[order]
-        cuts = (np.flatnonzero(np.diff(hours)) + 1).tolist()
-        lo = [0, *cuts]
-        hi = [*cuts, len(hours)]
-        hs = hours[lo].tolist()
+        """Stage events ``kind`` for cases ``ids`` at ``times`` (hours, >= 0; the arrays must not be changed
+        afterwards: they are kept, not copied, until the next ``pop``)."""
+        if len(ids):
+            self._staged[kind].append((ids, times))
+
+    def pending(self) -> int:
+        """Events scheduled and not yet popped."""
+        staged = sum(len(p[0]) for parts in self._staged.values() for p in parts)
+        return staged + sum(len(p[0]) for b in self._buckets.values() for parts in b.values() for p in parts)
+
+    def _sort_staged(self) -> None:
         buckets = self._buckets
-        for a, b, h in zip(lo, hi, hs, strict=True):
-            buckets[h][kind].append((ids[a:b], times[a:b]))
+        for kind, parts in self._staged.items():
+            if len(parts) == 1:
+                ids, times = np.asarray(parts[0][0]), np.asarray(parts[0][1])
+            else:
+                ids = np.concatenate([p[0] for p in parts])
+                times = np.concatenate([p[1] for p in parts])
+            hours = times.astype(np.int64)  # times are >= 0, so truncation is the floor
+            lo_h, hi_h = hours.min(), hours.max()
+            if lo_h == hi_h:
+                buckets[int(lo_h)][kind].append((ids, times))
+                continue
+            order = np.argsort(hours, kind="stable")
+            hours, ids, times = hours[order], ids[order], times[order]
+            cuts = (np.flatnonzero(np.diff(hours)) + 1).tolist()
+            lo = [0, *cuts]
+            hi = [*cuts, len(hours)]
+            for a, b, h in zip(lo, hi, hours[lo].tolist(), strict=True):
+                buckets[h][kind].append((ids[a:b], times[a:b]))
+        self._staged.clear()
 
     def pop(self, hour: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """All events due in [hour, hour+1), by kind, sorted by time."""
+        if self._staged:
+            self._sort_staged()
         bucket = self._buckets.pop(hour, None)
         if not bucket:
             return {}
         out = {}
         for kind, parts in bucket.items():
-            ids = np.concatenate([p[0] for p in parts])
-            times = np.concatenate([p[1] for p in parts])
-            order = np.argsort(times, kind="stable")
-            out[kind] = (ids[order], times[order])
+            if len(parts) == 1:
+                ids, times = parts[0]
+            else:
+                ids = np.concatenate([p[0] for p in parts])
+                times = np.concatenate([p[1] for p in parts])
+            if len(ids) > 1:
+                order = np.argsort(times, kind="stable")
+                ids, times = ids[order], times[order]
+            else:  # never hand out a caller's own array
+                ids, times = ids.copy(), times.copy()
+            out[kind] = (ids, times)
         return out

@@ -244,7 +244,7 @@ def test_agenda_empty_pop():
 def test_agenda_scheduling_nothing_is_a_no_op():
     ag = Agenda()
     ag.schedule("reply", np.zeros(0), np.zeros(0, dtype=np.int64))
-    assert len(ag._buckets) == 0
+    assert ag.pending() == 0
     assert ag.pop(0) == {}
     ag.schedule("reply", np.array([2.5]), np.array([4]))
     ag.schedule("reply", np.zeros(0), np.zeros(0, dtype=np.int64))
@@ -266,8 +266,9 @@ def test_agenda_several_hours_land_in_their_own_buckets():
     _eq(ag.pop(8)["arrive"], [2, 5], [8.2, 8.9])
     _eq(ag.pop(9)["arrive"], [4, 1], [9.1, 9.7])
     assert ag.pop(10) == {} and ag.pop(11) == {}
+    assert ag.pending() == 1
     _eq(ag.pop(12)["arrive"], [3], [12.0])
-    assert len(ag._buckets) == 0
+    assert ag.pending() == 0
 
 
 def test_agenda_kinds_and_calls_merge_within_an_hour():
@@ -344,3 +345,36 @@ def test_agenda_matches_brute_force_on_random_schedule():
             assert out[kind][1].tolist() == [t for t, _, _ in rows], (hour, kind)
             seen += len(rows)
     assert seen == len(log)
+
+
+def test_agenda_interleaved_scheduling_and_popping_matches_brute_force():
+    """As the model uses it: each hour is popped repeatedly while handlers schedule more events, some into
+    the hour being handled (they come out in the next pass), most into later hours."""
+    rng = np.random.default_rng(11)
+    ag = Agenda()
+    pending: list[tuple[str, float, int, int]] = []  # (kind, time, id, order of scheduling)
+    order = next_id = 0
+    for hour in range(40):
+        for _ in range(4):  # passes of one hour
+            for _ in range(int(rng.integers(0, 4))):
+                kind = str(rng.choice(["a", "b"]))
+                k = int(rng.integers(1, 6))
+                times = np.round(hour + rng.choice([0.0, 0.5, 3.0, 30.0]) + rng.uniform(0, 0.99, k), 1)
+                ids = np.arange(next_id, next_id + k)
+                next_id += k
+                ag.schedule(kind, times, ids)
+                for t, i in zip(times.tolist(), ids.tolist(), strict=True):
+                    pending.append((kind, t, i, order))
+                    order += 1
+            out = ag.pop(hour)
+            due = [e for e in pending if int(e[1]) == hour]
+            pending = [e for e in pending if int(e[1]) != hour]
+            expected: dict[str, list[tuple[float, int, int]]] = {}
+            for kind, t, i, o in due:
+                expected.setdefault(kind, []).append((t, o, i))
+            assert set(out) == set(expected), hour
+            for kind, rows in expected.items():
+                rows.sort()
+                assert out[kind][0].tolist() == [i for _, _, i in rows], (hour, kind)
+                assert out[kind][1].tolist() == [t for t, _, _ in rows], (hour, kind)
+    assert ag.pending() == len(pending) > 0
