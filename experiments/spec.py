@@ -24,7 +24,7 @@ A spec (see ``experiments/reforms.yaml``)::
         - {name: policy.callback, values: [false, true]}                       # grid: true/false settings too
       n: 10                          # lhs: points; morris: trajectories; sobol: base sample (power of 2)
     # or, to replicate over the parameter uncertainty of a Bayesian calibration (calibrate-abc):
-    # design: {type: posterior, file: ../results/calibration/behaviour/posterior.json, n: 20}
+    # design: {type: posterior, file: ../data/posterior_behaviour.json, n: 20}
       levels: 4                      # morris grid levels
       second_order: true             # sobol: also second-order indices
 

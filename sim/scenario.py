@@ -218,7 +218,8 @@ class Citizens(_Strict):
         0.3, description="Weight of a reasoned (not perfunctory) reply that did not resolve the problem.")
     satisfaction_timeliness_weight: NonNegative = 0.3
     satisfaction_perfunctory_penalty: NonNegative = 0.35
-    satisfaction_threshold: float = Field(0.6, description="Satisfied when the judgement score exceeds this.")
+    satisfaction_threshold: float = Field(
+        0.3244, description="Satisfied when the judgement score exceeds this (calibrated: central draw of the ABC posterior, experiments/posterior.yaml; data/posterior_behaviour.json).")
     satisfaction_noise: Annotated[float, Field(gt=0.0)] = 0.12
     trust_learning_rate: Share = Field(0.15, description="Weight of a new experience in trust.")
     efficacy_learning_rate: Share = Field(0.2, description="Weight of a new experience in efficacy.")
@@ -324,8 +325,8 @@ class Departments(_Strict):
         "reminded, supervised, escalated, reopened), or deadline (pressed first, then earliest due time).")
     effort_choice: bool = Field(True, description="False: every case is handled properly (no gaming, no neglect).")
     duty: NonNegative = Field(
-        1.25, description="Value a department puts on handling a case properly, in effort units (1 = one case "
-        "handled properly at no load; assumption).")
+        0.8998, description="Value a department puts on handling a case properly, in effort units (1 = one case "
+        "handled properly at no load; calibrated: central draw of the ABC posterior, experiments/posterior.yaml; data/posterior_behaviour.json).")
     load_weight: NonNegative = Field(
         0.5, description="Effort cost grows by this share per waiting case per member of staff (assumption).")
     perfunctory_effort: NonNegative = Field(
@@ -338,7 +339,7 @@ class Departments(_Strict):
     sign_effort: Annotated[float, Field(gt=0.0)] = Field(
         0.05, description="Effort of signing for (签收) a case at once under a mandate (assumption).")
     choice_noise: Annotated[float, Field(gt=0.0)] = Field(
-        0.5, description="Scale of the logit choice among actions, in effort units (assumption).")
+        0.1366, description="Scale of the logit choice among actions, in effort units (calibrated: central draw of the ABC posterior, experiments/posterior.yaml; data/posterior_behaviour.json).")
     prior_strength: NonNegative = Field(
         20.0, description="Effective sample size (violations) of a department's prior beliefs; the same whatever "
         "the policies (assumption).")
@@ -356,7 +357,7 @@ class Departments(_Strict):
         0.2, description="Effort of passing an order on at a relay, in effort units (1 = one case handled properly "
         "at no load; assumption: registering and forwarding is a small part of the work of handling).")
     resolution_intercept: float = Field(
-        0.6, description="Log-odds of solving a properly handled case of zero difficulty (assumption).")
+        1.4966, description="Log-odds of solving a properly handled case of zero difficulty (calibrated: central draw of the ABC posterior, experiments/posterior.yaml; data/posterior_behaviour.json).")
     resolution_difficulty_weight: NonNegative = Field(3.0, description="Log-odds lost per unit of difficulty.")
     supervised_resolution_bonus: NonNegative = Field(
         1.0, description="Log-odds gained when a case is handled under supervision or escalation.")

@@ -114,7 +114,9 @@ def test_outcome_levels_match_the_model(callback: bool) -> None:
                 "perfunctory_share", "escalation_rate"):
         assert abs(rates[kpi] - summary[kpi]) <= 0.05, (kpi, rates[kpi], summary[kpi])
     gap = rates["resolution_rate"] - rates["true_resolution_rate"]
-    assert (gap > 0.02) == (not callback) and (summary["gaming_gap"] > 0.02) == (not callback)
+    # with the calibrated (nearly deterministic) choice, perfunctory replies are about 4% of the replies
+    # without call-backs: a gap of about 0.015 in both; with call-backs none at all
+    assert (gap > 0.01) == (not callback) and (summary["gaming_gap"] > 0.01) == (not callback)
 
 
 def test_without_effort_choice_every_case_is_handled_properly() -> None:

@@ -215,10 +215,15 @@ def test_lhs_and_design_seed(tmp_path):
     assert sorted(strata) == list(range(6))
 
 
-@pytest.mark.parametrize("name", ["reforms", "supervision_sweep", "sensitivity_morris", "sobol_example"])
+@pytest.mark.parametrize("name", ["reforms", "supervision_sweep", "sensitivity_morris", "sobol_example",
+                                  "reforms_uncertain"])
 def test_shipped_specs_load(name):
     plan = load_spec(ROOT / "experiments" / f"{name}.yaml")
     assert plan.n_runs >= 1
+    if name == "reforms_uncertain":  # 20 draws of the shipped posterior × 3 scenarios × 2 replications
+        assert plan.design.type == "posterior" and plan.design.n_points == 20 and plan.n_runs == 120
+        assert set(plan.design.names) == {"departments.duty", "departments.choice_noise",
+                                          "departments.resolution_intercept", "citizens.satisfaction_threshold"}
     if name == "reforms":
         assert list(plan.scenarios) == ["baseline", "zzic", "mandate_24h", "supervision_high",
                                         "direct_dispatch", "combined"]

@@ -92,3 +92,16 @@ def test_the_gate_catches_a_moved_parameter_for_real():
     moved = quick_results([t1], replications=2, workers=1, overrides={"departments.duty": 0.0})
     assert math.isfinite(moved[0].mean) and moved[0].mean < recorded[0].mean - 0.05
     assert any(f.key == "T1" and "value moved" in f.what for f in gate_findings(moved, rec))
+
+
+def test_the_shipped_model_passes_its_recorded_gate():
+    """The gate itself, as `make test` runs it: every target scenario at the record's replications and fixed
+    seeds against tests/validation_gate.json. Fails when a calibration target leaves its band or a validation
+    target's verdict or value moves (re-record on purpose: python run.py validate --gate --record)."""
+    from analysis.gate import GATE_REPLICATIONS, run_gate
+
+    record = read_record()
+    assert record["settings"]["replications"] == GATE_REPLICATIONS
+    results, findings, _wall = run_gate(workers=2, say=lambda _m: None)
+    assert {r.target.key for r in results} == {t.key for t in TARGETS}
+    assert findings == [], "\n".join(f"{f.key}: {f.what}" for f in findings)

@@ -374,8 +374,8 @@ def test_sign_for_draws_from_its_own_stream_and_leaves_the_actions_alone():
     drawn = []
     for mandate in (None, 24.0):
         # no load effect: the first batch's queue must not decide the second batch for the department
-        m = make({"policy.response_mandate_hours": mandate, "departments.load_weight": 0.0},
-                 beliefs={Violation.UNSIGNED: 0.5})
+        m = make({"policy.response_mandate_hours": mandate, "departments.load_weight": 0.0,
+                  "departments.choice_noise": 0.5}, beliefs={Violation.UNSIGNED: 0.5})
         ids = add(m, Status.IN_TRANSIT, n=400)
         lifecycle.choose(m, ids[:200], np.full(200, 10.0))  # two batches: the second follows any draws of the first
         lifecycle.choose(m, ids[200:], np.full(200, 11.0))
@@ -388,7 +388,7 @@ def test_sign_for_draws_from_its_own_stream_and_leaves_the_actions_alone():
             assert not signed[kept].any()
         else:  # P(sign) = 1 − exp(−(0.5 − 0.05) / 0.5) ≈ 0.59
             assert signed[kept].mean() == pytest.approx(-math.expm1(-0.9), abs=0.08)
-    assert len(set(drawn[0][200:].tolist())) > 1  # the default choice is a real lottery, in both batches
+    assert len(set(drawn[0][200:].tolist())) > 1  # the choice is a real lottery, in both batches
     assert drawn[0].tolist() == drawn[1].tolist()
 
 
