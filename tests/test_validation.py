@@ -19,8 +19,8 @@ from analysis.store import Store
 from analysis.summarize import t_interval
 from analysis.validation import (
     CALIBRATED,
-    ROLE_CHANGES,
     MEASURES,
+    ROLE_CHANGES,
     ROLES,
     SCENARIO_DIR,
     TARGETS,
