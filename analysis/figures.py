@@ -297,17 +297,56 @@ def _case_times(store: Store) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def _histogram_curves(store: Store) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] | None:
+    """From the stored histograms (all replications pooled): scenario -> measure -> (upper bin edges in
+    hours, cumulative share of all measured cases). None when the store has none."""
+    d = store.distributions()
+    if d.empty:
+        return None
+    out: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+    for (sc, measure), g in d.groupby(["scenario", "measure"], sort=False):
+        pooled = g.groupby("bin", sort=True)["count"].sum()
+        total = float(pooled.sum())
+        reached = pooled[pooled.index >= 0]
+        hi = np.array(g.drop_duplicates("bin").set_index("bin").loc[reached.index, "hi_h"], dtype="float64")
+        if total <= 0 or not np.isfinite(hi[:-1]).all():
+            continue
+        hi[-1] = hi[-2] * 10 ** 0.1 if not np.isfinite(hi[-1]) else hi[-1]  # the open top bin: one step more
+        out.setdefault(str(sc), {})[str(measure)] = (hi, np.cumsum(reached.to_numpy(dtype="float64")) / total)
+    return out
+
+
 def time_distributions_figure(store: Store | str | Path) -> Figure:
     """Distributions of the time to first response and to closure per scenario (log-scale hours), drawn as
-    cumulative shares of all cases: each curve ends at the share of cases that ever got there."""
+    cumulative shares of all cases: each curve ends at the share of cases that ever got there. From the
+    per-case tables when the store keeps them, else from the histograms every run stores (fixed log bins,
+    10 a decade: the curve is exact at the bin edges)."""
     store = as_store(store)
+    curves = None
     if not store.has_cases:
-        raise FigureSkipped("the store keeps no per-case tables (cases/<run_id>.parquet); rerun the experiment "
-                            "with cases kept to see time distributions")
+        curves = _histogram_curves(store)
+        if curves is None:
+            raise FigureSkipped("the store keeps neither per-case tables nor time histograms (written by "
+                                "versions before distributions.parquet); rerun the experiment to see them")
+        return _time_distribution_panels(store, curves)
     times = _case_times(store)
     if times.empty:
         raise FigureSkipped("no finished run has stored cases")
-    scenarios = _scenarios_in(store, times["scenario"])
+    curves = {}
+    for sc in times["scenario"].unique():
+        t_sc = times[times["scenario"] == sc]
+        for col in ("response_h", "close_h"):
+            t = t_sc[col]
+            x = np.sort(np.clip(t.dropna().to_numpy(dtype="float64"), MIN_LOG_HOURS, None))
+            if len(t) and x.size:
+                curves.setdefault(str(sc), {})[col] = (x, np.arange(1, x.size + 1) / len(t))
+    return _time_distribution_panels(store, curves)
+
+
+def _time_distribution_panels(store: Store, curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]
+                              ) -> Figure:
+    """The two panels of :func:`time_distributions_figure` from cumulative curves (hours, share)."""
+    scenarios = _scenarios_in(store, pd.Series(list(curves)))
     styles = scenario_styles(store.scenarios)
     panels = [("response_h", "Time to first response", "hours from report to first response (log scale)"),
               ("close_h", "Time to close", "hours from report to closure (log scale)")]
@@ -316,12 +355,10 @@ def time_distributions_figure(store: Store | str | Path) -> Figure:
         axes = fig.subplots(1, 2, sharey=True, sharex=True)
         for ax, (col, title, xlabel) in zip(axes, panels, strict=True):
             for sc in scenarios:
-                t = times.loc[times["scenario"] == sc, col]
-                total = len(t)
-                x = np.sort(np.clip(t.dropna().to_numpy(dtype="float64"), MIN_LOG_HOURS, None))
-                if total == 0 or x.size == 0:
+                if col not in curves.get(sc, {}):
                     continue
-                y = np.arange(1, x.size + 1) / total
+                x, y = curves[sc][col]
+                x = np.clip(x, MIN_LOG_HOURS, None)
                 st = styles[sc]
                 ax.step(np.r_[MIN_LOG_HOURS, x], np.r_[0.0, y], where="post", color=st.color,
                         linestyle=st.linestyle, linewidth=1.6)

@@ -24,6 +24,7 @@ import pandas as pd
 
 from common.store import (
     ALL,
+    DISTRIBUTION_COLUMNS,
     PARAM_PREFIX,
     REQUIRED_RUN_COLUMNS,
     REQUIRED_SUMMARY_COLUMNS,
@@ -31,6 +32,7 @@ from common.store import (
     TIMESERIES_COLUMNS,
     StoreError,
     check_manifest,
+    read_distributions,
     read_parquet,
     read_tables,
     require_columns,
@@ -240,6 +242,14 @@ class Store:
             return empty
         parts = [require_columns(read_parquet(f), TIMESERIES_COLUMNS, str(f)) for f in files]
         return pd.concat(parts, ignore_index=True)
+
+    def distributions(self) -> pd.DataFrame:
+        """The stored histograms of the times to first response and to closure of the finished runs
+        (:data:`common.store.DISTRIBUTION_COLUMNS`; empty for a store written before they existed)."""
+        if self.path is None:
+            return pd.DataFrame(columns=DISTRIBUTION_COLUMNS)
+        d = read_distributions(self.path)
+        return d[d["run_id"].isin(set(self.ok_runs["run_id"]))].reset_index(drop=True)
 
     @property
     def has_cases(self) -> bool:

@@ -11,6 +11,12 @@ with :func:`load_tables` and ``analysis.store`` with :func:`read_tables`. ``expe
                                    ("ok" | "failed"), error, wall_s (seconds), worker, param.<dotted.key> ...
     DIR/summary.parquet            long: run_id, scenario, point, replication, kpi, value, group_by, group
     DIR/timeseries/part-<batch>.parquet   long: run_id, scenario, point, replication, day, metric, value
+    DIR/distributions/part-<batch>.parquet
+                                   per run, histograms of each measured case's time to first response and
+                                   to closure on fixed log bins (hours): run_id, scenario, point,
+                                   replication, measure, bin, lo_h, hi_h, count; bin −1 counts the cases
+                                   that never got there by the end of the run (lo_h = hi_h = inf).
+                                   Written for every run, so replications pool without per-case tables
     DIR/cases/<run_id>.parquet     only when the spec says keep_cases: true (times in hours since the start)
     DIR/_pending/runs-<batch>.parquet, summary-<batch>.parquet
                                    batches committed since the last consolidation (a running or interrupted
@@ -18,7 +24,7 @@ with :func:`load_tables` and ``analysis.store`` with :func:`read_tables`. ``expe
                                    mark, exists
 
 How a finished batch is committed (each file written to a temporary name, then ``os.replace``d):
-its cases files, then its time-series part, then ``_pending/summary-<batch>.parquet``, and last
+its cases files, then its time-series and distribution parts, then ``_pending/summary-<batch>.parquet``, and last
 ``_pending/runs-<batch>.parquet`` — the commit mark. ``runs.parquet`` and ``summary.parquet`` are rewritten
 from memory every couple of seconds and at the end, after which the pending parts they now hold are removed.
 A kill at any point therefore leaves every committed batch readable (consolidated files plus pending parts);
@@ -40,6 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
@@ -50,6 +57,7 @@ MANIFEST = "manifest.json"
 RUNS_FILE = "runs.parquet"
 SUMMARY_FILE = "summary.parquet"
 TIMESERIES_DIR = "timeseries"
+DISTRIBUTIONS_DIR = "distributions"
 CASES_DIR = "cases"
 PENDING = "_pending"
 
@@ -59,6 +67,14 @@ RUN_COLUMNS = ["run_id", "scenario", "point", "replication", "seed", "status", "
 SUMMARY_COLUMNS = ["run_id", "scenario", "point", "replication", "kpi", "value", "group_by", "group"]
 #: Columns of every time-series part.
 TIMESERIES_COLUMNS = ["run_id", "scenario", "point", "replication", "day", "metric", "value"]
+#: Columns of every distribution part.
+DISTRIBUTION_COLUMNS = ["run_id", "scenario", "point", "replication", "measure", "bin", "lo_h", "hi_h", "count"]
+#: The fixed bin edges of the stored distributions (hours): 0, then 10 bins a decade from 0.01 h to 10,000 h,
+#: then one open bin above. Fixed, so that histograms of any runs add up.
+DISTRIBUTION_EDGES_H: tuple[float, ...] = (0.0, *(float(10.0 ** (k / 10.0)) for k in range(-20, 41)), math.inf)
+#: What the distributions measure: name -> (start column, end column) of the cases table.
+DISTRIBUTION_MEASURES: dict[str, tuple[str, str]] = {"response_h": ("created_h", "first_response_h"),
+                                                     "close_h": ("created_h", "closed_h")}
 #: What a reader needs of runs and summary tables (older or hand-made stores may lack the rest).
 REQUIRED_RUN_COLUMNS: tuple[str, ...] = ("run_id", "scenario", "point", "replication", "seed", "status")
 REQUIRED_SUMMARY_COLUMNS: tuple[str, ...] = ("run_id", "scenario", "point", "replication", "kpi", "value")
@@ -288,6 +304,34 @@ def _read_summary(root: Path, committed: set[int], any_ok: bool) -> pd.DataFrame
     return latest_rows(frames, SUMMARY_COLUMNS)
 
 
+def distribution_files(root: Path) -> list[Path]:
+    """The store's distribution parts in batch order (none for a store written before they existed)."""
+    folder = root / DISTRIBUTIONS_DIR
+    return sorted(folder.glob("part-*.parquet"), key=part_id) if folder.is_dir() else []
+
+
+def read_distributions(root: str | Path) -> pd.DataFrame:
+    """Every distribution part of a store, one below the other (columns :data:`DISTRIBUTION_COLUMNS`)."""
+    parts = [require_columns(read_parquet(f), DISTRIBUTION_COLUMNS, str(f)) for f in distribution_files(Path(root))]
+    return concat_frames(parts, DISTRIBUTION_COLUMNS)
+
+
+def case_histograms(cases: pd.DataFrame) -> pd.DataFrame:
+    """The distribution rows of one run's cases table (measure, bin, lo_h, hi_h, count; bin −1: never)."""
+    edges = np.asarray(DISTRIBUTION_EDGES_H)
+    frames = []
+    for measure, (start, end) in DISTRIBUTION_MEASURES.items():
+        t = (cases[end].to_numpy(dtype="float64") - cases[start].to_numpy(dtype="float64"))
+        reached = ~np.isnan(t)
+        counts = np.bincount(np.clip(np.searchsorted(edges, np.maximum(t[reached], 0.0), side="right") - 1,
+                                     0, len(edges) - 2), minlength=len(edges) - 1)
+        frames.append(pd.DataFrame({
+            "measure": measure, "bin": np.r_[np.arange(len(edges) - 1), -1].astype("int64"),
+            "lo_h": np.r_[edges[:-1], math.inf], "hi_h": np.r_[edges[1:], math.inf],
+            "count": np.r_[counts, int((~reached).sum())].astype("int64")}))
+    return pd.concat(frames, ignore_index=True)
+
+
 def read_timeseries(root: str | Path) -> pd.DataFrame:
     """Every time-series part of a store, one below the other (long: run_id, ..., day, metric, value)."""
     parts = [require_columns(read_parquet(f), TIMESERIES_COLUMNS, str(f)) for f in timeseries_files(Path(root))]
@@ -373,7 +417,8 @@ class ResultStore:
         self._summary_parts = [summary[summary["run_id"].isin(ok)].reset_index(drop=True)]
         self._pending_files = pending_parts(root, "runs") + pending_parts(root, "summary")
         _remove_uncommitted_files(root, ok)
-        ids = [part_id(p) for p in (root / TIMESERIES_DIR).glob("part-*.parquet")] + list(committed)
+        ids = [part_id(p) for d in (TIMESERIES_DIR, DISTRIBUTIONS_DIR) for p in (root / d).glob("part-*.parquet")]
+        ids += list(committed)
         self.next_batch_id = max(ids, default=-1) + 1
 
     # ----------------------------------------------------------------------------- queries
@@ -407,7 +452,8 @@ class ResultStore:
 
     # ----------------------------------------------------------------------------- writing
     def commit(self, batch_id: int, runs: list[dict[str, Any]], summary: pd.DataFrame | None = None,
-               timeseries: pd.DataFrame | None = None, cases: dict[str, pd.DataFrame] | None = None) -> None:
+               timeseries: pd.DataFrame | None = None, cases: dict[str, pd.DataFrame] | None = None,
+               distributions: pd.DataFrame | None = None) -> None:
         """Make one finished batch durable (see the module docstring for the order of writes)."""
         for run_id, frame in (cases or {}).items():
             (self.root / CASES_DIR).mkdir(exist_ok=True)
@@ -415,6 +461,10 @@ class ResultStore:
         if timeseries is not None and len(timeseries):
             write_parquet_atomic(self._sorted(timeseries[TIMESERIES_COLUMNS]),
                                  self.root / TIMESERIES_DIR / f"part-{batch_id:06d}.parquet")
+        if distributions is not None and len(distributions):
+            (self.root / DISTRIBUTIONS_DIR).mkdir(exist_ok=True)
+            write_parquet_atomic(self._sorted(distributions[DISTRIBUTION_COLUMNS]),
+                                 self.root / DISTRIBUTIONS_DIR / f"part-{batch_id:06d}.parquet")
         summary = concat_frames([summary] if summary is not None else [], SUMMARY_COLUMNS)
         pending = self.root / PENDING
         if len(summary):
@@ -480,8 +530,8 @@ def _resumed_manifest(root: Path, manifest: dict[str, Any]) -> dict[str, Any]:
 
 
 def _remove_uncommitted_files(root: Path, ok: set[str]) -> None:
-    """Delete time-series parts and cases files written by batches that never committed."""
-    for part in (root / TIMESERIES_DIR).glob("part-*.parquet"):
+    """Delete time-series and distribution parts and cases files written by batches that never committed."""
+    for part in [*(root / TIMESERIES_DIR).glob("part-*.parquet"), *(root / DISTRIBUTIONS_DIR).glob("part-*.parquet")]:
         try:
             run_ids = set(pq.read_table(part, columns=["run_id"]).column("run_id").to_pylist())
         except Exception:  # noqa: BLE001 - a torn file from a kill

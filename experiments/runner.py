@@ -32,7 +32,7 @@ from common.formatting import format_number
 from common.progress import RunProgress
 from common.provenance import git_commit, versions
 from common.stats import interval_table
-from common.store import ResultStore, StoreError, load_tables, read_manifest
+from common.store import ResultStore, StoreError, case_histograms, load_tables, read_manifest
 from sim.errors import WenzhengError
 from sim.results import KPI_NAMES, RunResult
 from sim.scenario import Scenario, validate
@@ -80,21 +80,23 @@ def run_one(task: RunTask) -> dict[str, Any]:
     """Run one scenario with one seed; never raises for a model error (status "failed" + error text).
 
     Returns a plain dict: run_id, status, error, wall_s (seconds), worker, and when ok: summary
-    (long: kpi, value, group_by, group), timeseries (long: day, metric, value), cases (only if kept).
+    (long: kpi, value, group_by, group), timeseries (long: day, metric, value), distributions (histograms of
+    the times to first response and to closure on the store's fixed bins), cases (only if kept).
     """
     t0 = time.perf_counter()
     out: dict[str, Any] = {"run_id": task.run_id, "worker": _worker_id(), "summary": None, "timeseries": None,
-                           "cases": None}
+                           "cases": None, "distributions": None}
     try:
         result = _run_scenario()(task.scenario, seed=task.seed)
         out["summary"] = _summary_rows(result, task.kpis)
         out["timeseries"] = _timeseries_long(result.timeseries)
+        out["distributions"] = case_histograms(result.cases)
         if task.keep_cases:
             out["cases"] = result.cases.reset_index(drop=True)
         out["status"], out["error"] = "ok", ""
     except Exception as exc:  # noqa: BLE001 - failure isolation: the experiment goes on
         out["status"], out["error"] = "failed", f"{type(exc).__name__}: {exc}"
-        out["summary"] = out["timeseries"] = out["cases"] = None
+        out["summary"] = out["timeseries"] = out["cases"] = out["distributions"] = None
     out["wall_s"] = time.perf_counter() - t0
     return out
 
@@ -314,7 +316,7 @@ class _PlanJob:
         return row
 
     def on_result(self, batch: Batch, outcomes: list[dict[str, Any]]) -> None:
-        rows, summaries, series, cases = [], [], [], {}
+        rows, summaries, series, cases, dists = [], [], [], {}, []
         for (s, p, r), o in zip(batch.items, outcomes, strict=True):
             rows.append(self.run_row(s, p, r, o["status"], o["error"], o["wall_s"], o["worker"]))
             ids = {"run_id": o["run_id"], "scenario": s, "point": p, "replication": r}
@@ -324,11 +326,14 @@ class _PlanJob:
                 series.append(o["timeseries"].assign(**ids))
             if o["cases"] is not None:
                 cases[o["run_id"]] = o["cases"]
+            if o.get("distributions") is not None:
+                dists.append(o["distributions"].assign(**ids))
             self.counts["ok" if o["status"] == "ok" else "failed"] += 1
             self.counts["run_wall_s"] += float(o["wall_s"])
         self.store.commit(batch.batch_id, rows,
                           pd.concat(summaries, ignore_index=True) if summaries else None,
-                          pd.concat(series, ignore_index=True) if series else None, cases)
+                          pd.concat(series, ignore_index=True) if series else None, cases,
+                          pd.concat(dists, ignore_index=True) if dists else None)
         if self.bar:
             self.bar.advance(len(outcomes), sum(o["status"] != "ok" for o in outcomes))
 

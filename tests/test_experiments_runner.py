@@ -55,15 +55,18 @@ def contents(out: Path) -> dict:
     runs = t["runs"].drop(columns=["wall_s", "worker"]).sort_values("run_id").reset_index(drop=True)
     summary = t["summary"].sort_values(["run_id", "group_by", "group", "kpi"]).reset_index(drop=True)
     ts = t["timeseries"].sort_values(["run_id", "metric", "day"]).reset_index(drop=True)
+    from common.store import read_distributions
+
+    dist = read_distributions(out).sort_values(["run_id", "measure", "bin"]).reset_index(drop=True)
     manifest = {k: v for k, v in t["manifest"].items()
                 if k not in ("created", "timings", "resumed", "git_commit", "versions", "spec_path")}
-    return {"runs": runs, "summary": summary, "timeseries": ts, "manifest": manifest}
+    return {"runs": runs, "summary": summary, "timeseries": ts, "distributions": dist, "manifest": manifest}
 
 
 def assert_same_store(a: Path, b: Path) -> None:
     ca, cb = contents(a), contents(b)
     assert ca["manifest"] == cb["manifest"]
-    for key in ("runs", "summary", "timeseries"):
+    for key in ("runs", "summary", "timeseries", "distributions"):
         assert_frame_equal(ca[key], cb[key], check_dtype=True, obj=key)
 
 
@@ -289,6 +292,41 @@ def test_design_runs_and_keep_cases(tmp_path):
     assert list(frame.columns) == list(sim.CASE_COLUMNS)
     result = rerun(tmp_path / "s", "a__p0003__r000")
     assert len(result.cases) == len(pd.read_parquet(tmp_path / "s" / "cases" / "a__p0003__r000.parquet"))
+
+
+def test_every_run_stores_time_histograms_that_pool_like_the_cases(tmp_path):
+    """distributions/part-*.parquet: per run, the times to first response and to closure on fixed log bins,
+    whether or not cases are kept; counted against the kept cases, and drawn by the report from them alone."""
+    from analysis.figures import _histogram_curves, time_distributions_figure
+    from analysis.store import load_store
+    from common.store import DISTRIBUTION_EDGES_H, read_distributions
+
+    spec = write_spec(tmp_path, replications=2, keep_cases=True, scenarios={"a": DEFAULT})
+    run_experiment(str(spec), out=str(tmp_path / "s"), engine="serial", progress=False)
+    d = read_distributions(tmp_path / "s")
+    edges = np.asarray(DISTRIBUTION_EDGES_H)
+    for run_id, g in d.groupby("run_id"):
+        cases = pd.read_parquet(tmp_path / "s" / "cases" / f"{run_id}.parquet")
+        for measure, end in (("response_h", "first_response_h"), ("close_h", "closed_h")):
+            h = g[g["measure"] == measure].set_index("bin")["count"]
+            t = (cases[end] - cases["created_h"]).to_numpy()
+            assert h.sum() == len(cases) and h[-1] == np.isnan(t).sum(), (run_id, measure)
+            for k in (20, 33, 45):  # 1 h, 20 h, 316 h: cases up to the bin's top edge
+                assert h.loc[0:k].sum() == (t[~np.isnan(t)] < edges[k + 1]).sum(), (run_id, measure, k)
+    # the same experiment without kept cases still draws the distributions, from the histograms
+    spec2 = write_spec(tmp_path, name="bare.yaml", replications=2, keep_cases=False, scenarios={"a": DEFAULT})
+    run_experiment(str(spec2), out=str(tmp_path / "bare"), engine="serial", progress=False)
+    bare = load_store(tmp_path / "bare")
+    assert not bare.has_cases
+    assert_frame_equal(read_distributions(tmp_path / "bare").drop(columns="run_id"),
+                       d.drop(columns="run_id"))  # the same runs, the same histograms
+    x, y = _histogram_curves(bare)["a"]["close_h"]
+    all_cases = pd.concat([pd.read_parquet(f) for f in sorted((tmp_path / "s" / "cases").glob("*.parquet"))])
+    t = (all_cases["closed_h"] - all_cases["created_h"]).to_numpy()
+    i = int(np.searchsorted(x, 24.0))  # the edge at or above one day
+    assert y[i] == pytest.approx((t[~np.isnan(t)] < x[i]).sum() / len(t))
+    fig = time_distributions_figure(bare)
+    assert len(fig.axes[0].lines) > 0 and len(fig.axes[1].lines) > 0
 
 
 # ---------------------------------------------------------------------------------- kill and resume
