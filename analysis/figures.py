@@ -226,10 +226,37 @@ def rates_figure(store: Store | str | Path, kpis: Sequence[str] = RATE_KPIS) -> 
     return fig
 
 
+#: Daily metrics counted over the cases *created* that day (right-censored near the end of a run).
+BY_CREATION_DAY: tuple[str, ...] = ("response_rate",)
+
+
+def censored_days(store: Store, q: float = 0.9) -> float | None:
+    """Days at the end of a run whose cases had less time than a share ``q`` of first responses take: the
+    ``q``-quantile of the time to first response (the upper edge of the stored histogram bin where the
+    responded cases' cumulative share reaches it), largest over the scenarios; None without histograms."""
+    d = store.distributions()
+    d = d[(d["measure"] == "response_h") & (d["bin"] >= 0)]
+    if d.empty:
+        return None
+    worst = 0.0
+    for _sc, g in d.groupby("scenario"):
+        pooled = g.groupby("bin", sort=True).agg(count=("count", "sum"), hi=("hi_h", "first"))
+        total = pooled["count"].sum()
+        if total <= 0:
+            continue
+        share = pooled["count"].cumsum().to_numpy() / total
+        hi = pooled["hi"].to_numpy(dtype="float64")[min(int(np.searchsorted(share, q)), len(share) - 1)]
+        worst = max(worst, float(hi) if np.isfinite(hi) else float(pooled["hi"].iloc[-2]))
+    return worst / 24.0
+
+
 def timeseries_figure(store: Store | str | Path, metrics: Sequence[str] = TIMESERIES_METRICS) -> Figure:
     """Daily backlog, response and resolution rates and trust after the warm-up: each scenario's mean over
-    replications (line) with its 95% interval (band)."""
+    replications (line) with its 95% interval (band). A rate counted over the cases created each day (the
+    response rate) is shaded over the last days, whose cases had less time than 90% of first responses take
+    (:func:`censored_days`): its drop there is the cut of the run, not a change in service."""
     store = as_store(store)
+    cut = censored_days(store)
     bands = timeseries_bands(store, metrics)
     if bands.empty:
         raise FigureSkipped("the store holds no daily time series (timeseries/part-*.parquet)")
@@ -257,6 +284,10 @@ def timeseries_figure(store: Store | str | Path, metrics: Sequence[str] = TIMESE
                         markeredgewidth=0.4, linewidth=1.4)
             ax.set_title(metric.replace("_", " ").capitalize())
             ax.set_ylabel(METRIC_UNITS.get(metric, metric))
+            if cut is not None and metric in BY_CREATION_DAY and len(sub):
+                last = float(sub["day"].max())
+                ax.axvspan(max(float(sub["day"].min()), last - cut), last, color="0.88", zorder=0, linewidth=0,
+                           label="right-censored")
             ax.xaxis.set_major_locator(mpl.ticker.MaxNLocator(integer=True))
             if "(%)" in METRIC_UNITS.get(metric, ""):
                 ax.yaxis.set_major_formatter(_percent())
@@ -266,7 +297,10 @@ def timeseries_figure(store: Store | str | Path, metrics: Sequence[str] = TIMESE
             ax.set_xlabel("day after the warm-up")
             ax.tick_params(labelbottom=True)
         _legend_below(fig, [styles[s].line(s) for s in scenarios])
-        fig.suptitle("Daily indicators (mean over replications, band: 95% CI)" + _pooled_note(store), fontsize=10.5)
+        note = (f"; grey: the last {cut:.1f} days, whose cases had less time than 90% of first responses take"
+                if cut is not None and any(m in BY_CREATION_DAY for m in metrics) else "")
+        fig.suptitle("Daily indicators (mean over replications, band: 95% CI" + note + ")" + _pooled_note(store),
+                     fontsize=10.5)
     return fig
 
 

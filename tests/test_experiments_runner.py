@@ -327,6 +327,14 @@ def test_every_run_stores_time_histograms_that_pool_like_the_cases(tmp_path):
     assert y[i] == pytest.approx((t[~np.isnan(t)] < x[i]).sum() / len(t))
     fig = time_distributions_figure(bare)
     assert len(fig.axes[0].lines) > 0 and len(fig.axes[1].lines) > 0
+    # the daily response rate (by creation day) is shaded over the last days, as long as 90% of responses take
+    from analysis.figures import censored_days, timeseries_figure
+
+    r = (all_cases["first_response_h"] - all_cases["created_h"]).dropna().to_numpy()
+    cut = censored_days(bare)
+    assert np.quantile(r, 0.9) / 24.0 <= cut <= np.quantile(r, 0.9) * 10 ** 0.1 / 24.0 + 1e-9
+    axes = {ax.get_title(): ax for ax in timeseries_figure(bare).axes}
+    assert len(axes["Response rate"].patches) == 1 and len(axes["Backlog"].patches) == 0
 
 
 # ---------------------------------------------------------------------------------- kill and resume
