@@ -214,6 +214,7 @@ def reading(store: Store, diffs: pd.DataFrame) -> list[str]:
             tail = f"; and {more} smaller significant change(s), in the table" if more > 0 else ""
             out.append(f"Against '{store.baseline}', **{scenario}** " + "; ".join(clauses) + tail + ".")
     out += _tradeoff_reading(store)
+    out += _fte_reading(store)
     out += _gap_reading(store, diffs)
     out += _sensitivity_reading(store)
     if len(store.scenarios) > 1 and not diffs.empty:
@@ -239,6 +240,29 @@ def _tradeoff_reading(store: Store, cost: str = "cost_hours", outcome: str = "tr
             f"scenario is both cheaper and better than {', '.join(f'**{n}**' for n in names)}")
     text += f"; {', '.join(beaten)} {'is' if len(beaten) == 1 else 'are'} beaten on both." if beaten else "."
     return [text]
+
+
+#: Paid hours of one full-time equivalent a week (a 40-hour week).
+FTE_HOURS_PER_WEEK = 40.0
+
+
+def fte(cost_hours: float, days: float) -> float:
+    """Full-time equivalents that ``cost_hours`` paid staff-hours over ``days`` days amount to (40 h a week)."""
+    return cost_hours / (FTE_HOURS_PER_WEEK * days / 7.0) if days > 0 else float("nan")
+
+
+def _fte_reading(store: Store) -> list[str]:
+    """Each scenario's cost (``cost_hours`` over the measured days) in full-time equivalents."""
+    days = float(store.manifest.get("days") or 0)
+    if store.design_type != "none" or days <= 0:
+        return []
+    t = kpi_table(store, ["cost_hours"])
+    t = t[t["kpi"] == "cost_hours"].set_index("scenario")
+    parts = [f"{sc} {fte(float(t.loc[sc, 'mean']), days):,.1f}" for sc in store.scenarios if sc in t.index]
+    if not parts:
+        return []
+    return [f"Cost in full-time equivalents (paid staff-hours over the {days:g} measured days, at "
+            f"{FTE_HOURS_PER_WEEK:g} hours a week): " + "; ".join(parts) + "."]
 
 
 def _gap_reading(store: Store, diffs: pd.DataFrame) -> list[str]:

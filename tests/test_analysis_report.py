@@ -221,6 +221,15 @@ def test_reading_follows_the_numbers(tmp_path):
     sig = diffs[(diffs["scenario"] == "mandate_24h") & (diffs["kpi"] == "response_rate")].iloc[0]
     assert f"+{100 * sig['diff']:.1f} pp" in mandate
     assert any("digital gap" in line for line in lines)
+    # costs also in full-time equivalents: cost_hours over the measured days at 40 hours a week
+    from analysis.report import fte
+    from analysis.summarize import kpi_table
+
+    cost = kpi_table(store, ["cost_hours"]).set_index("scenario")["mean"]
+    fte_line = next(line for line in lines if "full-time equivalents" in line)
+    for sc in store.scenarios:
+        assert f"{sc} {cost[sc] / (40.0 * 3 / 7.0):,.1f}" in fte_line
+    assert fte(280.0, 7.0) == pytest.approx(7.0)
 
 
 def test_reading_says_when_nothing_changed(tmp_path):
