@@ -616,24 +616,35 @@ def _tradeoff_panel(ax, wide: pd.DataFrame, cost: str, out: str, styles: dict[st
 
 
 def _place_labels(ax, x: np.ndarray, y: np.ndarray, labels: Sequence[str]) -> None:
-    """Name each point next to it, trying eight positions around it so that names do not overlap each
-    other; a name that fits nowhere is left out (the legend still identifies the marker)."""
-    to_pt = 72.0 / ax.figure.dpi
-    placed: list[tuple[float, float, float, float]] = []  # label boxes, in points
+    """Name each point next to it, trying eight positions around it so that names do not overlap each other:
+    each candidate is drawn and its extent measured by matplotlib's renderer (the text as it will be drawn,
+    not an estimate); a name that fits nowhere is left out (the legend still identifies the marker)."""
+    placed = []  # extents of the names kept, in display units
     offsets = [(7, 4), (7, -13), (-7, 4), (-7, -13), (7, 15), (7, -24), (-7, 15), (-7, -24)]
     for xi, yi, text in sorted(zip(x, y, labels, strict=True), key=lambda t: -t[1]):
         if not (np.isfinite(xi) and np.isfinite(yi)):
             continue
-        px, py = ax.transData.transform((xi, yi)) * to_pt
-        w, h = 4.7 * len(text) + 2, 10.0
         for dx, dy in offsets:
-            left = px + dx if dx > 0 else px + dx - w
-            box = (left, py + dy, left + w, py + dy + h)
-            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
+            ann = ax.annotate(text, (xi, yi), xytext=(dx, dy), textcoords="offset points", fontsize=8,
+                              ha="left" if dx > 0 else "right", va="bottom")
+            box = ann.get_window_extent()  # measured by the figure's renderer
+            if not any(box.overlaps(b) for b in placed):
                 placed.append(box)
-                ax.annotate(text, (xi, yi), xytext=(dx, dy), textcoords="offset points", fontsize=8,
-                            ha="left" if dx > 0 else "right", va="bottom")
                 break
+            ann.remove()
+
+
+def label_overlaps(fig: Figure) -> list[tuple[str, str]]:
+    """Pairs of text labels (annotations) in the same axes of ``fig`` whose drawn extents overlap."""
+    out = []
+    for ax in fig.axes:
+        texts = [t for t in ax.texts if t.get_visible() and t.get_text()]
+        boxes = [t.get_window_extent() for t in texts]
+        for i in range(len(texts)):
+            for j in range(i + 1, len(texts)):
+                if boxes[i].overlaps(boxes[j]):
+                    out.append((texts[i].get_text(), texts[j].get_text()))
+    return out
 
 
 EQUITY_KPIS: tuple[str, ...] = ("true_resolution_rate", "gaming_gap", "resolution_rate", "satisfaction_rate",
@@ -751,7 +762,7 @@ def all_figures(store: Store | str | Path) -> list[FigureOutput]:
 
 
 __all__ = [
-    "FIGURES", "FigureOutput", "FigureSkipped", "SeriesStyle", "all_figures", "cost_tradeoff_figure",
+    "FIGURES", "FigureOutput", "FigureSkipped", "SeriesStyle", "all_figures", "cost_tradeoff_figure", "label_overlaps",
     "equity_figure", "morris_figure", "rates_figure", "scenario_styles", "sobol_figure", "style_rc",
     "sweep_heatmap_figure", "time_distributions_figure", "timeseries_figure", "to_png",
 ]

@@ -83,6 +83,38 @@ def test_tradeoff_marks_the_efficient_scenarios(store):
     assert "not beaten on both (Pareto-efficient)" in legend
 
 
+def test_no_figure_has_overlapping_labels(store):
+    """Checked from the drawn text extents (matplotlib's renderer), for every figure of the report."""
+    for func in (F.rates_figure, F.timeseries_figure, F.time_distributions_figure, F.cost_tradeoff_figure,
+                 F.equity_figure):
+        fig = func(store)
+        fig.draw_without_rendering()
+        assert F.label_overlaps(fig) == [], func.__name__
+
+
+def test_crowded_points_keep_only_names_that_fit():
+    """Twelve long names on points almost on top of each other: the names kept never overlap, some are kept,
+    and the ones that fit nowhere are left out (the legend names every marker)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4, 3))
+    x = 100 + np.arange(12) * 0.01
+    y = 0.5 + np.arange(12) * 0.0001
+    ax.plot(x, y, "o")
+    ax.set_xlim(90, 110)
+    ax.set_ylim(0, 1)
+    fig.draw_without_rendering()
+    F._place_labels(ax, x, y, [f"a rather long scenario name {i}" for i in range(12)])
+    kept = [t for t in ax.texts if t.get_text()]
+    assert 0 < len(kept) < 12
+    assert F.label_overlaps(fig) == []
+    # the check itself finds overlaps when there are some
+    ax.annotate("overlapping", (100, 0.5))
+    ax.annotate("overlapping too", (100, 0.5))
+    assert ("overlapping", "overlapping too") in F.label_overlaps(fig)
+    plt.close(fig)
+
+
 def test_series_styles_differ_beyond_colour():
     styles = F.scenario_styles([f"s{i}" for i in range(6)])
     for attr in ("marker", "linestyle", "hatch"):
