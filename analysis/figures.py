@@ -234,20 +234,11 @@ def censored_days(store: Store, q: float = 0.9) -> float | None:
     """Days at the end of a run whose cases had less time than a share ``q`` of first responses take: the
     ``q``-quantile of the time to first response (the upper edge of the stored histogram bin where the
     responded cases' cumulative share reaches it), largest over the scenarios; None without histograms."""
-    d = store.distributions()
-    d = d[(d["measure"] == "response_h") & (d["bin"] >= 0)]
-    if d.empty:
-        return None
-    worst = 0.0
-    for _sc, g in d.groupby("scenario"):
-        pooled = g.groupby("bin", sort=True).agg(count=("count", "sum"), hi=("hi_h", "first"))
-        total = pooled["count"].sum()
-        if total <= 0:
-            continue
-        share = pooled["count"].cumsum().to_numpy() / total
-        hi = pooled["hi"].to_numpy(dtype="float64")[min(int(np.searchsorted(share, q)), len(share) - 1)]
-        worst = max(worst, float(hi) if np.isfinite(hi) else float(pooled["hi"].iloc[-2]))
-    return worst / 24.0
+    curves = _histogram_curves(store)
+    hours = [x[min(int(np.searchsorted(y / y[-1], q)), len(x) - 1)]
+             for c in (curves or {}).values() if "response_h" in c
+             for x, y in [c["response_h"]] if y[-1] > 0]
+    return max(hours) / 24.0 if hours else None
 
 
 def timeseries_figure(store: Store | str | Path, metrics: Sequence[str] = TIMESERIES_METRICS) -> Figure:
@@ -339,14 +330,14 @@ def _histogram_curves(store: Store) -> dict[str, dict[str, tuple[np.ndarray, np.
         return None
     out: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
     for (sc, measure), g in d.groupby(["scenario", "measure"], sort=False):
-        pooled = g.groupby("bin", sort=True)["count"].sum()
-        total = float(pooled.sum())
+        pooled = g.groupby("bin", sort=True).agg(count=("count", "sum"), hi=("hi_h", "first"))
+        total = float(pooled["count"].sum())
         reached = pooled[pooled.index >= 0]
-        hi = np.array(g.drop_duplicates("bin").set_index("bin").loc[reached.index, "hi_h"], dtype="float64")
-        if total <= 0 or not np.isfinite(hi[:-1]).all():
+        hi = reached["hi"].to_numpy(dtype="float64").copy()
+        if total <= 0 or len(hi) < 2:
             continue
         hi[-1] = hi[-2] * 10 ** 0.1 if not np.isfinite(hi[-1]) else hi[-1]  # the open top bin: one step more
-        out.setdefault(str(sc), {})[str(measure)] = (hi, np.cumsum(reached.to_numpy(dtype="float64")) / total)
+        out.setdefault(str(sc), {})[str(measure)] = (hi, np.cumsum(reached["count"].to_numpy(dtype="float64")) / total)
     return out
 
 

@@ -72,6 +72,7 @@ class Store:
     path: Path | None = None
     notes: list[str] = field(default_factory=list)
     _timeseries: pd.DataFrame | None = None
+    _distributions: pd.DataFrame | None = None
     _cases: dict[str, pd.DataFrame] | None = None
 
     # ------------------------------------------------------------------ construction
@@ -245,11 +246,15 @@ class Store:
 
     def distributions(self) -> pd.DataFrame:
         """The stored histograms of the times to first response and to closure of the finished runs
-        (:data:`common.store.DISTRIBUTION_COLUMNS`; empty for a store written before they existed)."""
-        if self.path is None:
-            return pd.DataFrame(columns=DISTRIBUTION_COLUMNS)
-        d = read_distributions(self.path)
-        return d[d["run_id"].isin(set(self.ok_runs["run_id"]))].reset_index(drop=True)
+        (:data:`common.store.DISTRIBUTION_COLUMNS`; empty for a store written before they existed). Read
+        once, then kept."""
+        if self._distributions is None:
+            if self.path is None:
+                self._distributions = pd.DataFrame(columns=DISTRIBUTION_COLUMNS)
+            else:
+                d = read_distributions(self.path)
+                self._distributions = d[d["run_id"].isin(set(self.ok_runs["run_id"]))].reset_index(drop=True)
+        return self._distributions
 
     @property
     def has_cases(self) -> bool:
