@@ -73,6 +73,24 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_optimise(args: argparse.Namespace) -> int:
+    from experiments.optimise import run_optimisation
+
+    outcome = run_optimisation(args.spec, out=args.out, evaluations=args.evaluations,
+                               replications=args.replications, days=args.days, workers=args.workers,
+                               engine=args.engine, scheduler=args.scheduler, resume=args.resume)
+    r = outcome.result
+    print(f"front: {len(r['front'])} package(s); "
+          + ("some meet every target" if r["any_feasible"] else "none meets every target"))
+    if r["chosen"] is not None:
+        print(f"chosen: package {r['chosen']} ({r['chosen_rule']})")
+    print(f"packages no worse than {r['compare']} on every objective and cheaper: "
+          + (", ".join(map(str, r["beats_compare"])) or "none"))
+    print(f"store: {outcome.store_dir}  ({outcome.n_runs} runs ok, {outcome.n_failed} failed, "
+          f"{outcome.wall_s:.0f} s); report: python run.py report {outcome.store_dir}")
+    return 1 if outcome.n_failed else 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from experiments.export import export_store
 
@@ -219,6 +237,19 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--replications", type=int, help="override the spec's replications")
     e.add_argument("--days", type=float, help="override the spec's simulated days")
     e.set_defaults(func=cmd_experiment)
+
+    o = sub.add_parser("optimise", help="search for the cheapest package of levers that meets the targets "
+                       "(multi-objective, NSGA-II, paired replications; resumable)")
+    o.add_argument("spec", help="optimisation spec YAML, e.g. experiments/optimise.yaml")
+    o.add_argument("--out", help="store folder (default results/optimise/<spec>/)")
+    o.add_argument("--evaluations", type=int, help="packages to evaluate (override the spec)")
+    o.add_argument("--replications", type=int, help="replications per package and case (override the spec)")
+    o.add_argument("--days", type=float, help="measured days per run (override the spec)")
+    o.add_argument("--workers", type=int, help="worker processes (default: CPU count)")
+    o.add_argument("--engine", choices=["local", "dask"], default="local", help="local process pool or Dask")
+    o.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://host:port)")
+    o.add_argument("--resume", action="store_true", help="go on from the store (replays the stored generations)")
+    o.set_defaults(func=cmd_optimise)
 
     x = sub.add_parser("export", help="export a result store as a tidy CSV (BehaviorSpace table layout)")
     x.add_argument("store", help="result store folder")

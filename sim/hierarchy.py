@@ -96,6 +96,7 @@ class Hierarchy:
             self._add_bureaus(g, name, level)
         self.graph = g
         self._apply_staff_by_department(scenario)
+        self._apply_staff_scale(scenario)
         self.dept_category = np.array([self.categories.index(d.category) for d in self.departments], np.int32)
         self.dept_level = np.array([LEVEL_INDEX[d.level] for d in self.departments], dtype=np.int8)
         self.dept_staff = np.array([d.staff for d in self.departments], dtype=np.int64)
@@ -184,6 +185,17 @@ class Hierarchy:
             raise ScenarioError(self._unknown_department_message(scenario, unknown))
         for name, staff in given.items():
             index[name].staff = int(staff)
+
+    def _apply_staff_scale(self, scenario: Scenario) -> None:
+        """``departments.staff_scale``: each department's staff times its level's multiplier (relays: the
+        ``relay`` one), rounded, at least 1 where there was any staff."""
+        sc = scenario.departments.staff_scale
+        by_level = {Level.CENTRAL: sc.prefecture, Level.PROVINCE: sc.prefecture, Level.PREFECTURE: sc.prefecture,
+                    Level.COUNTY: sc.county, Level.TOWNSHIP: sc.township}
+        for d in self.departments:
+            factor = sc.relay if d.role == "relay" else by_level[d.level]
+            if factor != 1.0 and d.staff > 0:
+                d.staff = max(1, int(round(d.staff * factor)))
 
     def _unknown_department_message(self, scenario: Scenario, unknown: list[str]) -> str:
         first = sorted(unknown)[0]

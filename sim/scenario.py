@@ -308,6 +308,18 @@ class Staffing(_Strict):
                        "in a cascade (the prefecture's, a county's, the province's counterpart).")
 
 
+class StaffScale(_Strict):
+    """Multipliers of the staff of every department at a level (after ``staff`` and ``staff_by_department``):
+    a planner's lever (more or fewer staff at one level) without rewriting the planned staffing. Each
+    department's staff becomes ``max(1, round(staff × scale))`` (a department with no staff keeps none)."""
+
+    prefecture: Annotated[float, Field(ge=0.1, le=10.0)] = Field(
+        1.0, description="Multiplier of the staff of the city's bureaus (and of provincial and central ones).")
+    county: Annotated[float, Field(ge=0.1, le=10.0)] = Field(1.0, description="Multiplier for county bureaus.")
+    township: Annotated[float, Field(ge=0.1, le=10.0)] = Field(1.0, description="Multiplier for township offices.")
+    relay: Annotated[float, Field(ge=0.1, le=10.0)] = Field(1.0, description="Multiplier for relay desks.")
+
+
 class Departments(_Strict):
     """Functional departments: staff (an input), calendar, and how they choose what to do with a case.
 
@@ -319,6 +331,9 @@ class Departments(_Strict):
     staff_by_department: dict[str, Annotated[int, Field(ge=1, le=100_000)]] = Field(
         default_factory=dict, description="Staff of named departments (graph node, e.g. 'dept:utilities@county:0'), "
         "overriding staff by level; `python run.py plan-staff` writes it.")
+    staff_scale: StaffScale = Field(
+        default_factory=StaffScale, description="Multipliers of the staff by level (1 = as planned); a lever "
+        "of `python run.py optimise` and of designs (e.g. departments.staff_scale.county).")
     hours: Hours = Field(Hours.OFFICE, description="When departments take up new cases.")
     queue_discipline: QueueDiscipline = Field(
         QueueDiscipline.SUPERVISED, description="fifo (arrival order only), supervised (pressed cases first: "
