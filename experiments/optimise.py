@@ -318,26 +318,28 @@ def _read_posterior(path: Path, d: PosteriorDraws, seed: int) -> list[dict[str, 
 
 
 def _lever_space(name: str, lever: Lever, base: Scenario, path: Path) -> LeverSpace:
-    where = f"{path}: key 'levers.{name}'"
+    def where(sub: str = "") -> str:
+        return f"{path}: key 'levers.{name}{sub}'"
+
     if lever.options is not None:
         for label, keys in lever.options.items():
-            _probe(base, keys, f"{where}.options.{label}")
+            _probe(base, keys, where(f".options.{label}"))
         return LeverSpace(name, "options", None, options={k: dict(v) for k, v in lever.options.items()})
     try:
         kind = field_kind(lever.key)
     except ValueError as exc:
-        raise OptimiseError(f"{where}.key: {exc}") from None
+        raise OptimiseError(f"{where('.key')}: {exc}") from None
     if lever.values is not None:
         for v in lever.values:
-            _probe(base, {lever.key: v}, f"{where}.values")
+            _probe(base, {lever.key: v}, where(".values"))
         return LeverSpace(name, "categorical", lever.key, choices=list(lever.values))
     if kind not in ("int", "float"):
-        raise OptimiseError(f"{where}: {lever.key!r} is a {kind} setting; give 'values' (a list) for it, not a "
+        raise OptimiseError(f"{where()}: {lever.key!r} is a {kind} setting; give 'values' (a list) for it, not a "
                             "range")
     if kind == "int" and lever.step is not None and float(lever.step) != int(lever.step):
-        raise OptimiseError(f"{where}.step: {lever.key!r} is a whole-number setting; the step must be whole")
+        raise OptimiseError(f"{where('.step')}: {lever.key!r} is a whole-number setting; the step must be whole")
     for v in (lever.low, lever.high):
-        _probe(base, {lever.key: to_setting(v, kind)}, where)
+        _probe(base, {lever.key: to_setting(v, kind)}, where())
     return LeverSpace(name, kind, lever.key, low=lever.low, high=lever.high, step=lever.step)
 
 
