@@ -282,6 +282,7 @@ class OptimisationPlan:
     fresh_seeds: list[int]
     compare: str
     today: str
+    overrides: dict[str, Any] = field(default_factory=dict)  # --evaluations/--replications/--days given
     spec_hash: str = ""
 
     @property
@@ -401,7 +402,7 @@ def load_optimisation(path: str | Path, evaluations: int | None = None, replicat
         path=path, raw=raw, spec=spec, name=spec.name or path.stem, base=base, references=references,
         levers=levers, cases=cases, search_cases=search_cases, population=population, generations=generations,
         evaluations=population * generations, seeds=seeds[:spec.replications], fresh_seeds=seeds[spec.replications:],
-        compare=compare, today=next(iter(references)))
+        compare=compare, today=next(iter(references)), overrides=updates)
     plan.spec_hash = _plan_hash(plan)
     return plan
 
@@ -512,6 +513,11 @@ class _Evaluator:
         self.counts["failed"] += len(batch.items)
 
 
+def seeds_of(run_ids: pd.Series) -> np.ndarray:
+    """"fresh" for runs on the re-check's fresh seeds (run id ending ``__f<k>``), else "search"."""
+    return np.where(run_ids.str.contains(r"__f\d+$", regex=True), "fresh", "search")
+
+
 def evaluation_table(store: ResultStore | pd.DataFrame) -> pd.DataFrame:
     """Candidate × case × KPI: mean, 95% t-interval over replications, n — from the store's overall KPI rows.
     Runs on fresh seeds (run ids ``…__f<k>``) are kept apart in ``seeds`` = "fresh" (else "search")."""
@@ -520,7 +526,7 @@ def evaluation_table(store: ResultStore | pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=["candidate", "case", "seeds", "kpi", "n", "mean", "sd", "ci_low", "ci_high",
                                      "half_width"])
     s = summary[(summary["group_by"] == "all")].copy()
-    s["seeds"] = np.where(s["run_id"].str.contains("__f", regex=False), "fresh", "search")
+    s["seeds"] = seeds_of(s["run_id"])
     s = s.rename(columns={"point": "candidate", "scenario": "case"})
     return interval_table(s, ["candidate", "case", "seeds", "kpi"])
 
@@ -770,18 +776,20 @@ def stressed_ids(result: dict[str, Any], n_front: int) -> list[int]:
 
 
 def _choose(frame: pd.DataFrame, search: pd.DataFrame, plan: OptimisationPlan) -> tuple[int | None, str]:
-    """The cheapest package that meets every target at the pessimistic end; when none does, the one with the
-    smallest total shortfall (said so in the rule)."""
+    """The cheapest package of the front when some meet every target at the pessimistic end (the front is then
+    drawn from them); when none does, the one with the smallest total relative shortfall (said in the rule)."""
     if search.empty:
         return None, "no package was evaluated"
-    ok = search[search["feasible"]]
-    if len(ok):
+    ok = frame[frame["feasible"] & frame["on_front"] & (frame["kind"] == "search")]
+    if len(ok):  # the cheapest on the front: among equally cheap packages, one that no other dominates
         best = ok.sort_values(["obj.cost_hours", "candidate"]).iloc[0]
         return int(best["candidate"]), "the cheapest package that meets every target at the pessimistic end"
-    cons = [f"con.{k}" for k in plan.spec.constraints]
-    short = search[cons].clip(lower=0).sum(axis=1)
+    scale = {k: max(abs(c.at_least if c.at_least is not None else c.at_most), 1e-9)
+             for k, c in plan.spec.constraints.items()}
+    short = sum(search[f"con.{k}"].clip(lower=0) / scale[k] for k in plan.spec.constraints)
     best = search.assign(short=short).sort_values(["short", "obj.cost_hours", "candidate"]).iloc[0]
-    return int(best["candidate"]), "no package meets every target; the one with the smallest total shortfall"
+    return int(best["candidate"]), ("no package meets every target; the one with the smallest total shortfall "
+                                    "(each target's shortfall relative to the target)")
 
 
 def _dominating(frame: pd.DataFrame, search: pd.DataFrame, ref: int, objectives: list[str],
@@ -819,13 +827,14 @@ def regret(plan: OptimisationPlan, ids: list[int], table: pd.DataFrame) -> list[
 def recheck(plan: OptimisationPlan, result: dict[str, Any], summary: pd.DataFrame) -> dict[str, Any] | None:
     """The winner's curse: the chosen package against the reference to beat, paired by seed, on the search's
     seeds and on fresh ones. Per KPI: both paired mean differences with 95% intervals, and the shrinkage
-    ``1 − fresh / search`` of the difference (0: none; 1: the search's advantage was all noise)."""
+    ``1 − fresh / search`` of the difference where the chosen package was ahead on the search seeds (0: the lead
+    held; 1: it was all noise; None: there was no lead to shrink)."""
     chosen, ref = result["chosen"], result["reference_ids"][plan.compare]
     if chosen is None or summary is None or summary.empty:
         return None
     s = summary[(summary["group_by"] == "all") & summary["point"].isin([chosen, ref])
                 & summary["scenario"].isin(plan.search_cases)].copy()
-    s["seeds"] = np.where(s["run_id"].str.contains("__f", regex=False), "fresh", "search")
+    s["seeds"] = seeds_of(s["run_id"])
     out: dict[str, Any] = {"chosen": chosen, "versus": ref, "kpis": {}}
     kpis = list(dict.fromkeys([*plan.spec.objectives, *plan.spec.constraints]))
     for kpi in kpis:
@@ -847,9 +856,18 @@ def recheck(plan: OptimisationPlan, result: dict[str, Any], summary: pd.DataFram
             a, b = entry["search"]["diff"], entry["fresh"]["diff"]
             entry["fresh_minus_search"] = b - a
             entry["chosen_fresh_minus_search"] = entry["fresh"]["chosen_mean"] - entry["search"]["chosen_mean"]
-            entry["shrinkage"] = _nan_none(1 - b / a) if a != 0 else None
+            better = _better_sign(plan, kpi)
+            # a shrinkage only of a lead: the chosen package ahead of the reference on the search seeds
+            entry["shrinkage"] = _nan_none(1 - b / a) if a * better > 0 else None
         out["kpis"][kpi] = entry
     return out
+
+
+def _better_sign(plan: OptimisationPlan, kpi: str) -> float:
+    """+1 when more of the KPI is better (a maximised objective, an at_least target), −1 when less is."""
+    if kpi in plan.spec.objectives:
+        return 1.0 if plan.spec.objectives[kpi] == "maximise" else -1.0
+    return 1.0 if plan.spec.constraints[kpi].at_least is not None else -1.0
 
 
 def _nan_none(v: float) -> float | None:
@@ -870,7 +888,7 @@ def build_manifest(plan: OptimisationPlan) -> dict[str, Any]:
         "design": {"type": "none", "parameters": []}, "kpis": kpis_of(plan),
         "baseline": next(iter(plan.cases)), "days": float(plan.spec.days),
         "warmup_days": float(plan.spec.warmup_days), "keep_cases": False,
-        "optimisation": {"population": plan.population, "generations": plan.generations,
+        "optimisation": {"command_line": plan.overrides, "population": plan.population, "generations": plan.generations,
                          "evaluations": plan.evaluations, "fresh_seeds": [int(s) for s in plan.fresh_seeds],
                          "levers": [lv.to_json() for lv in plan.levers],
                          "references": {n: s.to_dict() for n, s in plan.references.items()}},

@@ -214,3 +214,8 @@ def test_resume_refuses_an_experiment_store(tmp_path):
     run_experiment(str(exp), out=str(tmp_path / "store"), engine="serial", progress=False)
     with pytest.raises(opt.StoreError, match="written by `experiment`"):
         run_optimisation(small_spec(tmp_path), out=tmp_path / "store", resume=True, progress=False)
+
+
+def test_fresh_seed_runs_are_told_apart_by_their_suffix_not_the_case_name():
+    ids = pd.Series([opt.run_id(3, "flood", 0), opt.run_id(3, "flood", 1, fresh=True), opt.run_id(4, "f2", 12)])
+    assert opt.seeds_of(ids).tolist() == ["search", "fresh", "search"]
