@@ -101,9 +101,25 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from analysis.report import write_report
+    from experiments.optimise import is_optimisation_store
 
+    if is_optimisation_store(args.store):
+        from analysis.optimise_report import write_optimisation_report as write_report
     paths = write_report(args.store)
     print(f"report: {paths['html']}\nmarkdown: {paths['md']}")
+    return 0
+
+
+def cmd_discover(args: argparse.Namespace) -> int:
+    from analysis.discover import discover, write_discovery
+
+    prim = {k: v for k, v in (("threshold", args.threshold), ("peel_alpha", args.peel_alpha),
+                              ("mass_min", args.mass_min)) if v is not None}  # else discover's defaults
+    found = discover(args.store, args.kpi, below=args.below, above=args.above, scenario=args.scenario,
+                     versus=args.versus, **prim)
+    paths = write_discovery(found, out=args.out)
+    print(found.render())
+    print(f"wrote {paths['html']} (and discovery.json, discovery.md, peeling.csv, points.csv, figures/)")
     return 0
 
 
@@ -260,6 +276,20 @@ def build_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("report", help="write report.html and report.md for a result store")
     rp.add_argument("store", help="result store folder")
     rp.set_defaults(func=cmd_report)
+
+    dc = sub.add_parser("discover", help="scenario discovery (PRIM): where in a store's design a KPI, or a "
+                        "scenario's paired effect on it, falls below or rises above a value")
+    dc.add_argument("store", help="result store folder of an experiment with a design")
+    dc.add_argument("--kpi", required=True, help="KPI, e.g. true_resolution_rate")
+    dc.add_argument("--below", type=float, help="cases of interest: y below this value (the KPI's unit, shares 0–1)")
+    dc.add_argument("--above", type=float, help="cases of interest: y above this value")
+    dc.add_argument("--scenario", help="scenario S (default: the first that is not the baseline)")
+    dc.add_argument("--versus", help="scenario B that S is paired with, y = S − B (default: the baseline)")
+    dc.add_argument("--out", help="output folder (default <store>/discovery/<kpi>-<below|above>-<X>/)")
+    dc.add_argument("--threshold", type=float, help="density a chosen box must reach, 0–1 (default 0.8)")
+    dc.add_argument("--peel-alpha", type=float, help="share of points peeled per step (default 0.05)")
+    dc.add_argument("--mass-min", type=float, help="smallest box, share of all points (default 0.05)")
+    dc.set_defaults(func=cmd_discover)
 
     v = sub.add_parser("validate", help="run the calibration targets T1–T8 and the verification checks")
     v.add_argument("--out", default="results/validation", help="output folder")

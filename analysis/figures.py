@@ -30,8 +30,11 @@ from common.stats import t_interval
 
 from .store import PARAM_PREFIX, SPLITS, Store, as_store
 from .summarize import (
+    COST_KPIS,
+    FTE_HOURS_PER_WEEK,
     HIGHER_IS_BETTER,
     SensitivityUnavailable,
+    fte,
     group_table,
     is_share,
     kpi_label,
@@ -534,7 +537,8 @@ def cost_tradeoff_figure(
     """True service outcomes (the problem solved, not what the platform records) against cost (paid
     staff-hours of departments, operators and supervisors) per scenario, with 95% intervals on both axes.
     Filled markers joined by a line: the scenarios no other scenario beats on both (cheaper or equal and at
-    least as good, better on one); hollow: beaten."""
+    least as good, better on one); hollow: beaten. The top axis gives the cost in full-time equivalents (paid
+    staff-hours over the measured days at 40 hours a week)."""
     store = as_store(store)
     present = set(store.overall["kpi"])
     if cost not in present:
@@ -549,12 +553,15 @@ def cost_tradeoff_figure(
     scenarios = _scenarios_in(store, wide["scenario"])
     styles = scenario_styles(store.scenarios)
     multi = wide.groupby("scenario")["point"].nunique().max() > 1
+    days = float(store.manifest.get("days") or 0) if cost in COST_KPIS else 0.0
     to_label: list = []
     with styled():
         fig = _new_figure(5.3 * len(outcomes), 4.4)
         axes = fig.subplots(1, len(outcomes), squeeze=False)[0]
         for ax, out in zip(axes, outcomes, strict=True):
             labels = _tradeoff_panel(ax, wide, cost, out, styles, multi)
+            if days > 0:
+                _fte_axis(ax, days)
             if labels is not None:
                 to_label.append(labels)
         handles = [styles[s].line(s) for s in scenarios]
@@ -604,6 +611,14 @@ def _tradeoff_panel(ax, wide: pd.DataFrame, cost: str, out: str, styles: dict[st
     labels = [f"{sc} · p{p}" if multi else sc
               for sc, p in zip(wide[("scenario", "")], wide[("point", "")], strict=True)]
     return ax, x, y, labels
+
+
+def _fte_axis(ax, days: float) -> None:
+    """A top axis giving the bottom axis's paid staff-hours in full-time equivalents over ``days`` days."""
+    per_fte = 1.0 / fte(1.0, days)  # staff-hours of one full-time equivalent over the days
+    top = ax.secondary_xaxis("top", functions=(lambda h: h / per_fte, lambda f: f * per_fte))
+    top.set_xlabel(f"full-time equivalents ({FTE_HOURS_PER_WEEK:g} h a week over {days:g} days)")
+    top.xaxis.set_major_formatter(mpl.ticker.FuncFormatter(lambda v, _p: f"{v:,.4g}"))
 
 
 def _place_labels(ax, x: np.ndarray, y: np.ndarray, labels: Sequence[str]) -> None:

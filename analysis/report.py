@@ -4,9 +4,9 @@ as base64 PNG) and ``DIR/report.md`` with the figures beside it in ``DIR/figures
 Sections, in order (their HTML ids in :data:`SECTIONS`): what was run (spec, seeds, versions, timings), a
 plain-language reading generated from the numbers (only effects whose 95% interval excludes zero), the KPI
 table, the paired differences against the baseline, equity splits, the outcomes by handling level with the
-queue waits by bureau role and level, sensitivity (for sweep and sensitivity designs), the figures, and the
-failed runs. Both files are built from one list of blocks, so they always
-say the same thing.
+queue waits by bureau role and level, sensitivity (for sweep and sensitivity designs), the scenario discoveries
+stored under ``discovery/`` (``python run.py discover``), the figures, and the failed runs. Both files are
+built from one list of blocks, so they always say the same thing.
 """
 
 from __future__ import annotations
@@ -32,12 +32,14 @@ from .figures import FigureOutput, all_figures, to_png
 from .store import HANDLING_LEVELS, PARAM_PREFIX, QUEUE_ROLES, SPLITS, Store, as_store
 from .summarize import (
     COST_KPIS,
+    FTE_HOURS_PER_WEEK,
     HIGHER_IS_BETTER,
     LOWER_IS_BETTER,
     SensitivityUnavailable,
     format_interval,
     format_signed,
     format_value,
+    fte,
     group_gaps,
     group_table,
     kpi_label,
@@ -61,6 +63,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("equity", "Equity"),
     ("handling-level", "By handling level"),
     ("sensitivity", "Sensitivity"),
+    ("discovery", "Scenario discovery"),
     ("figures", "Figures"),
     ("failed-runs", "Failed runs"),
 )
@@ -240,15 +243,6 @@ def _tradeoff_reading(store: Store, cost: str = "cost_hours", outcome: str = "tr
             f"scenario is both cheaper and better than {', '.join(f'**{n}**' for n in names)}")
     text += f"; {', '.join(beaten)} {'is' if len(beaten) == 1 else 'are'} beaten on both." if beaten else "."
     return [text]
-
-
-#: Paid hours of one full-time equivalent a week (a 40-hour week).
-FTE_HOURS_PER_WEEK = 40.0
-
-
-def fte(cost_hours: float, days: float) -> float:
-    """Full-time equivalents that ``cost_hours`` paid staff-hours over ``days`` days amount to (40 h a week)."""
-    return cost_hours / (FTE_HOURS_PER_WEEK * days / 7.0) if days > 0 else float("nan")
 
 
 def _fte_reading(store: Store) -> list[str]:
@@ -449,24 +443,44 @@ def _timing(store: Store) -> str:
     return "; ".join(parts)
 
 
+def with_fte(table: pd.DataFrame, days: float) -> pd.DataFrame:
+    """``table`` (:func:`kpi_table`) with a ``cost_fte`` row after each ``cost_hours`` row: the same mean, sd and
+    interval in full-time equivalents (:func:`fte`: paid staff-hours over ``days`` measured days at
+    :data:`FTE_HOURS_PER_WEEK` hours a week). Unchanged without cost_hours or days."""
+    cost = table[table["kpi"] == "cost_hours"]
+    if cost.empty or not days > 0:
+        return table
+    scale = fte(1.0, days)
+    rows = cost.assign(kpi="cost_fte", unit=kpi_unit("cost_fte"),
+                       **{c: cost[c] * scale for c in ("mean", "sd", "ci_low", "ci_high", "half_width")})
+    both = pd.concat([table, rows.set_axis(rows.index + 0.5)]).sort_index(kind="stable")
+    return both.reset_index(drop=True)
+
+
 def _kpi_section(store: Store, table: pd.DataFrame) -> Section:
     sec = _section("kpi-table")
     if table.empty:
         sec.blocks.append(Para("No run finished, so there are no KPI values."))
         return sec
+    days = float(store.manifest.get("days") or 0)
+    table = with_fte(table, days)
+    note = (f" cost_fte: cost_hours in full-time equivalents (paid staff-hours over the {days:g} measured days at "
+            f"{FTE_HOURS_PER_WEEK:g} hours a week)." if "cost_fte" in set(table["kpi"]) else "")
     per = table.groupby("scenario")["point"].nunique().max()
     if per == 1 or len(table[["scenario", "point"]].drop_duplicates()) <= 8:
         header, rows = kpi_matrix(table, store.scenarios)
         n = int(table["n"].max())
         sec.blocks.append(Table(header, rows, caption=f"Mean ± half-width of the 95% t interval over up to {n} "
-                                "finished replication(s); units in brackets."))
+                                "finished replication(s); units in brackets." + note))
     else:
-        sec.blocks.append(_points_table(store, table))
+        sec.blocks.append(_points_table(store, table, note))
     return sec
 
 
-def _points_table(store: Store, table: pd.DataFrame, max_rows: int = 60) -> Table:
+def _points_table(store: Store, table: pd.DataFrame, note: str = "", max_rows: int = 60) -> Table:
     kpis = [k for k in store.kpis if k in set(table["kpi"])][:6]
+    if "cost_hours" in kpis and "cost_fte" in set(table["kpi"]):
+        kpis.insert(kpis.index("cost_hours") + 1, "cost_fte")
     pcols = store.param_columns()
     pts = store.points().set_index("point")
     wide = table[table["kpi"].isin(kpis)].pivot_table(index=["scenario", "point"], columns="kpi", values="mean")
@@ -475,7 +489,7 @@ def _points_table(store: Store, table: pd.DataFrame, max_rows: int = 60) -> Tabl
     rows = []
     for (sc, p), r in wide.iterrows():
         rows.append([sc, str(p), *[_setting(pts.loc[p, c]) for c in pcols], *[format_value(r.get(k), k) for k in kpis]])
-    caption = "Mean over replications at each design point."
+    caption = "Mean over replications at each design point." + note
     if len(rows) > max_rows:
         caption += f" The first {max_rows} of {len(rows)} rows are shown; all are in summary.parquet."
         rows = rows[:max_rows]
@@ -750,6 +764,47 @@ def _sensitivity_section(store: Store) -> Section:
     return sec
 
 
+def discovery_section(store: Store) -> Section:
+    """The scenario discoveries stored under ``STORE/discovery/`` (``python run.py discover``): per discovery
+    its reading, its boxes with coverage and density, its box-limits figure and where its own report is."""
+    from .discover import DISCOVERY_DIR, stored_discoveries
+
+    sec = _section("discovery")
+    found = stored_discoveries(store.path) if store.path is not None else []
+    if not found:
+        sec.blocks.append(Para("No scenario discovery was run on this store (`python run.py discover STORE --kpi K "
+                               "--below X` finds, with PRIM, the parts of a design where a KPI or a scenario's "
+                               "effect on it falls below or rises above X, and stores it under "
+                               f"`{DISCOVERY_DIR}/`)."))
+        return sec
+    for folder, data in found:
+        if isinstance(data, str):
+            sec.blocks.append(Para(f"**{folder.name}**: {data}."))
+            continue
+        where = f"{DISCOVERY_DIR}/{folder.name}"
+        sec.blocks.append(Para(f"**{folder.name}** ({data.get('n_cases', '?')} of {data.get('n_points', '?')} "
+                               f"design points are cases of interest; the full discovery: `{where}/discovery.html`)"))
+        sec.blocks.append(Bullets([str(r) for r in data.get("reading") or []]))
+        boxes = [b for b in data.get("boxes") or [] if isinstance(b, dict)]
+        if boxes:
+            sec.blocks.append(Table(["box", "where", "coverage", "density", "mass"], [
+                [str(b.get("box")), str(b.get("where")), *[_share(b.get(k)) for k in ("coverage", "density", "mass")]]
+                for b in boxes], numeric_from=2, caption=(
+                    "PRIM boxes: coverage = share of all cases of interest inside the box; density = share of the "
+                    "box's points that are cases of interest; mass = share of all design points inside it.")))
+        png = next((f for f in (folder / "figures" / n for n in ("box_limits.png", "y_by_parameter.png"))
+                    if f.is_file()), None)
+        if png is not None:
+            sec.blocks.append(Picture(f"discovery-{folder.name}", f"Scenario discovery: {folder.name}",
+                                      f"From {where}/figures/{png.name}.", png.read_bytes()))
+    return sec
+
+
+def _share(v: Any) -> str:
+    """A share (0–1) from a stored discovery as a whole percentage, "–" when absent."""
+    return f"{100 * float(v):.0f}%" if isinstance(v, int | float) else "–"
+
+
 def _figures_section(figs: Sequence[FigureOutput], dpi: int) -> Section:
     sec = _section("figures")
     skipped = []
@@ -792,6 +847,7 @@ def build_report(store: Store | str | Path, dpi: int = 110) -> tuple[str, list[S
         _equity_section(store),
         _level_section(store),
         _sensitivity_section(store),
+        discovery_section(store),
         _figures_section(all_figures(store) if len(store.ok_runs) else [], dpi),
         _failed_section(store),
     ]
@@ -932,5 +988,6 @@ def section_ids() -> list[str]:
     return [sid for sid, _ in SECTIONS]
 
 
-__all__ = ["SECTIONS", "ReportError", "build_report", "describe_change", "describe_value", "reading",
-           "render_html", "render_markdown", "section_ids", "write_report"]
+__all__ = ["FTE_HOURS_PER_WEEK", "SECTIONS", "ReportError", "build_report", "describe_change", "describe_value",
+           "discovery_section", "fte", "reading", "render_html", "render_markdown", "section_ids", "with_fte",
+           "write_report"]

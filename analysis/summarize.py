@@ -90,13 +90,22 @@ KPI_LABELS: dict[str, str] = {
     "relay_wait_h": "mean wait at a relay",
     "online_share": "online share", "cases": "cases", "case_share": "share of cases",
     "queue_wait_h": "mean wait before work starts", "queue_starts": "cases started", "staff": "staff",
+    "cost_fte": "cost in full-time equivalents",
 }
 
 
 #: Units of the extra indicators the splits carry besides the KPIs (``case_share`` is derived by
 #: :func:`level_table`; the ``queue_*`` and ``staff`` ones come with the queue waits).
 EXTRA_UNITS: dict[str, str] = {"online_share": "share of cases", "cases": "cases", "case_share": "share of cases",
-                               "queue_wait_h": "hours", "queue_starts": "cases", "staff": "staff"}
+                               "queue_wait_h": "hours", "queue_starts": "cases", "staff": "staff",
+                               "cost_fte": "full-time equivalents"}
+#: Paid hours of one full-time equivalent a week (a 40-hour week).
+FTE_HOURS_PER_WEEK = 40.0
+
+
+def fte(cost_hours: float, days: float) -> float:
+    """Full-time equivalents that ``cost_hours`` paid staff-hours over ``days`` days amount to (40 h a week)."""
+    return cost_hours / (FTE_HOURS_PER_WEEK * days / 7.0) if days > 0 else float("nan")
 
 
 def kpi_label(kpi: str) -> str:
@@ -499,6 +508,8 @@ def _format_number(value: float, unit: str, digits: int) -> str:
         return f"{value:.1f}"
     if unit in ("staff-hours", "open cases", "cases", "staff"):
         return f"{value:,.0f}"
+    if unit == "full-time equivalents":
+        return f"{value:,.1f}"
     return format_number(value, GENERAL_BANDS, small=".2e", zero=".3g")
 
 

@@ -5,8 +5,9 @@ with :func:`load_tables` and ``analysis.store`` with :func:`read_tables`. ``expe
 ``analysis.store`` re-export what their side uses. Layout::
 
     DIR/manifest.json              spec, spec_hash, git_commit, versions, master_seed, replication_seeds,
-                                   scenarios {name: resolved scenario}, design, kpis, baseline, days,
-                                   warmup_days, created, timings
+                                   scenarios {name: resolved scenario}, design, hold {scenario: design keys
+                                   it keeps at its own values}, kpis, baseline, days, warmup_days, created,
+                                   timings
     DIR/runs.parquet               one row per run: run_id, scenario, point, replication, seed, status
                                    ("ok" | "failed"), error, wall_s (seconds), worker, param.<dotted.key> ...
     DIR/summary.parquet            long: run_id, scenario, point, replication, kpi, value, group_by, group
@@ -96,7 +97,7 @@ _RUN_DTYPES = {"run_id": "object", "scenario": "object", "point": "int64", "repl
 _MANIFEST_TYPES: dict[str, tuple[type, ...]] = {
     "spec": (dict,), "scenarios": (dict,), "design": (dict,), "kpis": (list,), "versions": (dict,),
     "replication_seeds": (list,), "baseline": (str,), "days": (int, float), "warmup_days": (int, float),
-    "wall_s": (int, float), "timings": (dict,),
+    "wall_s": (int, float), "timings": (dict,), "hold": (dict,),
 }
 
 

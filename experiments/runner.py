@@ -228,6 +228,7 @@ def build_manifest(plan: ExperimentPlan) -> dict[str, Any]:
         "replication_seeds": [int(s) for s in plan.seeds],
         "scenarios": {name: s.to_dict() for name, s in plan.scenarios.items()},
         "design": plan.manifest_design(),
+        "hold": {name: list(keys) for name, keys in plan.holds.items()},
         "kpis": list(plan.kpis),
         "baseline": plan.baseline,
         "days": plan.days,
@@ -391,7 +392,7 @@ def _sigterm_as_interrupt() -> Any:
 
 # ------------------------------------------------------------------------------------ rerun
 def scenario_of_run(store_dir: str | Path, run_id: str) -> tuple[Scenario, int]:
-    """The exact scenario (design point applied) and seed of one stored run."""
+    """The exact scenario (design point applied, except the keys its scenario holds) and seed of one stored run."""
     root = Path(store_dir)
     manifest = read_manifest(root)
     runs = load_tables(root)["runs"]
@@ -405,7 +406,8 @@ def scenario_of_run(store_dir: str | Path, run_id: str) -> tuple[Scenario, int]:
         raise StoreError(f"{root / 'manifest.json'}: scenario {name!r} of run {run_id!r} is not in the manifest")
     base = validate(scenarios[name], f"{root / 'manifest.json'} (scenario {name})")
     kinds = {p["name"]: p.get("kind", "float") for p in (manifest.get("design") or {}).get("parameters", [])}
-    overrides = {n: to_setting(float(row[f"param.{n}"]), k) for n, k in kinds.items()}
+    held = set((manifest.get("hold") or {}).get(name, ()))
+    overrides = {n: to_setting(float(row[f"param.{n}"]), k) for n, k in kinds.items() if n not in held}
     scenario = base.with_overrides(overrides, source=f"{root} run {run_id}") if overrides else base
     return scenario, int(row["seed"])
 

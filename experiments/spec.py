@@ -8,6 +8,10 @@ A spec (see ``experiments/reforms.yaml``)::
       combined:
         file: ../scenarios/zzic.yaml
         set: {policy.response_mandate_hours: 24, policy.dispatch_mode: direct}
+      no_mandate:                    # hold: keys this scenario keeps at its file/set values at every design
+        file: ../scenarios/zzic.yaml # point, whatever the design says (each must be a design parameter)
+        set: {policy.response_mandate_hours: null}
+        hold: [policy.response_mandate_hours]
     baseline: baseline               # paired differences are taken against it (default: the first)
     replications: 20                 # runs per scenario (and design point)
     days: 180                        # simulated days after warm-up (default: the scenarios' run.days)
@@ -27,6 +31,12 @@ A spec (see ``experiments/reforms.yaml``)::
     # design: {type: posterior, file: ../data/posterior_behaviour.json, n: 20}
       levels: 4                      # morris grid levels
       second_order: true             # sobol: also second-order indices
+
+``hold`` pairs a scenario with a lever against one without it over the same design: in the example, every
+design point runs ``combined`` and ``no_mandate`` with the same seeds, and ``no_mandate`` keeps no mandate while
+the design's other parameters vary. A held key is not applied at any point (:meth:`ExperimentPlan.scenario_at`);
+``runs.parquet`` still gives the point's design values (the point's coordinates) for every scenario, and the
+manifest lists the held keys under ``hold``.
 
 Every mistake — malformed YAML, an unknown key, a wrong type, an out-of-range value, a missing scenario
 file, a design value of the wrong type or one the scenario rejects — raises :class:`SpecError` naming the spec file and the key path.
@@ -70,6 +80,9 @@ class ScenarioRef(_Strict):
     file: str = Field(description="Scenario YAML, relative to the spec file.")
     overrides: dict[str, Any] = Field(
         default_factory=dict, alias="set", description="Dotted keys to override, e.g. policy.tracking: false.")
+    hold: list[str] = Field(
+        default_factory=list, description="Design parameters (dotted keys) this scenario keeps at the values of its "
+        "file and 'set' at every design point, whatever the design says.")
     description: str = ""
 
 
@@ -220,7 +233,8 @@ class ExperimentPlan:
 
     ``scenarios``: name -> validated :class:`sim.Scenario` with the spec's overrides, ``name``, ``run.days``
     and ``run.warmup_days`` applied (design points are applied on top, per run). ``seeds``: replication
-    seeds. ``design``: the design points (one empty point when the spec has no design).
+    seeds. ``design``: the design points (one empty point when the spec has no design). ``holds``: scenario
+    name -> the design parameters it keeps at its own values (only scenarios that hold any).
     """
 
     path: Path
@@ -235,6 +249,7 @@ class ExperimentPlan:
     seeds: list[int]
     kpis: list[str]
     design: DesignPoints
+    holds: dict[str, list[str]] = field(default_factory=dict)
     spec_hash: str = ""
     _point_cache: dict[tuple[str, int], Scenario] = field(default_factory=dict, repr=False)
 
@@ -247,13 +262,15 @@ class ExperimentPlan:
         return f"{scenario}__p{point:04d}__r{replication:03d}"
 
     def scenario_at(self, scenario: str, point: int) -> Scenario:
-        """The scenario of one design point (the base scenario with the point's values applied)."""
+        """The scenario of one design point (the base scenario with the point's values applied, except the
+        keys the scenario holds)."""
         key = (scenario, point)
         cached = self._point_cache.get(key)
         if cached is not None:
             return cached
         base = self.scenarios[scenario]
-        overrides = self.design.overrides(point)
+        held = set(self.holds.get(scenario, ()))
+        overrides = {k: v for k, v in self.design.overrides(point).items() if k not in held}
         result = base.with_overrides(overrides, source=f"{self.path} (design point {point})") if overrides else base
         if len(self._point_cache) < 4096:
             self._point_cache[key] = result
@@ -386,23 +403,39 @@ def load_spec(path: str | Path, replications: int | None = None, days: float | N
         raise SpecError(f"{path}: key 'baseline': {baseline!r} is not one of the scenarios "
                         f"({', '.join(scenarios)})")
 
-    design = _build_checked_design(spec, scenarios, path)
+    holds = {name: list(dict.fromkeys(ref.hold)) for name, ref in refs.items() if ref.hold}
+    design = _build_checked_design(spec, scenarios, path, holds)
+    _check_holds(holds, design, path)
     seeds = replication_seeds(spec.seed, spec.replications)
     kpis = list(spec.kpis) if spec.kpis is not None else list(KPI_NAMES)
     plan = ExperimentPlan(
         path=path, raw=raw, spec=spec, name=spec.name or path.stem, scenarios=scenarios, baseline=baseline,
         replications=spec.replications, days=days_value, warmup_days=warm, seeds=seeds, kpis=kpis,
-        design=design)
+        design=design, holds=holds)
     plan.spec_hash = spec_hash(plan)
     _check_points(plan)
     return plan
 
 
-def _build_checked_design(spec: Spec, scenarios: dict[str, Scenario], path: Path) -> DesignPoints:
+def _check_holds(holds: dict[str, list[str]], design: DesignPoints, path: Path) -> None:
+    """Every held key must be one of the design's parameters (a scenario can hold only what the design varies)."""
+    for name, keys in holds.items():
+        unknown = [k for k in keys if k not in design.names]
+        if unknown:
+            allowed = (f"the design's parameters: {', '.join(design.names)}" if design.names
+                       else "none: the spec has no design, so there is nothing to hold")
+            raise SpecError(f"{path}: key 'scenarios.{name}.hold': {', '.join(map(repr, unknown))} "
+                            f"{'is not a design parameter' if len(unknown) == 1 else 'are not design parameters'}; "
+                            f"allowed: {allowed}")
+
+
+def _build_checked_design(spec: Spec, scenarios: dict[str, Scenario], path: Path,
+                          holds: dict[str, list[str]]) -> DesignPoints:
+    """The design points, each parameter's type and range checked against every scenario that does not hold it."""
     if spec.design is None:
         return build_design(None, {}, 0)
     if spec.design.type == "posterior":
-        return _posterior_design(spec, scenarios, path)
+        return _posterior_design(spec, scenarios, path, holds)
     kinds: dict[str, str] = {}
     for i, p in enumerate(spec.design.parameters):
         where = f"{path}: key 'design.parameters.{i}'"
@@ -416,6 +449,8 @@ def _build_checked_design(spec: Spec, scenarios: dict[str, Scenario], path: Path
             if value is not None and kinds[p.name] == "int":
                 value = int(round(value))
             for name, s in scenarios.items():
+                if p.name in holds.get(name, ()):
+                    continue
                 try:
                     s.with_overrides({p.name: value}, source=f"scenario {name!r}")
                 except ScenarioError as exc:
@@ -427,7 +462,8 @@ def _build_checked_design(spec: Spec, scenarios: dict[str, Scenario], path: Path
         raise SpecError(f"{path}: key 'design': {exc}") from None
 
 
-def _posterior_design(spec: Spec, scenarios: dict[str, Scenario], path: Path) -> DesignPoints:
+def _posterior_design(spec: Spec, scenarios: dict[str, Scenario], path: Path,
+                      holds: dict[str, list[str]]) -> DesignPoints:
     """``n`` parameter sets drawn (with replacement, by weight, seeded by the design's or the master seed)
     from the weighted posterior sample of a ``calibrate-abc`` run: replications over them show parameter
     uncertainty, not only noise."""
@@ -455,6 +491,8 @@ def _posterior_design(spec: Spec, scenarios: dict[str, Scenario], path: Path) ->
         except ValueError as exc:
             raise SpecError(f"{where}: parameter {name!r}: {exc}") from None
         for sname, s in scenarios.items():
+            if name in holds.get(sname, ()):
+                continue
             try:
                 s.with_overrides({name: float(draws[0, names.index(name)])}, source=f"scenario {sname!r}")
             except ScenarioError as exc:
@@ -506,8 +544,12 @@ def _check_points(plan: ExperimentPlan) -> None:
 def spec_hash(plan: ExperimentPlan) -> str:
     """sha256 of the normalised spec: the validated spec (with --replications/days applied), the resolved
     scenarios, the replication seeds and the design points. Any change to what the runs would be changes it."""
+    spec = plan.spec.model_dump(mode="json", by_alias=True, exclude={"batch_size"})
+    for ref in spec["scenarios"].values():
+        if not ref["hold"]:
+            del ref["hold"]  # specs without holds keep the hash they had before 'hold' existed
     payload = {
-        "spec": plan.spec.model_dump(mode="json", by_alias=True, exclude={"batch_size"}),
+        "spec": spec,
         "scenarios": {name: s.to_dict() for name, s in plan.scenarios.items()},
         "seeds": plan.seeds,
         "design": plan.design.points_for_hash(),

@@ -83,6 +83,17 @@ def test_tradeoff_marks_the_efficient_scenarios(store):
     assert "not beaten on both (Pareto-efficient)" in legend
 
 
+def test_tradeoff_gives_the_cost_in_full_time_equivalents_on_top(store):
+    """The top axis reads the bottom's paid staff-hours as full-time equivalents: hours / (40 h × days / 7)."""
+    fig = F.cost_tradeoff_figure(store)
+    fig.draw_without_rendering()
+    ax = fig.axes[0]
+    top = ax.child_axes[0]
+    assert top.get_xlabel() == "full-time equivalents (40 h a week over 6 days)"
+    per_fte = 40.0 * 6 / 7.0
+    np.testing.assert_allclose(top.get_xlim(), np.array(ax.get_xlim()) / per_fte)
+
+
 def test_no_figure_has_overlapping_labels(store):
     """Checked from the drawn text extents (matplotlib's renderer), for every figure of the report."""
     for func in (F.rates_figure, F.timeseries_figure, F.time_distributions_figure, F.cost_tradeoff_figure,

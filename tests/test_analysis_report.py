@@ -75,7 +75,7 @@ def test_what_was_run_lists_spec_seeds_versions_timings(report):
 
 
 def test_kpi_and_paired_tables(report):
-    _, _, html, md = report
+    root, _, html, md = report
     kpis = md[md.index("## KPI table"):md.index("## Paired differences")]
     assert "| KPI (unit) | baseline | mandate_24h | supervision_high |" in kpis
     assert "response_rate (share of cases)" in kpis and "cost_hours (staff-hours)" in kpis
@@ -83,6 +83,16 @@ def test_kpi_and_paired_tables(report):
                       ("repeat_satisfaction_rate", "share of judged repeat cases"), ("median_relay_h", "hours"),
                       ("relay_wait_h", "hours")):
         assert f"| {kpi} ({unit}) |" in kpis
+    # the cost also in full-time equivalents, right below it: paid staff-hours over the 5 measured days at 40 h a week
+    from analysis.summarize import kpi_table
+
+    t = kpi_table(root, ["cost_hours"]).set_index("scenario")
+    lines = kpis.splitlines()
+    row = lines[next(i for i, line in enumerate(lines) if line.startswith("| cost_hours (staff-hours) |")) + 1]
+    per_fte = 40.0 * 5 / 7.0
+    assert row == "| cost_fte (full-time equivalents) | " + " | ".join(
+        f"{t.loc[sc, 'mean'] / per_fte:,.1f} ± {t.loc[sc, 'half_width'] / per_fte:,.1f}" for sc in SCENARIOS) + " |"
+    assert "cost_fte: cost_hours in full-time equivalents" in kpis
     paired = md[md.index("## Paired differences"):md.index("## Equity")]
     assert "mandate_24h − baseline" in paired and "common random numbers" in paired
     assert "| repeat_share (share of cases) |" in paired and "| relay_wait_h (hours) |" in paired
@@ -273,6 +283,7 @@ def test_grid_report_names_points_and_significant_spreads(tmp_path):
     md = paths["md"].read_text()
     assert (root / "figures" / "sweep_heatmap.png").exists()
     assert "| scenario | point | policy.response_mandate_hours | policy.supervision_intensity |" in md
+    assert "| cost_hours (staff-hours) | cost_fte (full-time equivalents) |" in md
 
 
 def test_missing_or_corrupt_store_raises_store_error(tmp_path):

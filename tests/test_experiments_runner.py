@@ -375,3 +375,23 @@ def test_sigkill_then_resume_gives_the_uninterrupted_store(tmp_path):
     assert len(manifest["resumed"]) == 1 and len(manifest["timings"]["sessions"]) == 1  # the killed one never closed
     assert_same_store(out, tmp_path / "reference")
     assert not list(out.rglob("*.tmp")) and not (out / "_pending").exists()
+
+
+def test_a_stored_run_of_a_holding_scenario_reruns_without_the_held_value(tmp_path):
+    """The manifest lists each scenario's held keys, and a rerun leaves them at the scenario's own value."""
+    spec = write_spec(tmp_path, replications=1, scenarios={
+        "a": DEFAULT, "b": {"file": DEFAULT, "set": {"policy.response_mandate_hours": None},
+                            "hold": ["policy.response_mandate_hours"]}},
+        design={"type": "grid", "parameters": [{"name": "policy.response_mandate_hours", "values": [12, 48]}]})
+    plan = load_spec(spec)
+    manifest = runner.build_manifest(plan)
+    assert manifest["hold"] == {"b": ["policy.response_mandate_hours"]}
+    store = ResultStore.open(tmp_path / "s", manifest, False, runner.run_order(plan),
+                             [f"param.{n}" for n in plan.design.names])
+    store.commit(0, [{"run_id": plan.run_id(s, p, 0), "scenario": s, "point": p, "replication": 0,
+                      "seed": plan.seeds[0], "status": "failed", "error": "not run (test)", "wall_s": 0.0,
+                      "worker": "test", **plan.design.columns(p)} for s in plan.scenarios for p in (0, 1)])
+    store.finish({"wall_s": 0.0})
+    for p, hours in ((0, 12.0), (1, 48.0)):
+        with_, without = (runner.scenario_of_run(tmp_path / "s", plan.run_id(s, p, 0))[0] for s in ("a", "b"))
+        assert with_.policy.response_mandate_hours == hours and without.policy.response_mandate_hours is None

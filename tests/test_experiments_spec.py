@@ -216,7 +216,7 @@ def test_lhs_and_design_seed(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["reforms", "supervision_sweep", "sensitivity_morris", "sobol_example",
-                                  "reforms_uncertain"])
+                                  "reforms_uncertain", "mandate_backfire"])
 def test_shipped_specs_load(name):
     plan = load_spec(ROOT / "experiments" / f"{name}.yaml")
     assert plan.n_runs >= 1
@@ -233,6 +233,11 @@ def test_shipped_specs_load(name):
         assert plan.design.kinds == ["float", "float", "bool"]
         assert {plan.design.overrides(p)["policy.callback"] for p in range(16)} == {False, True}
         assert {plan.design.overrides(p)["policy.response_mandate_hours"] for p in range(16)} == {None, 24.0}
+    if name == "mandate_backfire":  # with and without the mandate at every point of the hypercube
+        assert plan.n_runs == 2 * 60 * 3 and plan.baseline == "no_mandate"
+        assert plan.holds == {"no_mandate": ["policy.response_mandate_hours"]}
+        assert {plan.scenario_at("no_mandate", p).policy.response_mandate_hours for p in range(60)} == {None}
+        assert len({plan.scenario_at("mandate", p).policy.response_mandate_hours for p in range(60)}) == 60
     if name == "sensitivity_morris":
         k = len(plan.design.names)
         assert plan.design.n_points == (k + 1) * plan.spec.design.n
@@ -299,3 +304,52 @@ def test_posterior_design_rejects_a_value_the_scenario_refuses(tmp_path):
     _posterior(tmp_path, draws={"departments.duty": [-1.0, 1.0, 1.5], "citizens.patience_h": [1.0, 2.0, 3.0]})
     with pytest.raises(SpecError, match="departments.duty"):
         load_spec(write_spec(tmp_path, base_spec(design={"type": "posterior", "file": "posterior.json", "n": 2})))
+
+
+# ---------------------------------------------------------------------------------------------- hold
+MANDATE = {"name": "policy.response_mandate_hours", "low": 6, "high": 72}
+
+
+def held_spec(**extra) -> dict:
+    """Scenario 'with' takes the mandate from the design; 'without' keeps none at every point."""
+    spec = base_spec(design={"type": "lhs", "n": 8, "parameters": [PARAMS3[0], MANDATE]})
+    spec["scenarios"] = {"with": DEFAULT, "without": {"file": DEFAULT, "set": {"policy.response_mandate_hours": None},
+                                                      "hold": ["policy.response_mandate_hours"]}}
+    spec.update(extra)
+    return spec
+
+
+def test_a_held_key_keeps_its_value_at_every_design_point(tmp_path):
+    plan = load_spec(write_spec(tmp_path, held_spec()))
+    assert plan.holds == {"without": ["policy.response_mandate_hours"]}
+    mandates = plan.design.values[:, 1]
+    supervision = plan.design.values[:, 0]
+    assert len(set(mandates)) == 8 and len(set(supervision)) == 8
+    for p in range(plan.design.n_points):
+        with_, without = plan.scenario_at("with", p), plan.scenario_at("without", p)
+        assert with_.policy.response_mandate_hours == pytest.approx(mandates[p])
+        assert without.policy.response_mandate_hours is None          # held: the design's value is not applied
+        assert with_.policy.supervision_intensity == without.policy.supervision_intensity == pytest.approx(
+            supervision[p])                                             # the other parameter varies in both
+    # an empty hold is no hold: the spec hash is the one of the spec without the key
+    plain = base_spec(design={"type": "lhs", "n": 8, "parameters": [PARAMS3[0], MANDATE]})
+    empty = base_spec(design=plain["design"])
+    empty["scenarios"]["b"]["hold"] = []
+    assert (load_spec(write_spec(tmp_path, plain, "plain.yaml")).spec_hash
+            == load_spec(write_spec(tmp_path, empty, "empty.yaml")).spec_hash)
+
+
+def test_a_held_key_must_be_a_design_parameter(tmp_path):
+    spec = held_spec()
+    spec["scenarios"]["without"]["hold"] = ["policy.callback"]
+    path = write_spec(tmp_path, spec)
+    with pytest.raises(SpecError) as err:
+        load_spec(path)
+    msg = str(err.value)
+    assert str(path) in msg and "'scenarios.without.hold'" in msg and "'policy.callback'" in msg
+    assert "policy.supervision_intensity, policy.response_mandate_hours" in msg  # the allowed names
+    no_design = held_spec()
+    del no_design["design"]
+    with pytest.raises(SpecError, match="no design, so there is nothing to hold"):
+        load_spec(write_spec(tmp_path, no_design, "no_design.yaml"))
+
