@@ -248,8 +248,10 @@ class LeverSpace:
 
 @dataclass
 class Candidate:
-    """One evaluated package: ``kind`` "reference" | "search" | "recheck"; ``levers`` its lever values (None
-    for a reference); ``overrides`` the scenario keys it sets on the base (references: their own file)."""
+    """One evaluated package: ``kind`` "reference" | "search"; ``levers`` its lever values (None for a
+    reference); ``overrides`` the scenario keys it sets on the base (references: their own file).
+    ``same_as``: an earlier package with the same lever values — runs are deterministic, so its runs are not
+    repeated: it takes the earlier package's results (it still counts in its generation)."""
 
     id: int
     generation: int
@@ -258,10 +260,12 @@ class Candidate:
     levers: dict[str, Any] | None
     overrides: dict[str, Any]
     reference: str | None = None
+    same_as: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "generation": self.generation, "kind": self.kind, "label": self.label,
-                "levers": self.levers, "overrides": self.overrides, "reference": self.reference}
+                "levers": self.levers, "overrides": self.overrides, "reference": self.reference,
+                "same_as": self.same_as}
 
 
 @dataclass
@@ -513,6 +517,15 @@ class _Evaluator:
         self.counts["failed"] += len(batch.items)
 
 
+def with_repeats(table: pd.DataFrame, cands: list[Candidate]) -> pd.DataFrame:
+    """``table`` plus, for every package that repeats an earlier one (``same_as``), the earlier one's rows."""
+    repeats = [(c.id, c.same_as) for c in cands if c.same_as is not None]
+    if not repeats or table.empty:
+        return table
+    extra = [table[table["candidate"] == orig].assign(candidate=cid) for cid, orig in repeats]
+    return pd.concat([table, *extra], ignore_index=True)
+
+
 def seeds_of(run_ids: pd.Series) -> np.ndarray:
     """"fresh" for runs on the re-check's fresh seeds (run id ending ``__f<k>``), else "search"."""
     return np.where(run_ids.str.contains(r"__f\d+$", regex=True), "fresh", "search")
@@ -645,6 +658,7 @@ class _Search:
         self.eval = _Evaluator(plan, store, engine, progress)
         self.stored = self._read_candidates()
         self.cands: list[Candidate] = []
+        self._by_levers: dict[str, int] = {}  # lever values (JSON) -> the first package with them
 
     # -------------------------------------------------------------- candidates
     def _read_candidates(self) -> list[dict[str, Any]]:
@@ -679,10 +693,18 @@ class _Search:
     def _new(self, generation: int, kind: str, label: str, levers: dict[str, Any] | None,
              reference: str | None = None) -> Candidate:
         overrides: dict[str, Any] = {}
+        same_as = None
         if levers is not None:
             for lv in self.plan.levers:
                 overrides.update(lv.overrides(levers[lv.name]))
-        return self.add(Candidate(len(self.cands), generation, kind, label, levers, overrides, reference))
+            key = json.dumps(levers, sort_keys=True, default=str)
+            same_as = self._by_levers.setdefault(key, len(self.cands))
+            same_as = None if same_as == len(self.cands) else same_as
+        return self.add(Candidate(len(self.cands), generation, kind, label, levers, overrides, reference, same_as))
+
+    def table(self) -> pd.DataFrame:
+        """:func:`evaluation_table` of the store, with every repeated package given its original's rows."""
+        return with_repeats(evaluation_table(self.store), self.cands)
 
     # -------------------------------------------------------------- phases
     def run(self) -> dict[str, Any]:
@@ -691,13 +713,14 @@ class _Search:
         self.save_candidates()
         self.eval.evaluate(refs, plan.search_cases, what="reference packages")
         for g in range(plan.generations):
-            table = evaluation_table(self.store)
+            table = self.table()
             history = [(c, aggregate(plan, table, c.id, plan.search_cases)) for c in self.cands if c.kind == "search"]
             proposals = propose(plan, g, history)
             gen = [self._new(g, "search", f"g{g:02d}.{i:02d}", p) for i, p in enumerate(proposals)]
             self.save_candidates()
-            self.eval.evaluate(gen, plan.search_cases, what=f"generation {g + 1}/{plan.generations}")
-        table = evaluation_table(self.store)
+            self.eval.evaluate([c for c in gen if c.same_as is None], plan.search_cases,
+                               what=f"generation {g + 1}/{plan.generations}")
+        table = self.table()
         result = summarise(plan, self.cands, table)
         stress_cases = [c for c in plan.cases if c not in plan.search_cases]
         if stress_cases:
@@ -707,7 +730,7 @@ class _Search:
         if chosen is not None:
             pair = [self.cands[chosen], self.cands[result["reference_ids"][plan.compare]]]
             self.eval.evaluate(pair, plan.search_cases, fresh=True, what="re-check on fresh seeds")
-        table = evaluation_table(self.store)
+        table = self.table()
         result = summarise(plan, self.cands, table)
         result["stressed"] = stressed_ids(result, plan.spec.stress_front)
         result["regret"] = regret(plan, result["stressed"], table)
@@ -730,12 +753,12 @@ def summarise(plan: OptimisationPlan, cands: list[Candidate], table: pd.DataFram
     for c in cands:
         values = aggregate(plan, table, c.id, plan.search_cases)
         row = {"candidate": c.id, "generation": c.generation, "kind": c.kind, "label": c.label,
-               "evaluated": values is not None}
+               "evaluated": values is not None, "same_as": -1 if c.same_as is None else c.same_as}
         row.update(values or {})
         row["feasible"] = bool(values is not None and feasible(values))
         rows.append(row)
     frame = pd.DataFrame(rows)
-    search = frame[(frame["kind"] == "search") & frame["evaluated"]]
+    search = frame[(frame["kind"] == "search") & frame["evaluated"] & (frame["same_as"] < 0)]  # each package once
     pool = search[search["feasible"]] if search["feasible"].any() else search
     front: list[int] = []
     if len(pool):

@@ -202,7 +202,8 @@ def test_killed_and_resumed_equals_a_run_on_dask(tmp_path):
     for key in ("front", "chosen", "beats_compare", "any_feasible", "recheck"):
         assert r1[key] == r2[key], key
     assert r1["front"] and len(c1) == 2 + 16
-    assert len(committed_run_ids(killed)) == len(committed_run_ids(on_dask)) == 2 * 18 + 2 * 2
+    distinct = sum(c["same_as"] is None for c in c1)  # a repeated package takes the first one's runs
+    assert len(committed_run_ids(killed)) == len(committed_run_ids(on_dask)) == 2 * distinct + 2 * 2
 
 
 def test_resume_refuses_an_experiment_store(tmp_path):
@@ -219,3 +220,22 @@ def test_resume_refuses_an_experiment_store(tmp_path):
 def test_fresh_seed_runs_are_told_apart_by_their_suffix_not_the_case_name():
     ids = pd.Series([opt.run_id(3, "flood", 0), opt.run_id(3, "flood", 1, fresh=True), opt.run_id(4, "f2", 12)])
     assert opt.seeds_of(ids).tolist() == ["search", "fresh", "search"]
+
+
+def test_a_repeated_package_reuses_the_runs_of_the_first(tmp_path):
+    """Runs are deterministic, so a package proposed again is not run again: it takes the first one's rows."""
+    from common.store import ResultStore
+
+    plan = load_optimisation(small_spec(tmp_path), evaluations=8, replications=2)
+    store = ResultStore.open(tmp_path / "store", opt.build_manifest(plan), False, {}, [])
+    search = opt._Search(plan, store, engine=None, progress=False)
+    levers = propose(plan, 0, [])
+    first = search._new(0, "search", "g00.00", levers[0])
+    again = search._new(0, "search", "g00.01", dict(levers[0]))
+    other = search._new(0, "search", "g00.02", levers[1])
+    assert (first.same_as, again.same_as, other.same_as) == (None, first.id, None)
+    table = _table([(first.id, "normal", "search", "cost_hours", 10.0, 9.0, 11.0),
+                    (other.id, "normal", "search", "cost_hours", 12.0, 11.0, 13.0)])
+    full = opt.with_repeats(table, search.cands)
+    assert full[full["candidate"] == again.id]["mean"].tolist() == [10.0]
+    assert len(full) == 3
