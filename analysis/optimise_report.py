@@ -623,8 +623,9 @@ def reading(opt: OptimisationStore) -> list[str]:
     r = opt.result
     out: list[str] = []
     chosen = opt.chosen
-    n_search = int(((opt.objectives["kind"] == "search") & opt.objectives["evaluated"]).sum())
-    n_feasible = int(((opt.objectives["kind"] == "search") & opt.objectives["feasible"]).sum())
+    distinct = _distinct(opt.objectives)
+    n_search = int(distinct["evaluated"].sum())
+    n_feasible = int(distinct["feasible"].sum())
     search_case = opt.search_cases[0] if len(opt.search_cases) == 1 else None
     targets = " and ".join(target_text(c) for c in opt.constraints) or "no targets"
     if chosen is None:
@@ -635,13 +636,13 @@ def reading(opt: OptimisationStore) -> list[str]:
                    f"{_upper_first(_cost_words(opt, chosen))}.")
         if search_case:
             out.append(f"Its outcomes in the {search_case} case: {_outcome_words(opt, chosen, search_case)}; "
-                       f"{n_feasible} of the {n_search} evaluated packages meet every target.")
+                       f"{n_feasible} of the {n_search} distinct packages evaluated meet every target.")
     else:
         checks = check_targets(opt, chosen, search_case) if search_case else None
         missed = "; ".join(c.words() for c in (checks or []) if not c.met)
         met = [c for c in (checks or []) if c.met]
         out.append(f"**No package meets every target** ({targets}, each judged on the pessimistic end of its 95% "
-                   f"interval) among the {n_search} evaluated packages. The one with the smallest total shortfall is "
+                   f"interval) among the {n_search} distinct packages evaluated. The one with the smallest total shortfall is "
                    f"**{opt.label(chosen)}** (#{chosen}): {opt.lever_text(chosen)}. "
                    + (f"It {missed}" if missed else "")
                    + (f"; it {', '.join(c.words() for c in met)}" if met else "") + ". "
@@ -907,11 +908,18 @@ def robustness_figure(opt: OptimisationStore) -> Figure:
     return fig
 
 
+def _distinct(objectives: pd.DataFrame) -> pd.DataFrame:
+    """The search's packages, each once: a package proposed again (``same_as`` ≥ 0) is left out."""
+    search = objectives[objectives["kind"] == "search"]
+    return search[search["same_as"] < 0] if "same_as" in search else search
+
+
 def convergence_table(opt: OptimisationStore) -> pd.DataFrame:
     """Per generation: packages proposed and evaluated, how many meet every target, the cheapest feasible
-    cost so far (staff-hours), the smallest total shortfall so far (sum of the target violations, in the
-    KPIs' units) and the size of the front of the packages so far (the search's rule: the non-dominated
-    feasible packages, or all when none is feasible)."""
+    cost so far (staff-hours), the smallest total shortfall so far (sum of the target violations, each
+    relative to its target, as the search's choice rule) and the size of the front of the packages so far (the
+    search's rule: the non-dominated feasible packages, or all when none is feasible; a package proposed again
+    counts once)."""
     from experiments.optimise import pareto_mask
 
     o = opt.objectives
@@ -923,10 +931,14 @@ def convergence_table(opt: OptimisationStore) -> pd.DataFrame:
     for g in sorted(search["generation"].unique()):
         gen = search[search["generation"] == g]
         sofar = search[(search["generation"] <= g) & search["evaluated"]]
+        if "same_as" in sofar:
+            sofar = sofar[sofar["same_as"] < 0]
         feas = sofar[sofar["feasible"]]
         pool = feas if len(feas) else sofar
         front = int(pareto_mask(pool[cols].to_numpy(float), signs).sum()) if len(pool) else 0
-        short = sofar[cons].clip(lower=0).sum(axis=1) if cons and len(sofar) else pd.Series(dtype=float)
+        scale = [max(abs(c["at_least"] if "at_least" in c else c["at_most"]), 1e-9) for c in opt.constraints]
+        short = ((sofar[cons].clip(lower=0) / scale).sum(axis=1) if cons and len(sofar)
+                 else pd.Series(dtype=float))
         rows.append({"generation": int(g), "proposed": len(gen), "evaluated": int(gen["evaluated"].sum()),
                      "feasible": int(gen["feasible"].sum()),
                      "best_cost": float(feas["obj.cost_hours"].min()) if len(feas) else math.nan,
@@ -938,7 +950,7 @@ def convergence_table(opt: OptimisationStore) -> pd.DataFrame:
 
 def convergence_figure(opt: OptimisationStore) -> Figure:
     """Per generation: the cheapest package so far that meets every target (staff-hours; when none does
-    yet, the smallest total shortfall of the targets so far, in the KPIs' units) and the size of the front of
+    yet, the smallest total shortfall of the targets so far, relative to the targets) and the size of the front of
     the packages evaluated so far."""
     t = convergence_table(opt)
     if t.empty:
@@ -957,7 +969,7 @@ def convergence_figure(opt: OptimisationStore) -> Figure:
             a1.legend(fontsize=7.5, loc="best")
         else:
             a1.plot(gens, t["shortfall"], marker="o", color=CHOSEN_COLOR)
-            a1.set_ylabel("smallest total shortfall (KPI units)")
+            a1.set_ylabel("smallest total shortfall (relative)")
             a1.set_title("No package meets every target yet:\nsmallest shortfall so far", fontsize=10)
         a2.plot(gens, t["front"], marker="s", color=FRONT_COLOR)
         a2.set_ylabel("packages on the front so far")
@@ -1025,11 +1037,11 @@ def _front_section(opt: OptimisationStore, figs: Sequence[FigureOutput], dpi: in
     sec = _section("front")
     r = opt.result
     front = sorted((int(i) for i in r["front"]), key=lambda i: (opt.cost(i), i))
-    n_search = int(((opt.objectives["kind"] == "search") & opt.objectives["evaluated"]).sum())
+    n_search = int(_distinct(opt.objectives)["evaluated"].sum())
     pool = "packages that meet every target" if r["any_feasible"] else \
         "packages (none meets every target, so all are compared)"
     sec.blocks.append(Para(
-        f"The front: the {len(front)} of {n_search} evaluated packages that no other beats on every objective at "
+        f"The front: the {len(front)} of {n_search} distinct packages evaluated that no other beats on every objective at "
         f"once (among the {pool}); moving along it buys outcomes with staff-hours. Each figure shows the cost "
         "against one outcome, so a front package can look beaten in one projection: it wins on another "
         "objective." + (" Objectives are " + _aggregate_words(opt) + "." if opt.robust else "")))
@@ -1271,8 +1283,9 @@ def _convergence_section(opt: OptimisationStore, figs: Sequence[FigureOutput], d
                              "cheapest meeting every target so far (staff-hours)",
                              "smallest total shortfall so far", "front size so far"], rows, caption=(
         "The front size is the number of non-dominated packages among those evaluated up to that generation (the "
-        "feasible ones when any is). The shortfall sums each target's violation at the pessimistic end, in the "
-        "KPIs' own units, as the search does when no package is feasible. A cost that still falls in the last "
+        "feasible ones when any is; a package proposed again counts once). The shortfall sums each target's "
+        "violation at the pessimistic end relative to the target, as the search does when no package is "
+        "feasible. A cost that still falls in the last "
         "generation means a larger budget (--evaluations) would likely find cheaper packages.")))
     last = t.iloc[-1]
     if len(t) > 1 and np.isfinite(last["best_cost"]):
