@@ -335,6 +335,21 @@ class TargetCheck:
         return f"misses {target_text(self.con)} by {amount(self.violation, self.kpi)} ({where})"
 
 
+def worst_case_targets(opt: OptimisationStore, cand: int) -> list[TargetCheck] | None:
+    """Every target judged on a package at its worst case over the search's cases (robust search): the
+    aggregated pessimistic bound the search used (``bound.<kpi>`` and ``con.<kpi>`` in objectives.parquet)."""
+    row = opt.objectives[opt.objectives["candidate"] == cand]
+    if row.empty:
+        return None
+    out = []
+    for con in opt.constraints:
+        bound, violation = row.iloc[0].get(f"bound.{con['kpi']}"), row.iloc[0].get(f"con.{con['kpi']}")
+        if bound is None or violation is None or not np.isfinite(bound):
+            return None
+        out.append(TargetCheck(con, float(bound), float(violation) <= 0, float(violation)))
+    return out
+
+
 def check_targets(opt: OptimisationStore, cand: int, case: str, seeds: str = "search") -> list[TargetCheck] | None:
     """Every target judged on a package in a case, on the pessimistic end of its 95% interval (the mean
     when the interval is undefined); None when the package was not evaluated there."""
@@ -638,13 +653,13 @@ def reading(opt: OptimisationStore) -> list[str]:
             out.append(f"Its outcomes in the {search_case} case: {_outcome_words(opt, chosen, search_case)}; "
                        f"{n_feasible} of the {n_search} distinct packages evaluated meet every target.")
     else:
-        checks = check_targets(opt, chosen, search_case) if search_case else None
+        checks = check_targets(opt, chosen, search_case) if search_case else worst_case_targets(opt, chosen)
         missed = "; ".join(c.words() for c in (checks or []) if not c.met)
         met = [c for c in (checks or []) if c.met]
         out.append(f"**No package meets every target** ({targets}, each judged on the pessimistic end of its 95% "
                    f"interval) among the {n_search} distinct packages evaluated. The one with the smallest total shortfall is "
                    f"**{opt.label(chosen)}** (#{chosen}): {opt.lever_text(chosen)}. "
-                   + (f"It {missed}" if missed else "")
+                   + (f"{'At its worst over the cases it' if not search_case else 'It'} {missed}" if missed else "")
                    + (f"; it {', '.join(c.words() for c in met)}" if met else "") + ". "
                    + f"{_upper_first(_cost_words(opt, chosen))}.")
         if search_case:
