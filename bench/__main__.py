@@ -7,7 +7,8 @@
     python -m bench --markdown               # the figures in bench/results.json as Markdown tables
 
 Suites: ``scale`` (full scale, population scaling, case scaling), ``reference`` (the model vs the plain
-Mesa implementation in bench/reference.py at equal work), ``experiments`` (bench/experiments_bench.py).
+Mesa implementation in bench/reference.py at equal work), ``experiments`` (bench/experiments_bench.py),
+``startup`` (command start-up against the imports it cannot avoid, bench/startup.py).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from rich.table import Table
 from bench.scale import ROOT, code_version, machine_info, profile_run, reference_suite, scale_suite
 
 RESULTS = ROOT / "bench" / "results.json"
-SUITES = ("scale", "reference", "experiments")
+SUITES = ("scale", "reference", "experiments", "startup")
 
 
 def _fmt(v: Any, digits: int = 1) -> str:
@@ -143,6 +144,14 @@ def markdown(doc: dict[str, Any]) -> str:
             out.append("|---|---:|---|---|")
             for k, c in suite.get("checks", {}).items():
                 out.append(f"| {k} | {_fmt(c.get('value'), 2)} | {c.get('target', '')} | {_fmt(bool(c.get('ok')))} |")
+        elif "median_s" in suite:
+            out.append("| command | median wall s |")
+            out.append("|---|---:|")
+            out += [f"| {k} | {v:.3f} |" for k, v in suite["median_s"].items()]
+            out.append("\n| figure | value | target | met |")
+            out.append("|---|---:|---|---|")
+            for k, c in suite.get("checks", {}).items():
+                out.append(f"| {k} | {_fmt(c.get('value'), 2)} | {c.get('target', '')} | {_fmt(bool(c.get('ok')))} |")
         else:
             out.append("| key | value |")
             out.append("|---|---|")
@@ -193,6 +202,10 @@ def main(argv: list[str] | None = None) -> int:
             res = scale_suite(args.quick, args.repeats, args.timeout, log=log)
         elif suite == "reference":
             res = reference_suite(args.quick, args.repeats, args.timeout, args.ref_population, args.ref_days, log=log)
+        elif suite == "startup":
+            from bench.startup import startup_suite
+
+            res = startup_suite(args.quick, args.repeats, log=log)
         else:
             res = run_experiments(args.quick, console)
             if res is None:

@@ -15,7 +15,25 @@ local process pool or a Dask cluster, and writes a result store (``manifest.json
 imports ``analysis``.
 """
 
-from .spec import ExperimentPlan, SpecError, load_spec, replication_seeds
-from .store import StoreError  # the one StoreError of common.store, also analysis.StoreError
-
 __all__ = ["ExperimentPlan", "SpecError", "StoreError", "load_spec", "replication_seeds"]
+
+#: Where each public name lives; imported on first use, so that a command that needs one module of the
+#: package (``run.py run`` writes one run with ``experiments.single``) does not load the spec machinery.
+#: StoreError is the one StoreError of common.store, also analysis.StoreError.
+_LAZY = {"ExperimentPlan": "spec", "SpecError": "spec", "load_spec": "spec", "replication_seeds": "spec",
+         "StoreError": "store"}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'experiments' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -10,8 +10,6 @@ Public interface (used by ``experiments``, ``analysis``, ``run.py`` and ``app.py
 """
 
 from .errors import WenzhengError
-from .results import CASE_COLUMNS, CASE_STATUSES, KPI_NAMES, KPI_UNITS, RunResult
-from .scenario import Scenario, ScenarioError, load_scenario, parse_overrides, validate
 
 __all__ = [
     "CASE_COLUMNS", "CASE_STATUSES", "KPI_NAMES", "KPI_UNITS", "GovernanceModel", "RunResult", "Scenario",
@@ -19,11 +17,25 @@ __all__ = [
 ]
 __version__ = "0.1.0"
 
+#: Where each public name lives. Everything but the error base class is imported on first use, so that
+#: ``import sim`` (and ``python run.py --help``) does not pay for pandas, pydantic or the model.
+_LAZY = {
+    "CASE_COLUMNS": "results", "CASE_STATUSES": "results", "KPI_NAMES": "results", "KPI_UNITS": "results",
+    "RunResult": "results", "Scenario": "scenario", "ScenarioError": "scenario", "load_scenario": "scenario",
+    "parse_overrides": "scenario", "validate": "scenario", "GovernanceModel": "model", "run_scenario": "model",
+}
+
 
 def __getattr__(name: str):
-    # The model is imported on first use, so that reading a scenario (and reporting its errors) stays quick.
-    if name in ("GovernanceModel", "run_scenario"):
-        from . import model
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sim' has no attribute {name!r}")
+    from importlib import import_module
 
-        return getattr(model, name)
-    raise AttributeError(f"module 'sim' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
