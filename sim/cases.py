@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from enum import IntEnum
+from typing import Any
 
 import numpy as np
 
@@ -70,6 +71,14 @@ _BOOL_FIELDS = ("enterprise", "urban", "true_resolved", "recorded_resolved", "pe
                 "surveyed", "audited")
 
 
+#: Every column of the case store: (name, dtype, default of a new case).
+_COLUMNS: tuple[tuple[str, Any, Any], ...] = (
+    *((f, np.float64, np.nan) for f in _FLOAT_FIELDS), *((f, np.int32, 0) for f in _INT_FIELDS),
+    *((f, np.int8, -1 if f == "satisfied" else 0) for f in _SMALL_FIELDS),
+    *((f, np.bool_, False) for f in _BOOL_FIELDS), *((f, np.int64, -1) for f in _ID_FIELDS),
+)
+
+
 class CaseStore:
     """Columnar storage of every reported case. ``satisfied`` is -1 (not judged), 0 or 1.
 
@@ -84,46 +93,42 @@ class CaseStore:
     needs to pass it on. ``repeat_of`` is the id of the earlier case of the same problem (−1: a first report),
     ``repeat_count`` how many reports of the problem came before.
 
-    Grows by half its size when full (a good first ``capacity`` avoids copies altogether).
+    Grows by half its size when full (a good first ``capacity`` avoids copies altogether). Rows past ``n`` are
+    allocated but never written (``np.empty``): each row gets its defaults when it is added, so the memory
+    of the unused capacity is not touched and costs no resident memory.
     """
 
     def __init__(self, capacity: int = 1024) -> None:
         self.n = 0
         self.capacity = max(16, int(capacity))
-        for f in _FLOAT_FIELDS:
-            setattr(self, f, np.full(self.capacity, np.nan))
-        for f in _INT_FIELDS:
-            setattr(self, f, np.zeros(self.capacity, dtype=np.int32))
-        for f in _SMALL_FIELDS:
-            setattr(self, f, np.zeros(self.capacity, dtype=np.int8))
-        for f in _BOOL_FIELDS:
-            setattr(self, f, np.zeros(self.capacity, dtype=bool))
-        for f in _ID_FIELDS:
-            setattr(self, f, np.full(self.capacity, -1, dtype=np.int64))
+        for f, dtype, _ in _COLUMNS:
+            setattr(self, f, np.empty(self.capacity, dtype=dtype))
         self.first_open = 0  # every case before this index is final
 
     def _grow(self, need: int) -> None:
         cap = self.capacity
         while cap < need:
             cap = int(cap * 1.5) + 16
-        for f in _FLOAT_FIELDS + _INT_FIELDS + _SMALL_FIELDS + _BOOL_FIELDS + _ID_FIELDS:
+        for f, dtype, _ in _COLUMNS:
             old = getattr(self, f)
-            fill = np.nan if f in _FLOAT_FIELDS else -1 if f in _ID_FIELDS else 0
-            new = np.full(cap, fill, dtype=old.dtype)
+            new = np.empty(cap, dtype=dtype)
             new[: self.n] = old[: self.n]
             setattr(self, f, new)
         self.capacity = cap
 
     def add(self, **columns: np.ndarray) -> np.ndarray:
-        """Append cases; returns their ids. Columns not given keep their defaults."""
+        """Append cases; returns their ids. Columns not given get their defaults (NaN times, −1 for
+        ``repeat_of`` and ``satisfied``, 0 or false otherwise)."""
         k = len(next(iter(columns.values())))
         if self.n + k > self.capacity:
             self._grow(self.n + k)
+        new = slice(self.n, self.n + k)
         ids = np.arange(self.n, self.n + k, dtype=np.int64)
-        if "satisfied" not in columns:
-            self.satisfied[self.n: self.n + k] = -1  # not judged yet
+        for name, _, default in _COLUMNS:
+            if name not in columns:
+                getattr(self, name)[new] = default
         for name, values in columns.items():
-            getattr(self, name)[self.n: self.n + k] = values
+            getattr(self, name)[new] = values
         self.n += k
         return ids
 

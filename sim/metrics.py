@@ -226,18 +226,18 @@ def build_result(model: GovernanceModel, final: bool = False) -> RunResult:
     for by, (codes, labels) in splits.items():
         # the rows sorted by group, each group's in their order: a group's rows are then one slice
         order = np.argsort(codes, kind="stable")
-        by_group = {name: x[order] for name, x in cols.items()}
         ends = np.cumsum(np.bincount(codes, minlength=len(labels))).tolist()
         for g in sorted(labels[c] for c in np.unique(codes).tolist()):
             i = labels.index(g)
-            sel = slice(ends[i - 1] if i else 0, ends[i])
-            gk = kpis({name: x[sel] for name, x in by_group.items()}, end_h, sc.kpi.response_target_h)
-            size = sel.stop - sel.start
+            rows_of_g = order[ends[i - 1] if i else 0: ends[i]]  # the group's rows, in their order
+            group = {name: x[rows_of_g] for name, x in cols.items()}  # one group's copy at a time
+            gk = kpis(group, end_h, sc.kpi.response_target_h)
+            size = len(rows_of_g)
             gk["cases"] = float(size)
-            gk["online_share"] = _rate(by_group["online"][sel], size)
+            gk["online_share"] = _rate(group["online"], size)
             for name, val in gk.items():
                 rows.append((by, g, name, float(val)))
-        del by_group  # one split's sorted copy at a time
+            del group
     # participation by area and kind (problems met vs reported)
     for ai, area in enumerate(("rural", "urban")):
         rows.append(("area", area, "participation_rate", _rate(model.reported[ai].sum(), model.problems[ai].sum())))

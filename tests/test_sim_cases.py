@@ -100,11 +100,12 @@ def test_growth_keeps_earlier_rows():
     assert cs.enterprise[:10].tolist() == [i % 2 == 0 for i in range(10)]
     assert cs.due[:10].tolist() == [i * 2.0 for i in range(10)]
     assert cs.satisfied[:10].tolist() == [1, 0, 1] + [-1] * 7
-    # new rows have the defaults
-    assert np.isnan(cs.due[10:]).all()
+    # new rows have the defaults (rows past n are unused capacity: never written, so never resident)
+    assert np.isnan(cs.due[10:30]).all()
     assert cs.dept[10:30].tolist() == [0] * 20
     assert cs.satisfied[10:30].tolist() == [-1] * 20
-    assert not cs.enterprise[10:].any()
+    assert not cs.enterprise[10:30].any()
+    assert cs.repeat_of[10:30].tolist() == [-1] * 20
 
 
 def test_growth_by_several_steps_in_one_add():
