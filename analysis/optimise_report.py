@@ -22,7 +22,6 @@ the 95% interval over replications: the lower end for ``at_least``, the upper en
 
 from __future__ import annotations
 
-import datetime as _dt
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,13 +46,11 @@ from .report import (
     Code,
     Para,
     Picture,
-    ReportError,
     Section,
     Table,
     describe_value,
     fte,
-    render_html,
-    render_markdown,
+    write_pages,
 )
 from .summarize import HIGHER_IS_BETTER, LOWER_IS_BETTER, format_value, is_share, kpi_label, kpi_unit
 
@@ -1338,22 +1335,7 @@ def write_optimisation_report(store_dir: str | Path, out_dir: str | Path | None 
     opt = read_optimisation_store(store_dir)
     target = Path(out_dir) if out_dir is not None else opt.root
     title, sections = build_optimisation_report(opt, dpi=dpi)
-    generated = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    fig_dir = target / "figures"
-    try:
-        fig_dir.mkdir(parents=True, exist_ok=True)
-        for old in fig_dir.glob("*.png"):
-            old.unlink()
-        for s in sections:
-            for b in s.blocks:
-                if isinstance(b, Picture):
-                    (fig_dir / f"{b.name}.png").write_bytes(b.png)
-        html_path, md_path = target / "report.html", target / "report.md"
-        html_path.write_text(render_html(title, sections, generated), encoding="utf-8")
-        md_path.write_text(render_markdown(title, sections, generated), encoding="utf-8")
-    except OSError as exc:
-        raise ReportError(f"{target}: cannot write the report ({exc.strerror or exc})") from exc
-    return {"html": html_path, "md": md_path, "figures": fig_dir}
+    return write_pages(target, title, sections)
 
 
 def figure_label_overlaps(store_dir: str | Path | OptimisationStore) -> dict[str, list[tuple[str, str]]]:

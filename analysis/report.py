@@ -964,6 +964,12 @@ def write_report(store_dir: str | Path | Store, out_dir: str | Path | None = Non
     if target is None:
         raise ReportError("an in-memory store needs out_dir to write the report to")
     title, sections = build_report(store, dpi=dpi)
+    return write_pages(target, title, sections)
+
+
+def write_pages(target: Path, title: str, sections: Sequence[Section]) -> dict[str, Path]:
+    """Write a report's ``report.html``, ``report.md`` and ``figures/*.png`` (replacing older figures) into
+    ``target``; ReportError when they cannot be written."""
     generated = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     fig_dir = target / "figures"
     try:

@@ -62,7 +62,7 @@ from sim.yamlfiles import read_yaml_mapping
 from .designs import field_kind, to_setting
 from .engines import Batch, Batcher, Engine, execute, make_engine
 from .runner import RunTask, _sigterm_as_interrupt, run_batch
-from .spec import _format_errors, replication_seeds
+from .spec import _format_errors, read_posterior_file, replication_seeds
 
 DEFAULT_OUT = Path("results") / "optimise"
 CANDIDATES_FILE = "candidates.json"
@@ -306,18 +306,11 @@ class OptimisationPlan:
 
 
 def _read_posterior(path: Path, d: PosteriorDraws, seed: int) -> list[dict[str, float]]:
-    file = path.parent / d.file
+    """``d.n`` parameter sets drawn by weight (seeded) from a calibrate-abc posterior."""
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-        names = list(data["parameters"])
-        draws = np.array([[float(v) for v in data["draws"][n]] for n in names]).T
-        weights = np.asarray(data["weights"], dtype=float)
-    except FileNotFoundError:
-        raise OptimiseError(f"{path}: key 'robust.posterior.file': {d.file!r} not found (looked for "
-                            f"{file.resolve()})") from None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise OptimiseError(f"{path}: key 'robust.posterior.file': {d.file!r} is not a posterior written by "
-                            f"calibrate-abc (needs 'parameters', 'draws' and 'weights'): {exc}") from None
+        names, draws, weights = read_posterior_file(path.parent / d.file)
+    except ValueError as exc:
+        raise OptimiseError(f"{path}: key 'robust.posterior.file': {d.file!r}: {exc}") from None
     pick = np.random.default_rng(seed % 2**32).choice(len(weights), size=d.n, p=weights / weights.sum())
     return [{n: float(draws[i, j]) for j, n in enumerate(names)} for i in pick]
 

@@ -462,6 +462,25 @@ def _build_checked_design(spec: Spec, scenarios: dict[str, Scenario], path: Path
         raise SpecError(f"{path}: key 'design': {exc}") from None
 
 
+def read_posterior_file(file: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """A ``posterior.json`` written by ``calibrate-abc``: the parameter names, the draws (draws × parameters)
+    and their weights. ValueError saying what is wrong (missing file, wrong layout, bad weights)."""
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+        names = list(data["parameters"])
+        draws = np.array([[float(v) for v in data["draws"][n]] for n in names]).T
+        weights = np.asarray(data["weights"], dtype=float)
+    except FileNotFoundError:
+        raise ValueError(f"posterior file not found (looked for {file.resolve()}); write one with "
+                         "python run.py calibrate-abc SPEC") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError("not a posterior written by calibrate-abc (needs 'parameters', 'draws' and "
+                         f"'weights'): {exc}") from None
+    if len(weights) != len(draws) or not len(weights) or (weights < 0).any() or not weights.sum() > 0:
+        raise ValueError("the weights must be as many as the draws, non-negative, and not all zero")
+    return names, draws, weights
+
+
 def _posterior_design(spec: Spec, scenarios: dict[str, Scenario], path: Path,
                       holds: dict[str, list[str]]) -> DesignPoints:
     """``n`` parameter sets drawn (with replacement, by weight, seeded by the design's or the master seed)
@@ -469,21 +488,10 @@ def _posterior_design(spec: Spec, scenarios: dict[str, Scenario], path: Path,
     uncertainty, not only noise."""
     d = spec.design
     where = f"{path}: key 'design.file'"
-    file = path.parent / d.file
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-        names = list(data["parameters"])
-        draws = np.array([[float(v) for v in data["draws"][n]] for n in names]).T
-        weights = np.asarray(data["weights"], dtype=float)
-    except FileNotFoundError:
-        raise SpecError(f"{where}: posterior file {d.file!r} not found (looked for {file.resolve()}); "
-                        "write one with python run.py calibrate-abc SPEC") from None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise SpecError(f"{where}: {d.file!r} is not a posterior written by calibrate-abc "
-                        f"(needs 'parameters', 'draws' and 'weights'): {exc}") from None
-    if len(weights) != len(draws) or not len(weights) or (weights < 0).any() or not weights.sum() > 0:
-        raise SpecError(f"{where}: {d.file!r}: the weights must be as many as the draws, non-negative, "
-                        "and not all zero")
+        names, draws, weights = read_posterior_file(path.parent / d.file)
+    except ValueError as exc:
+        raise SpecError(f"{where}: {d.file!r}: {exc}") from None
     kinds: dict[str, str] = {}
     for name in names:
         try:
