@@ -60,6 +60,35 @@ def machine_parallelism() -> float:
     return one / two  # = (2 / two) / (2 × 1 / one)
 
 
+def sweep_rate(quick: bool = False, workers: int = 2) -> dict[str, Any]:
+    """Warm sweep throughput: runs per minute of the 30-day default city (``scenarios/default.yaml``, no
+    warm-up) through the engine on ``workers`` local workers, with the pool's start-up (interpreters, imports,
+    numba's first call) taken out: two experiments of n1 and n2 runs, rate = (n2 − n1) / (t2 − t1). Medians
+    of alternating repeats."""
+    from experiments.runner import run_experiment
+
+    small, large, repeats = (4, 12, 1) if quick else (10, 40, 3)
+    default = (ROOT / "scenarios" / "default.yaml").resolve()
+    walls: dict[int, list[float]] = {small: [], large: []}
+    with tempfile.TemporaryDirectory(prefix="wenzheng-sweep-") as tmp:
+        spec_path = Path(tmp) / "sweep.yaml"
+        spec_path.write_text(yaml.safe_dump({"name": "sweep", "scenarios": {"default": str(default)},
+                                             "replications": large, "days": 30, "warmup_days": 0, "seed": 1}),
+                             encoding="utf-8")
+        for rep in range(repeats):
+            for n in (small, large):
+                t0 = time.perf_counter()
+                run_experiment(str(spec_path), out=str(Path(tmp) / f"n{n}-r{rep}"), workers=workers,
+                               engine="local", replications=n, progress=False)
+                walls[n].append(time.perf_counter() - t0)
+    t_small, t_large = statistics.median(walls[small]), statistics.median(walls[large])
+    return {"scenario": "scenarios/default.yaml", "days": 30, "workers": workers, "runs": [small, large],
+            "wall_s": [round(t_small, 3), round(t_large, 3)],
+            "warm_runs_per_min": round(60.0 * (large - small) / (t_large - t_small), 2),
+            "cold_runs_per_min_large": round(60.0 * large / t_large, 2),
+            "samples_wall_s": {str(k): [round(w, 3) for w in v] for k, v in walls.items()}}
+
+
 def run_benchmark(quick: bool = False) -> dict[str, Any]:
     """Measure runs per minute with 1 and 2 workers; return a JSON-able dict (medians, efficiency)."""
     from experiments.runner import run_experiment
@@ -105,7 +134,9 @@ def run_benchmark(quick: bool = False) -> dict[str, Any]:
     one, two = figures(1), figures(2)
     efficiency = two["runs_per_min"] / (2.0 * one["runs_per_min"])
     machine = statistics.median(control)
+    sweep = sweep_rate(quick)
     return {
+        "sweep_default_30d": sweep,
         "spec": "experiments/reforms.yaml",
         "scenarios": len(plan.scenarios),
         "replications": replications,
