@@ -61,7 +61,7 @@ from sim.yamlfiles import read_yaml_mapping
 
 from .designs import field_kind, to_setting
 from .engines import Batch, Batcher, Engine, execute, make_engine
-from .runner import RunTask, _sigterm_as_interrupt, run_batch
+from .runner import RunTask, _sigterm_as_interrupt, run_batch, session_timings
 from .spec import _format_errors, read_posterior_file, replication_seeds
 
 DEFAULT_OUT = Path("results") / "optimise"
@@ -646,8 +646,6 @@ class _Search:
     def __init__(self, plan: OptimisationPlan, store: ResultStore, engine: Engine, progress: bool) -> None:
         self.plan = plan
         self.store = store
-        self.engine = engine
-        self.progress = progress
         self.eval = _Evaluator(plan, store, engine, progress)
         self.stored = self._read_candidates()
         self.cands: list[Candidate] = []
@@ -945,10 +943,7 @@ def run_optimisation(spec_path: str | Path, out: str | Path | None = None, evalu
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
         eng.close()
-        store.finish({"started": store.manifest.get("resumed", [store.manifest.get("created")])[-1],
-                      "wall_s": time.perf_counter() - t0, "run_wall_s": search.eval.counts["run_wall_s"],
-                      "engine": eng.describe(), "workers": eng.workers, "runs_ok": search.eval.counts["ok"],
-                      "runs_failed": search.eval.counts["failed"], "interrupted": interrupted})
+        store.finish(session_timings(store, eng, search.eval.counts, t0, interrupted))
     if interrupted:
         raise OptimiseInterrupted(f"interrupted: {len(store.ok_run_ids())} runs are stored in {store.root}; run "
                                   "the same command with --resume to go on")

@@ -367,12 +367,18 @@ def _run_batches(job: _PlanJob, engine: Engine, batcher: Batcher, t0: float) -> 
         if bar:
             bar.stop()
         engine.close()
-        counts = job.counts
-        store.finish({"started": store.manifest.get("resumed", [store.manifest.get("created")])[-1],
-                      "wall_s": time.perf_counter() - t0, "run_wall_s": counts["run_wall_s"],
-                      "engine": engine.describe(), "workers": engine.workers, "runs_ok": counts["ok"],
-                      "runs_failed": counts["failed"], "interrupted": interrupted})
+        store.finish(session_timings(store, engine, job.counts, t0, interrupted))
     return interrupted
+
+
+def session_timings(store: ResultStore, engine: Engine, counts: dict[str, Any], t0: float,
+                    interrupted: bool) -> dict[str, Any]:
+    """One session's entry of the manifest's ``timings``: when it started, its wall time and the summed run
+    wall time (s), the engine and workers, the runs that ended ok or failed, and whether it was interrupted."""
+    return {"started": store.manifest.get("resumed", [store.manifest.get("created")])[-1],
+            "wall_s": time.perf_counter() - t0, "run_wall_s": counts["run_wall_s"], "engine": engine.describe(),
+            "workers": engine.workers, "runs_ok": counts["ok"], "runs_failed": counts["failed"],
+            "interrupted": interrupted}
 
 
 def _sigterm_as_interrupt() -> Any:
