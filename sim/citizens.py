@@ -28,7 +28,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numba
 import numpy as np
 
 from .cases import Channel
@@ -334,42 +333,12 @@ class Population:
             listeners = self.contacts[who].ravel()
             shift = np.repeat(delta * c.social_influence / self.contacts.shape[1], self.contacts.shape[1])
             rows = self._distinct(listeners)
-            # as _bring_up, then np.add.at and the clip, in one compiled pass (same operations, same order)
+            # as _bring_up, then np.add.at and the clip, in one kernel (sim.kernels; same operations, same order)
             t_set = self.t_set[rows]
             t_set = np.maximum(t_set, now)
             f = np.exp(-(t_set - self.t_set[rows]) / self.tau_h)
-            t_old, t_new = _relax_and_shift(rows, t_set, f, self.trust, self.trust0, self.efficacy,
-                                            self.efficacy0, self.t_set, listeners, shift)
+            t_old, t_new = self.model.kernels.relax_and_shift(rows, t_set, f, self.trust, self.trust0,
+                                                              self.efficacy, self.efficacy0, self.t_set,
+                                                              listeners, shift)
             self._account(t_set, t_new - t_old, None)
         self.trust_change[who] = 0.0
-
-
-@numba.njit(cache=True, nogil=True)
-def _relax_and_shift(rows, t, f, trust, trust0, efficacy, efficacy0, t_set, listeners, shift):
-    """Relax the rows ``rows`` (unique) by the factors ``f`` and set their t_set to ``t`` (as
-    :meth:`Population._bring_up`), add ``shift`` to the trust of each of ``listeners`` in order (as
-    ``np.add.at``), clip the rows' trust to 0–1; returns the rows' trust after the relaxation and at the end."""
-    n = len(rows)
-    t_old = np.empty(n)
-    t_new = np.empty(n)
-    for i in range(n):
-        r = rows[i]
-        b = trust0[r]
-        v = b + (trust[r] - b) * f[i]
-        trust[r] = v
-        t_old[i] = v
-        be = efficacy0[r]
-        efficacy[r] = be + (efficacy[r] - be) * f[i]
-        t_set[r] = t[i]
-    for j in range(len(listeners)):
-        trust[listeners[j]] += shift[j]
-    for i in range(n):
-        r = rows[i]
-        v = trust[r]
-        if v < 0.0:
-            v = 0.0
-        elif v > 1.0:
-            v = 1.0
-        trust[r] = v
-        t_new[i] = v
-    return t_old, t_new

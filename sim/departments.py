@@ -103,7 +103,7 @@ class DepartmentTable:
         self.staff = h.dept_staff
         # one queue per department, its staff the servers (sim.queues)
         self.queues = QueueBank(self.staff, always_open, model.calendar, s.queue_discipline,
-                                cases=model.cases.capacity)
+                                cases=model.cases.capacity, kernels=model.kernels)
         # the county each department belongs to (-1: prefecture level and above), for county supervision
         self.county = np.array([int(r.unit.split(":")[1]) if r.unit.startswith("county:")
                                 else int(h.township_county[int(r.unit.split(":")[1])]) if r.unit.startswith("township:")

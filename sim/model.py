@@ -36,6 +36,7 @@ from .citizens import Population
 from .demand import Demand
 from .departments import ActionChoice, DepartmentTable
 from .hierarchy import Hierarchy
+from .jit import kernels, use_compiled
 from .levers import Levers, PolicyChange, always_open, policy_timeline
 from .lifecycle import HANDLERS, Event
 from .platform import Platform
@@ -55,7 +56,8 @@ class GovernanceModel(mesa.Model):
     columnar state and beliefs; ``departments.agents`` are the Mesa agents), ``supervisors`` (the city's
     office first, then the counties'; ``supervisor`` is the city's) and ``upper_supervisor``, ``ledger``
     (paid and worked hours),
-    ``cases`` (the columnar case store), ``agenda`` (timed events), ``daily`` (the time-series rows),
+    ``cases`` (the columnar case store), ``agenda`` (timed events), ``compiled`` (whether the run uses the
+    numba-compiled kernels, :mod:`sim.jit`; ``kernels`` is that module), ``daily`` (the time-series rows),
     ``timeline`` (policy changes still to come) and ``policy_changes`` (those applied).
     Times are hours since the start of the run (hour 0 is midnight of ``world.start_date``).
     """
@@ -78,7 +80,10 @@ class GovernanceModel(mesa.Model):
         self.demand = Demand(self)
         self.category_names = self.demand.category_names
         self.dept_always_open = always_open(scenario.departments.hours)
-        self.cases = CaseStore(capacity=self.demand.expected_cases(self.end_h))
+        expected = self.demand.expected_cases(self.end_h)
+        self.compiled = use_compiled(expected)  # numba-compiled kernels or plain Python (sim.jit)
+        self.kernels = kernels(self.compiled)
+        self.cases = CaseStore(capacity=expected)
         self.agenda = Agenda()
         self.platform = Platform(self)
         self.departments = DepartmentTable(self, self.dept_always_open)
@@ -252,6 +257,7 @@ class GovernanceModel(mesa.Model):
 
         result = build_result(self, final=final)
         result.meta["policy_changes"] = [dict(c) for c in self.policy_changes]
+        result.meta["kernels"] = "numba" if self.compiled else "python"
         return result
 
 

@@ -30,7 +30,7 @@ class Platform(mesa.Agent):
         self.settings = p
         self.always_open = model.levers.platform_always_open
         self.queue = QueueBank(np.array([p.operators]), self.always_open, model.calendar,
-                               cases=model.cases.capacity)  # one FIFO queue, the operators its servers
+                               cases=model.cases.capacity, kernels=model.kernels)  # one FIFO queue, operators serve it
         self.arrivals: list[tuple[np.ndarray, np.ndarray]] = []  # requests reaching intake this step, not yet queued
         self.fix = model.levers.systemic_fix
         self.active = False  # requests are waiting for (or in the hands of) operators

@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 
 from sim.calendar import WorkCalendar
+from sim.jit import kernels
 from sim.queues import DEADLINE, EASY_FIRST, FIFO, MODES, SUPERVISED, QueueBank, queue_key
 from sim.scenario import QueueDiscipline
 from tests.conftest import ROOT
@@ -39,8 +40,10 @@ from tests.queue_reference import (
 START = "2024-01-01"  # a Monday
 CAL = WorkCalendar(START, [], 60)
 NAN = float("nan")
-#: NUMBA_DISABLE_JIT=1 runs the kernels as plain Python: the differential workloads are cut to fit
-PURE_PYTHON = os.environ.get("NUMBA_DISABLE_JIT") == "1"
+#: WENZHENG_COMPILE=0 runs the tests on the plain-Python kernels (sim.kernels), otherwise on the
+#: numba-compiled copy: the differential workloads are cut to fit in plain Python
+PURE_PYTHON = os.environ.get("WENZHENG_COMPILE") == "0"
+KERNELS = kernels(not PURE_PYTHON)
 DIFF_HOURS = 24 * 14 if PURE_PYTHON else 24 * 21
 
 
@@ -68,7 +71,8 @@ class BankPool:
 
     def __init__(self, servers: int, always_open: bool, calendar: WorkCalendar,
                  discipline: QueueDiscipline = QueueDiscipline.FIFO, cases: int = 16) -> None:
-        self.bank = QueueBank(np.array([servers]), always_open, calendar, discipline, cases=cases)
+        self.bank = QueueBank(np.array([servers]), always_open, calendar, discipline, cases=cases,
+                              kernels=KERNELS)
         self.arrivals: list[tuple[np.ndarray, np.ndarray]] = []
         self.q0 = np.zeros(1, dtype=np.int64)
 
@@ -868,7 +872,7 @@ class Differential:
                  servers: tuple[int, ...], reference: type[ServerPool], cal: WorkCalendar) -> None:
         self.seed, self.servers, self.h = seed, servers, 0
         self.rng = rng = np.random.default_rng(seed)
-        self.bank = QueueBank(np.array(servers), always_open, cal, discipline, cases=16)
+        self.bank = QueueBank(np.array(servers), always_open, cal, discipline, cases=16, kernels=KERNELS)
         self.refs = [reference(c, always_open, cal, discipline) for c in servers]
         self.counts = _arrival_counts(rng, servers, hours, always_open, cal)
         n = self.n = int(self.counts.sum())
@@ -1044,9 +1048,9 @@ def test_bank_equals_reference_on_random_workloads(seed, discipline, always_open
 
 @pytest.mark.skipif(PURE_PYTHON, reason="already running the kernels as plain Python")
 def test_bank_equals_reference_with_the_kernels_as_plain_python():
-    """The same differential tests with NUMBA_DISABLE_JIT=1 (the kernels run as plain Python, on a shorter
-    workload): the compiled and the plain-Python kernels follow the same rules."""
-    env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
+    """The same differential tests with WENZHENG_COMPILE=0 (the plain-Python kernels, on a shorter workload,
+    in a process that never imports numba): the compiled and the plain-Python kernels follow the same rules."""
+    env = {**os.environ, "WENZHENG_COMPILE": "0"}
     done = subprocess.run([sys.executable, "-m", "pytest", __file__, "-q", "-p", "no:cacheprovider",
                            "-k", "random_workloads"], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=600)

@@ -1,0 +1,413 @@
+"""The compiled kernels: the queue loops of :mod:`sim.queues` and the trust relaxation of :mod:`sim.citizens`.
+
+This file is loaded in two ways (:mod:`sim.jit` chooses, per run): as ``sim.kernels``, the functions are
+plain Python; as ``sim._kernels_compiled``, every ``@jit`` function is compiled by numba (``cache=True``:
+compiled once per machine, then loaded from ``__pycache__``). Both run the same source, so they give the
+same results; the compiled copy is faster on many cases but costs numba's import and first call
+(about 0.4 s per process), which a small run does not earn back.
+
+A waiting-line row and the queue disciplines are described in :mod:`sim.queues`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _decorator():
+    """``numba.njit`` for the compiled copy of this file, the identity for the plain one."""
+    if __name__.endswith("_compiled"):
+        import numba
+
+        return numba.njit(cache=True, nogil=True)
+    return lambda f: f
+
+
+jit = _decorator()
+
+#: The key code of each discipline (:func:`queue_key`); EASY_FIRST is a department's own choice.
+FIFO, SUPERVISED, DEADLINE, EASY_FIRST = 0, 1, 2, 3
+#: Columns of a waiting-line row: the key (3), the join order, the case, its arrival time and work time.
+K0, K1, K2, SEQ, CASE, ARRIVAL, WORK = range(7)
+ROW = 7
+
+
+# ------------------------------------------------------------------------------------------ keys
+@jit
+def queue_key(mode: int, arrival: float, due: float, boost: float, work: float) -> tuple[float, float, float]:
+    """The priority key of one case in a queue of ``mode`` (FIFO, SUPERVISED, DEADLINE or EASY_FIRST)."""
+    if mode == FIFO:
+        return 0.0, arrival, 0.0
+    if mode == SUPERVISED:
+        return -boost, arrival, 0.0
+    if mode == DEADLINE:
+        return -boost, due, arrival
+    return -boost, work, arrival
+
+
+@jit
+def _before(a0: float, a1: float, a2: float, a3: float, b0: float, b1: float, b2: float, b3: float) -> bool:
+    """Whether key+order a comes before b (compared element by element, as Python compares tuples)."""
+    if a0 != b0:
+        return a0 < b0
+    if a1 != b1:
+        return a1 < b1
+    if a2 != b2:
+        return a2 < b2
+    return a3 < b3
+
+
+# ------------------------------------------------------------------------- heaps of waiting rows
+@jit
+def _row_before(h: np.ndarray, i: int, j: int) -> bool:
+    return _before(h[i, 0], h[i, 1], h[i, 2], h[i, 3], h[j, 0], h[j, 1], h[j, 2], h[j, 3])
+
+
+@jit
+def _push_row(h: np.ndarray, off: int, n: int, row: np.ndarray) -> int:
+    """Push ``row`` onto the heap ``h[off:off + n]``; returns the new length (capacity reserved beforehand)."""
+    pos = n
+    while pos > 0:
+        parent = (pos - 1) >> 1
+        p = off + parent
+        if _before(row[0], row[1], row[2], row[3], h[p, 0], h[p, 1], h[p, 2], h[p, 3]):
+            h[off + pos, :] = h[p, :]
+            pos = parent
+        else:
+            break
+    h[off + pos, :] = row
+    return n + 1
+
+
+@jit
+def _pop_row(h: np.ndarray, off: int, n: int, out: np.ndarray) -> int:
+    """Pop the smallest row of the heap ``h[off:off + n]`` into ``out``; returns the new length."""
+    out[:] = h[off, :]
+    n -= 1
+    if n == 0:
+        return 0
+    last = h[off + n, :].copy()
+    pos = 0
+    while True:
+        child = 2 * pos + 1
+        if child >= n:
+            break
+        if child + 1 < n and _row_before(h, off + child + 1, off + child):
+            child += 1
+        c = off + child
+        if _before(h[c, 0], h[c, 1], h[c, 2], h[c, 3], last[0], last[1], last[2], last[3]):
+            h[off + pos, :] = h[c, :]
+            pos = child
+        else:
+            break
+    h[off + pos, :] = last
+    return n
+
+
+# -------------------------------------------------------------------------- heaps of free times
+@jit
+def _replace_min(f: np.ndarray, off: int, n: int, value: float) -> None:
+    """Replace the smallest of the free times ``f[off:off + n]`` (a heap) by ``value``."""
+    pos = 0
+    while True:
+        child = 2 * pos + 1
+        if child >= n:
+            break
+        if child + 1 < n and f[off + child + 1] < f[off + child]:
+            child += 1
+        if f[off + child] < value:
+            f[off + pos] = f[off + child]
+            pos = child
+        else:
+            break
+    f[off + pos] = value
+
+
+# ------------------------------------------------------------------------------------ calendar
+@jit
+def _next_open(t: float, always_open: bool, open_hour: np.ndarray, next_open_hour: np.ndarray) -> float:
+    """The earliest time >= t at which the queue works (t itself when open; office hours are whole hours)."""
+    if always_open:
+        return t
+    h = int(t)
+    if h >= len(open_hour):
+        return t
+    if open_hour[h]:
+        return t
+    return next_open_hour[h]
+
+
+@jit
+def _is_open(t: float, open_hour: np.ndarray) -> bool:
+    h = int(t)
+    return h < len(open_hour) and open_hour[h]
+
+
+# ---------------------------------------------------------------------------------- the kernels
+@jit
+def _push_case(h, hoff, hlen, nlive, live_seq, key_boost, seq, q, case, arrival, work, k0, k1, k2, boost,
+               row):
+    seq[0] += 1
+    row[0], row[1], row[2] = k0, k1, k2
+    row[3] = seq[0]
+    row[4] = case
+    row[5] = arrival
+    row[6] = work
+    if live_seq[case] == 0:
+        nlive[q] += 1
+    live_seq[case] = seq[0]
+    key_boost[case] = boost
+    hlen[q] = _push_row(h, hoff[q], hlen[q], row)
+
+
+@jit
+def _start_all_on_arrival(times, work, free, fo, c, always_open, open_hour) -> bool:
+    """If every arrival (sorted by time) finds a free server at its arrival time, in an open hour, start
+    them all there (the queue's server free times ``free[fo:fo + c]`` updated) and return True; otherwise
+    change nothing and return False. Each arrival takes the server free soonest, which must be free by then."""
+    if not always_open:
+        for i in range(len(times)):
+            if not _is_open(times[i], open_hour):
+                return False
+    trial = free[fo:fo + c].copy()
+    for i in range(len(times)):
+        if trial[0] > times[i]:
+            return False
+        _replace_min(trial, 0, c, times[i] + work[i])
+    free[fo:fo + c] = trial
+    return True
+
+
+@jit
+def _pop_live(h, hoff, hlen, nlive, live_seq, q, top) -> bool:
+    """Pop queue ``q``'s best waiting case into ``top`` (stale rows are dropped); False if none waits."""
+    while hlen[q] > 0:
+        hlen[q] = _pop_row(h, hoff[q], hlen[q], top)
+        case = int(top[CASE])
+        if live_seq[case] == top[SEQ]:
+            live_seq[case] = 0
+            nlive[q] -= 1
+            return True
+    return False
+
+
+@jit
+def _event_loop(q, t_end, lo, na, a_case, a_time, a_work, a_k, a_boost, c, fo, free, h, hoff, hlen, nlive,
+                blocked, live_seq, key_boost, seq, always_open, open_hour, next_open_hour, out_case, out_start,
+                out_done, n_out, row, top):
+    """The general event loop of queue ``q`` (priorities, waiting lines and office hours) until ``t_end``;
+    returns the new number of starts in ``out_*``."""
+    i = 0
+    while c > 0:
+        s = free[fo]
+        if nlive[q] == 0:
+            if i >= na:
+                break
+            tau = s if s > a_time[lo + i] else a_time[lo + i]
+        else:
+            tau = s
+        tau = _next_open(tau, always_open, open_hour, next_open_hour)
+        if tau >= t_end:
+            blocked[q] = tau
+            break
+        while i < na and a_time[lo + i] <= tau:
+            j = lo + i
+            _push_case(h, hoff, hlen, nlive, live_seq, key_boost, seq, q, a_case[j], a_time[j], a_work[j],
+                       a_k[j, 0], a_k[j, 1], a_k[j, 2], a_boost[j], row)
+            i += 1
+        if not _pop_live(h, hoff, hlen, nlive, live_seq, q, top):
+            continue
+        case = int(top[CASE])
+        arrival = top[ARRIVAL]
+        start = tau if tau >= arrival else arrival
+        if not always_open and start != tau:
+            start = _next_open(start, always_open, open_hour, next_open_hour)
+            if start >= t_end:  # it arrived after closing: it waits, first in line, for the next opening
+                live_seq[case] = top[SEQ]
+                nlive[q] += 1
+                hlen[q] = _push_row(h, hoff[q], hlen[q], top)
+                blocked[q] = start
+                break
+        fin = start + top[WORK]
+        _replace_min(free, fo, c, fin)
+        out_case[n_out] = case
+        out_start[n_out] = start
+        out_done[n_out] = fin
+        n_out += 1
+    while i < na:
+        j = lo + i
+        _push_case(h, hoff, hlen, nlive, live_seq, key_boost, seq, q, a_case[j], a_time[j], a_work[j],
+                   a_k[j, 0], a_k[j, 1], a_k[j, 2], a_boost[j], row)
+        i += 1
+    return n_out
+
+
+@jit
+def advance_all(t_end, active, a_off, a_case, a_time, a_work, a_k, a_boost, servers, foff, free, h, hoff,
+                hlen, nlive, blocked, live_seq, key_boost, seq, always_open, open_hour, next_open_hour):
+    """Run every active queue until ``t_end`` (h), taking this step's arrivals; returns (cases, start times,
+    completion times) of the cases started.
+
+    Arrivals are sorted by (queue, time, case), those of queue q at ``a_off[q]:a_off[q + 1]``, with their
+    keys ``a_k`` (n, 3). Starts go to ``out_*`` in queue order, each queue's in start order. A queue stays
+    ``active`` while cases wait in it.
+
+    Fast path (same result): when nobody waits and at least 16 cases arrive, all of which find a free server
+    at their arrival time, each case starts on arrival, in arrival order (a case that would have to wait
+    sends the queue to the general event loop instead, which orders starts by key).
+    """
+    size = len(a_case)
+    for q in range(len(servers)):
+        if active[q]:
+            size += nlive[q]
+    out_case = np.empty(size, dtype=np.int64)
+    out_start = np.empty(size)
+    out_done = np.empty(size)
+    n_out = 0
+    row = np.empty(ROW)
+    top = np.empty(ROW)
+    for q in range(len(servers)):
+        if not active[q]:
+            continue
+        lo = a_off[q]
+        na = a_off[q + 1] - lo
+        if na == 0 and blocked[q] >= t_end and nlive[q] > 0:
+            continue  # every server busy (or the office closed) past this step
+        c = servers[q]
+        fo = foff[q]
+        if na >= 16 and nlive[q] == 0 and c > 0 and _start_all_on_arrival(
+                a_time[lo:lo + na], a_work[lo:lo + na], free, fo, c, always_open, open_hour):
+            for i in range(na):
+                out_case[n_out] = a_case[lo + i]
+                out_start[n_out] = a_time[lo + i]
+                out_done[n_out] = a_time[lo + i] + a_work[lo + i]
+                n_out += 1
+        else:
+            n_out = _event_loop(q, t_end, lo, na, a_case, a_time, a_work, a_k, a_boost, c, fo, free, h, hoff,
+                                hlen, nlive, blocked, live_seq, key_boost, seq, always_open, open_hour,
+                                next_open_hour, out_case, out_start, out_done, n_out, row, top)
+        active[q] = nlive[q] > 0
+    return out_case[:n_out], out_start[:n_out], out_done[:n_out]
+
+
+@jit
+def prepare_arrivals(q, cases, times, work, due, boost, mode, n_queues, hlen, hcap, active):
+    """This step's arrivals sorted by (queue, time, case), with their keys (``mode`` by queue) and the
+    offsets of each queue's arrivals; their queues become active. Also returns the queues whose heap storage
+    lacks room for their arrivals (plus one row)."""
+    order = np.argsort(cases, kind="mergesort")
+    order = order[np.argsort(times[order], kind="mergesort")]
+    order = order[np.argsort(q[order], kind="mergesort")]
+    n = len(order)
+    s_q = q[order]
+    s_case = cases[order]
+    s_time = times[order]
+    s_work = work[order]
+    s_boost = boost[order]
+    keys = np.empty((n, 3))
+    counts = np.zeros(n_queues, dtype=np.int64)
+    for j in range(n):
+        k0, k1, k2 = queue_key(mode[s_q[j]], s_time[j], due[order[j]], s_boost[j], s_work[j])
+        keys[j, 0], keys[j, 1], keys[j, 2] = k0, k1, k2
+        counts[s_q[j]] += 1
+    a_off = np.zeros(n_queues + 1, dtype=np.int64)
+    n_short = 0
+    short = np.empty(n_queues, dtype=np.int64)
+    for qq in range(n_queues):
+        a_off[qq + 1] = a_off[qq] + counts[qq]
+        if counts[qq]:
+            active[qq] = True
+            if hlen[qq] + counts[qq] + 1 > hcap[qq]:
+                short[n_short] = qq
+                n_short += 1
+    return s_q, s_case, s_time, s_work, s_boost, keys, a_off, counts, short[:n_short]
+
+
+@jit
+def remove_all(q, cases, live_seq, nlive):
+    """Withdraw the waiting ``cases`` from their queues ``q``; True where a case was waiting."""
+    out = np.zeros(len(cases), dtype=np.bool_)
+    for i in range(len(cases)):
+        if live_seq[cases[i]] > 0:
+            live_seq[cases[i]] = 0
+            nlive[q[i]] -= 1
+            out[i] = True
+    return out
+
+
+@jit
+def raise_all(q, cases, arrival, due, boost, work, mode, h, hoff, hlen, nlive, live_seq, key_boost, seq):
+    """Waiting cases move up their queues when ``boost`` gives them a better key than the one they hold;
+    returns how many moved."""
+    row = np.empty(ROW)
+    moved = 0
+    for i in range(len(cases)):
+        c = cases[i]
+        if live_seq[c] == 0:
+            continue
+        m = mode[q[i]]
+        o0, o1, o2 = queue_key(m, arrival[i], due[i], key_boost[c], work[i])
+        n0, n1, n2 = queue_key(m, arrival[i], due[i], boost[i], work[i])
+        if _before(n0, n1, n2, 0.0, o0, o1, o2, 0.0):
+            _push_case(h, hoff, hlen, nlive, live_seq, key_boost, seq, q[i], c, arrival[i], work[i],
+                       n0, n1, n2, boost[i], row)
+            moved += 1
+    return moved
+
+
+@jit
+def rekey(q, m, due, boost, h, hoff, hlen, nlive, live_seq, key_boost, seq):
+    """Queue ``q`` takes order ``m``: its waiting cases are keyed afresh (``due``, ``boost`` by case id)
+    and keep the order in which they joined among equal keys."""
+    off, n = hoff[q], hlen[q]
+    rows = np.empty((n, ROW))
+    k = 0
+    for i in range(n):
+        case = int(h[off + i, CASE])
+        if live_seq[case] == h[off + i, SEQ]:
+            rows[k, :] = h[off + i, :]
+            k += 1
+    rows = rows[:k]
+    order = np.argsort(rows[:, SEQ])
+    hlen[q] = 0
+    nlive[q] -= k
+    row = np.empty(ROW)
+    for j in range(k):
+        r = rows[order[j]]
+        case = int(r[CASE])
+        live_seq[case] = 0
+        k0, k1, k2 = queue_key(m, r[ARRIVAL], due[case], boost[case], r[WORK])
+        _push_case(h, hoff, hlen, nlive, live_seq, key_boost, seq, q, case, r[ARRIVAL], r[WORK], k0, k1, k2,
+                   boost[case], row)
+
+
+# ------------------------------------------------------------------------------ citizens' trust
+@jit
+def relax_and_shift(rows, t, f, trust, trust0, efficacy, efficacy0, t_set, listeners, shift):
+    """Relax the rows ``rows`` (unique) by the factors ``f`` and set their t_set to ``t`` (as
+    :meth:`Population._bring_up`), add ``shift`` to the trust of each of ``listeners`` in order (as
+    ``np.add.at``), clip the rows' trust to 0–1; returns the rows' trust after the relaxation and at the end."""
+    n = len(rows)
+    t_old = np.empty(n)
+    t_new = np.empty(n)
+    for i in range(n):
+        r = rows[i]
+        b = trust0[r]
+        v = b + (trust[r] - b) * f[i]
+        trust[r] = v
+        t_old[i] = v
+        be = efficacy0[r]
+        efficacy[r] = be + (efficacy[r] - be) * f[i]
+        t_set[r] = t[i]
+    for j in range(len(listeners)):
+        trust[listeners[j]] += shift[j]
+    for i in range(n):
+        r = rows[i]
+        v = trust[r]
+        if v < 0.0:
+            v = 0.0
+        elif v > 1.0:
+            v = 1.0
+        trust[r] = v
+        t_new[i] = v
+    return t_old, t_new
