@@ -24,7 +24,15 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench.scale import ROOT, code_version, machine_info, profile_run, reference_suite, scale_suite
+from bench.scale import (
+    BEFORE_COMMIT,
+    ROOT,
+    code_version,
+    machine_info,
+    profile_run,
+    reference_suite,
+    scale_suite,
+)
 
 RESULTS = ROOT / "bench" / "results.json"
 SUITES = ("scale", "reference", "experiments", "startup")
@@ -170,6 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=3600.0, help="seconds before a single run is stopped")
     ap.add_argument("--ref-population", type=int, default=None, help="citizens in the reference comparison")
     ap.add_argument("--ref-days", type=float, default=None, help="days in the reference comparison")
+    ap.add_argument("--before", default=BEFORE_COMMIT, metavar="COMMIT",
+                    help=f"commit the full-scale year is timed against, in turns (default {BEFORE_COMMIT}; "
+                         "'none' to skip)")
     ap.add_argument("--out", type=Path, default=RESULTS, help="results file (merged, default bench/results.json)")
     ap.add_argument("--profile", action="store_true", help="profile a mid-size run with pyinstrument instead")
     ap.add_argument("--profile-html", default=None, help="also write the profile as HTML to this path")
@@ -199,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     stamp = {"date": dt.datetime.now().isoformat(timespec="seconds"), "machine": machine, "code": code_version()}
     for suite in suites:
         if suite == "scale":
-            res = scale_suite(args.quick, args.repeats, args.timeout, log=log)
+            before = None if args.before.lower() == "none" else args.before
+            res = scale_suite(args.quick, args.repeats, args.timeout, log=log, before=before)
         elif suite == "reference":
             res = reference_suite(args.quick, args.repeats, args.timeout, args.ref_population, args.ref_days, log=log)
         elif suite == "startup":
