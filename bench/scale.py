@@ -143,13 +143,18 @@ def _worker(spec: RunSpec) -> dict[str, Any]:
         out.update(cases=res.reported, closed=res.closed, problems=res.problems)
         digest = ""
     else:
-        result = run_scenario(scenario, seed=seed, days=days, warmup_days=warmup)
-        cases = result.cases
-        n_cases, n_closed = len(cases), int((cases["status"] == "closed").sum())
-        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         import pandas as pd
 
-        digest = hashlib.sha256(pd.util.hash_pandas_object(cases, index=False).to_numpy().tobytes()).hexdigest()
+        result = run_scenario(scenario, seed=seed, days=days, warmup_days=warmup)
+        # the cases table a piece at a time, as a writer takes it (the table is never held whole)
+        n_cases = n_closed = 0
+        sha = hashlib.sha256()
+        for piece in (result.case_chunks() if hasattr(result, "case_chunks") else [result.cases]):
+            n_cases += len(piece)
+            n_closed += int((piece["status"] == "closed").sum())
+            sha.update(pd.util.hash_pandas_object(piece, index=False).to_numpy().tobytes())
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        digest = sha.hexdigest()
         out.update(cases=n_cases, closed=n_closed, summary={k: float(v) for k, v in result.summary.items()})
     ru = resource.getrusage(resource.RUSAGE_SELF)
     out.update(wall_s=wall, work_cpu_s=cpu, import_s=t0 - t_import, cases_hash=digest[:16],

@@ -317,19 +317,24 @@ def read_distributions(root: str | Path) -> pd.DataFrame:
     return concat_frames(parts, DISTRIBUTION_COLUMNS)
 
 
-def case_histograms(cases: pd.DataFrame) -> pd.DataFrame:
-    """The distribution rows of one run's cases table (measure, bin, lo_h, hi_h, count; bin −1: never)."""
+def case_histograms(cases: pd.DataFrame | Iterable[pd.DataFrame]) -> pd.DataFrame:
+    """The distribution rows of one run's cases table (measure, bin, lo_h, hi_h, count; bin −1: never); the
+    table whole or in pieces (``RunResult.case_chunks``: the counts are added up piece by piece)."""
     edges = np.asarray(DISTRIBUTION_EDGES_H)
-    frames = []
-    for measure, (start, end) in DISTRIBUTION_MEASURES.items():
-        t = (cases[end].to_numpy(dtype="float64") - cases[start].to_numpy(dtype="float64"))
-        reached = ~np.isnan(t)
-        counts = np.bincount(np.clip(np.searchsorted(edges, np.maximum(t[reached], 0.0), side="right") - 1,
-                                     0, len(edges) - 2), minlength=len(edges) - 1)
-        frames.append(pd.DataFrame({
-            "measure": measure, "bin": np.r_[np.arange(len(edges) - 1), -1].astype("int64"),
-            "lo_h": np.r_[edges[:-1], math.inf], "hi_h": np.r_[edges[1:], math.inf],
-            "count": np.r_[counts, int((~reached).sum())].astype("int64")}))
+    pieces = [cases] if isinstance(cases, pd.DataFrame) else cases
+    counts = {m: np.zeros(len(edges), dtype=np.int64) for m in DISTRIBUTION_MEASURES}  # the bins, then "never"
+    for piece in pieces:
+        for measure, (start, end) in DISTRIBUTION_MEASURES.items():
+            t = (piece[end].to_numpy(dtype="float64") - piece[start].to_numpy(dtype="float64"))
+            reached = ~np.isnan(t)
+            counts[measure][:-1] += np.bincount(
+                np.clip(np.searchsorted(edges, np.maximum(t[reached], 0.0), side="right") - 1, 0, len(edges) - 2),
+                minlength=len(edges) - 1)
+            counts[measure][-1] += int((~reached).sum())
+    frames = [pd.DataFrame({
+        "measure": measure, "bin": np.r_[np.arange(len(edges) - 1), -1].astype("int64"),
+        "lo_h": np.r_[edges[:-1], math.inf], "hi_h": np.r_[edges[1:], math.inf], "count": c})
+        for measure, c in counts.items()]
     return pd.concat(frames, ignore_index=True)
 
 

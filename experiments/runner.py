@@ -90,7 +90,7 @@ def run_one(task: RunTask) -> dict[str, Any]:
         result = _run_scenario()(task.scenario, seed=task.seed)
         out["summary"] = _summary_rows(result, task.kpis)
         out["timeseries"] = _timeseries_long(result.timeseries)
-        out["distributions"] = case_histograms(result.cases)
+        out["distributions"] = case_histograms(result.case_chunks())
         if task.keep_cases:
             out["cases"] = result.cases.reset_index(drop=True)
         out["status"], out["error"] = "ok", ""

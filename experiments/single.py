@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sim import RunResult, Scenario
+from sim.results import CHUNK_ROWS
 
 
 def _clean(value: Any) -> Any:
@@ -21,15 +22,42 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def write_cases(result: RunResult, path: str | Path, rows: int = CHUNK_ROWS) -> int:
+    """Write the cases table of ``result`` to the parquet file ``path`` a piece of ``rows`` cases at a time
+    (one row group each), so that the whole table is never held in memory at once, neither as a frame nor
+    as an Arrow table. Read back with pandas, the file gives :attr:`RunResult.cases` exactly. Returns the
+    rows written."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    written = 0
+    writer = None
+    try:
+        for piece in result.case_chunks(rows):
+            table = pa.Table.from_pandas(piece, preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(path, table.schema)
+            writer.write_table(table)
+            written += len(piece)
+    finally:
+        if writer is not None:
+            writer.close()
+    return written
+
+
 def write_run(result: RunResult, scenario: Scenario, out_dir: str | Path) -> Path:
     """Write ``cases.parquet``, ``timeseries.parquet``, ``groups.parquet`` and ``summary.json`` into ``out_dir``.
 
-    Files are written to a temporary name and renamed, so a reader never sees half a file.
+    Files are written to a temporary name and renamed, so a reader never sees half a file. The cases go
+    out in pieces (:func:`write_cases`).
     NaN KPIs are written as JSON ``null``.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    for name, frame in (("cases", result.cases), ("timeseries", result.timeseries), ("groups", result.groups)):
+    tmp = out / ".cases.parquet.tmp"
+    write_cases(result, tmp)
+    os.replace(tmp, out / "cases.parquet")
+    for name, frame in (("timeseries", result.timeseries), ("groups", result.groups)):
         tmp = out / f".{name}.parquet.tmp"
         frame.to_parquet(tmp, index=False)
         os.replace(tmp, out / f"{name}.parquet")

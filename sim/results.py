@@ -5,8 +5,8 @@ Described for users in README.md ("Outputs of one run") and docs/ODD.md (III.i, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -113,7 +113,21 @@ CASE_STATUSES: tuple[str, ...] = (
 )
 
 
-@dataclass
+#: Rows per piece when a cases table is handed out in pieces (:meth:`RunResult.case_chunks`).
+CHUNK_ROWS = 250_000
+
+
+class CaseSource(Protocol):
+    """Where a result's cases table comes from when it is not held as one frame (the finished run's case
+    store, :mod:`sim.metrics`): the whole table at once, or its rows in order, a piece at a time."""
+
+    def __len__(self) -> int: ...
+
+    def frame(self) -> pd.DataFrame: ...
+
+    def chunks(self, rows: int) -> Iterator[pd.DataFrame]: ...
+
+
 class RunResult:
     """In-memory result of one run.
 
@@ -122,10 +136,53 @@ class RunResult:
     kind, channel, urban/rural region and handling level, and the queue waits of departments and relays by
     level, long (columns ``group_by, group, kpi, value``).
     ``meta``: seed, scenario name and fingerprint, versions, timings.
+
+    A finished run's result reads its cases from the case store (``source``): ``cases`` builds the whole
+    table on first use, while :meth:`case_chunks` hands it out a piece at a time without ever holding it
+    whole (for writers and anything that can work piece by piece: a city-year's table is over 400 MB).
     """
 
-    cases: pd.DataFrame
-    timeseries: pd.DataFrame
-    summary: dict[str, float]
-    groups: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["group_by", "group", "kpi", "value"]))
-    meta: dict[str, Any] = field(default_factory=dict)
+    def __init__(self, cases: pd.DataFrame | None = None, timeseries: pd.DataFrame | None = None,
+                 summary: dict[str, float] | None = None, groups: pd.DataFrame | None = None,
+                 meta: dict[str, Any] | None = None, source: CaseSource | None = None) -> None:
+        if cases is None and source is None:
+            raise ValueError("a RunResult needs its cases table or a source of it")
+        self._cases = cases
+        self._source = source
+        self.timeseries = timeseries if timeseries is not None else pd.DataFrame()
+        self.summary = dict(summary or {})
+        self.groups = groups if groups is not None else pd.DataFrame(columns=["group_by", "group", "kpi", "value"])
+        self.meta = dict(meta or {})
+
+    @property
+    def cases(self) -> pd.DataFrame:
+        """The whole cases table (built from the source on first use, then kept)."""
+        if self._cases is None:
+            self._cases = self._source.frame()
+        return self._cases
+
+    @cases.setter
+    def cases(self, frame: pd.DataFrame) -> None:
+        self._cases = frame
+
+    @property
+    def n_cases(self) -> int:
+        """Rows of the cases table (without building it)."""
+        return len(self._cases) if self._cases is not None else len(self._source)
+
+    def case_chunks(self, rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+        """The cases table in pieces of at most ``rows`` rows, in order, with the same columns and dtypes
+        (categories included) in every piece; an empty table gives one empty piece. Concatenated, the pieces
+        are :attr:`cases`."""
+        if rows < 1:
+            raise ValueError(f"rows must be at least 1, not {rows}")
+        if self._cases is None:
+            yield from self._source.chunks(rows)
+            return
+        n = len(self._cases)
+        for lo in range(0, max(n, 1), rows):
+            yield self._cases.iloc[lo: lo + rows]
+
+    def __repr__(self) -> str:
+        return (f"RunResult({self.n_cases:,} cases, {len(self.timeseries)} days, {len(self.summary)} KPIs, "
+                f"meta={sorted(self.meta)})")
