@@ -11,6 +11,7 @@ model's :class:`sim.budgets.HoursLedger`.
 from __future__ import annotations
 
 import platform as _platform
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -33,67 +34,136 @@ def _q(x: np.ndarray, *q: float) -> list[float]:
     return np.quantile(x, q).tolist() if len(x) else [float("nan")] * len(q)
 
 
+class StoreCases:
+    """The cases table (measured cases only, columns :data:`sim.results.CASE_COLUMNS`) read from a model's
+    case store: whole (:meth:`frame`) or a piece at a time (:meth:`chunks`), with the same categories in
+    every piece; the KPIs' columns straight from the store (:meth:`arrays`). The store must not change
+    while this is in use (a finished run's store does not).
+
+    Where a case was never dispatched its department and holder are ``platform`` (a category added only
+    when such a case exists) and its handling level too (the levels are then the used ones and
+    ``platform``, sorted by name; otherwise every level in hierarchy order).
+    """
+
+    def __init__(self, model: GovernanceModel) -> None:
+        cs = model.cases
+        self.cs = cs
+        self.categories = model.category_names
+        keep = np.flatnonzero(cs.measured[: cs.n])
+        self.ids = keep
+        # ids follow the creation time, so the measured cases are one run of ids: a slice, cheaper than a gather
+        self.contiguous = bool(len(keep) and keep[-1] - keep[0] + 1 == len(keep))
+        h = model.hierarchy
+        self.county_of = h.township_county
+        self.dept_level = h.dept_level
+        self.dept_names = [d.node for d in h.departments]
+        level_names = [lv.value for lv in LEVELS]
+        rows = self._rows(0, len(keep))
+        not_sent = np.isnan(cs.dispatched[rows])
+        self.platform = bool(not_sent.any())
+        if self.platform:
+            used = np.unique(h.dept_level[cs.handler[rows][~not_sent]])
+            self.level_labels = sorted({*(level_names[i] for i in used.tolist()), "platform"})
+            self.level_code = np.array([self.level_labels.index(n) if n in self.level_labels else -1
+                                        for n in level_names])
+        else:
+            self.level_labels = level_names
+            self.level_code = np.arange(len(level_names))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def _rows(self, lo: int, hi: int) -> slice | np.ndarray:
+        """Store rows of table rows ``lo:hi``."""
+        if self.contiguous:
+            first = int(self.ids[0])
+            return slice(first + lo, first + hi)
+        return self.ids[lo:hi]
+
+    def levels(self, rows: slice | np.ndarray) -> np.ndarray:
+        """Handling-level codes (into :attr:`level_labels`) of store ``rows``."""
+        code = self.level_code[self.dept_level[self.cs.handler[rows]]]
+        if self.platform:
+            code = np.where(np.isnan(self.cs.dispatched[rows]), self.level_labels.index("platform"), code)
+        return code
+
+    def _piece(self, lo: int, hi: int, copy: bool) -> pd.DataFrame:
+        cs = self.cs
+        rows = self._rows(lo, hi)
+        v = lambda name: getattr(cs, name)[rows]  # noqa: E731
+        dept, holder = v("handler"), v("dept")
+        depts = list(self.dept_names)
+        if self.platform:
+            not_sent = np.isnan(v("dispatched"))
+            dept = np.where(not_sent, len(depts), dept)
+            holder = np.where(not_sent, len(depts), holder)
+            depts.append("platform")
+        sat = v("satisfied").astype(float)
+        sat[sat < 0] = np.nan
+        repeat_of = pd.array(v("repeat_of"), dtype="Int64")
+        repeat_of[repeat_of < 0] = pd.NA
+        df = pd.DataFrame({
+            "case_id": self.ids[lo:hi].astype(np.int64),
+            "citizen_id": v("citizen").astype(np.int64),
+            "requester_kind": pd.Categorical.from_codes(v("enterprise").astype(np.int8), ["citizen", "enterprise"]),
+            "category": pd.Categorical.from_codes(v("category"), self.categories),
+            "channel": pd.Categorical.from_codes(v("channel"), list(CHANNEL_NAMES)),
+            "region": v("region").astype(np.int32),
+            "county": self.county_of[v("region")].astype(np.int32),
+            "urban": v("urban"),
+            "handling_level": pd.Categorical.from_codes(self.levels(rows), list(self.level_labels)),
+            "department": pd.Categorical.from_codes(dept, depts),
+            "created_h": v("created"), "accepted_h": v("accepted"), "dispatched_h": v("dispatched"),
+            "dept_arrival_h": v("dept_arrival"), "first_response_h": v("first_response"),
+            "service_start_h": v("service_start"), "replied_h": v("replied"), "closed_h": v("closed"),
+            "due_h": v("due"),
+            "true_resolved": v("true_resolved"), "recorded_resolved": v("recorded_resolved"),
+            "perfunctory": v("perfunctory"), "satisfied": sat,
+            "supervised": v("supervised"), "escalated": v("escalated"), "reopened": v("reopened"),
+            "tattle": v("tattle"), "direct_answer": v("direct_answer"), "misrouted": v("misrouted"),
+            "hops": v("hops").astype(np.int8), "bounced": v("bounced").astype(np.int8),
+            "status": pd.Categorical.from_codes(v("status"), [STATUS_NAMES[s.value] for s in Status]),
+            "holder": pd.Categorical.from_codes(holder, depts),
+            "repeat_of": repeat_of,
+        }, copy=copy)
+        return df[list(CASE_COLUMNS)]
+
+    def frame(self, copy: bool = False) -> pd.DataFrame:
+        """The whole table; ``copy=False`` lets columns that need no conversion share memory with the store."""
+        return self._piece(0, len(self), copy)
+
+    def chunks(self, rows: int) -> Iterator[pd.DataFrame]:
+        """The table in pieces of at most ``rows`` rows, in order (one empty piece for an empty table)."""
+        for lo in range(0, max(len(self), 1), rows):
+            yield self._piece(lo, min(lo + rows, len(self)), copy=False)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The columns the KPIs need (as :func:`_arrays` gives them from the table), read from the store."""
+        cs = self.cs
+        rows = self._rows(0, len(self))
+        store = {"created_h": "created", "first_response_h": "first_response", "closed_h": "closed",
+                 "due_h": "due", "replied_h": "replied", "accepted_h": "accepted", "dispatched_h": "dispatched",
+                 "dept_arrival_h": "dept_arrival"}
+        out = {name: getattr(cs, store.get(name, name))[rows] for name in _ARRAY_COLUMNS if name != "satisfied"}
+        sat = cs.satisfied[rows].astype(float)
+        sat[sat < 0] = np.nan
+        out["satisfied"] = sat
+        out = {name: out[name] for name in _ARRAY_COLUMNS}  # the order of _arrays
+        status = cs.status[rows]
+        out["is_closed"] = status == Status.CLOSED
+        out["is_abandoned"] = status == Status.ABANDONED
+        out["repeat"] = cs.repeat_of[rows] >= 0
+        out["online"] = cs.channel[rows] == CHANNEL_NAMES.index("online")
+        return out
+
+
 def cases_frame(model: GovernanceModel, copy: bool = True) -> pd.DataFrame:
     """The cases table (measured cases only), columns :data:`sim.results.CASE_COLUMNS`.
 
-    ``copy=False`` (for a run that is over: :func:`sim.model.run_scenario`) lets columns that need no
-    conversion share memory with the case store instead of copying it (about 300 MB less at peak for a
-    full-scale year); the store must then not change while the table is in use.
+    ``copy=False`` (for a run that is over) lets columns that need no conversion share memory with the case
+    store instead of copying it; the store must then not change while the table is in use.
     """
-    cs = model.cases
-    n = cs.n
-    keep = np.flatnonzero(cs.measured[:n])
-    # ids follow the creation time, so the measured cases are one run of ids: a slice, cheaper than a gather
-    rows = slice(int(keep[0]), int(keep[-1]) + 1) if len(keep) and keep[-1] - keep[0] + 1 == len(keep) else keep
-    h = model.hierarchy
-    dept_names = np.array([d.node for d in h.departments])
-    level_names = np.array([lv.value for lv in LEVELS])
-    v = lambda name: getattr(cs, name)[rows]  # noqa: E731
-    dept = v("handler")
-    holder = v("dept")
-    sat = v("satisfied").astype(float)
-    repeat_of = pd.array(v("repeat_of"), dtype="Int64")
-    repeat_of[repeat_of < 0] = pd.NA
-    sat[sat < 0] = np.nan
-    status_codes = v("status")
-    df = pd.DataFrame({
-        "case_id": keep.astype(np.int64),
-        "citizen_id": v("citizen").astype(np.int64),
-        "requester_kind": pd.Categorical.from_codes(v("enterprise").astype(np.int8), ["citizen", "enterprise"]),
-        "category": pd.Categorical.from_codes(v("category"), model.category_names),
-        "channel": pd.Categorical.from_codes(v("channel"), list(CHANNEL_NAMES)),
-        "region": v("region").astype(np.int32),
-        "county": h.township_county[v("region")].astype(np.int32),
-        "urban": v("urban"),
-        "handling_level": pd.Categorical.from_codes(h.dept_level[dept], list(level_names)),
-        "department": pd.Categorical.from_codes(dept, list(dept_names)),
-        "created_h": v("created"), "accepted_h": v("accepted"), "dispatched_h": v("dispatched"),
-        "dept_arrival_h": v("dept_arrival"), "first_response_h": v("first_response"),
-        "service_start_h": v("service_start"), "replied_h": v("replied"), "closed_h": v("closed"),
-        "due_h": v("due"),
-        "true_resolved": v("true_resolved"), "recorded_resolved": v("recorded_resolved"),
-        "perfunctory": v("perfunctory"), "satisfied": sat,
-        "supervised": v("supervised"), "escalated": v("escalated"), "reopened": v("reopened"),
-        "tattle": v("tattle"), "direct_answer": v("direct_answer"), "misrouted": v("misrouted"),
-        "hops": v("hops").astype(np.int8), "bounced": v("bounced").astype(np.int8),
-        "status": pd.Categorical.from_codes(status_codes, [STATUS_NAMES[s.value] for s in Status]),
-        "holder": pd.Categorical.from_codes(holder, list(dept_names)),
-        "repeat_of": repeat_of,
-    }, copy=copy)
-    # a case not dispatched has no handling department
-    not_sent = np.isnan(df["dispatched_h"].to_numpy())
-    if not_sent.any():
-        df["department"] = df["department"].cat.add_categories(["platform"])
-        df.loc[not_sent, "department"] = "platform"
-        df["holder"] = df["holder"].cat.add_categories(["platform"])
-        df.loc[not_sent, "holder"] = "platform"
-        # the levels left among the dispatched cases and "platform", sorted by name
-        level = h.dept_level[dept]
-        labels = sorted({*level_names[np.unique(level[~not_sent])].tolist(), "platform"})
-        code = np.array([labels.index(name) if name in labels else -1 for name in level_names.tolist()])
-        df["handling_level"] = pd.Categorical.from_codes(
-            np.where(not_sent, labels.index("platform"), code[level]), labels)
-    return df[list(CASE_COLUMNS)]
+    return StoreCases(model).frame(copy=copy)
 
 
 _ARRAY_COLUMNS = ("created_h", "first_response_h", "closed_h", "due_h", "satisfied", "direct_answer",
@@ -120,7 +190,24 @@ def _arrays(df: pd.DataFrame) -> dict[str, np.ndarray]:
     return out
 
 
-def kpis(df: pd.DataFrame | dict[str, np.ndarray], end_h: float, response_target_h: float,
+class _Rows(Mapping):
+    """The KPIs' columns (:meth:`StoreCases.arrays`) of some rows, gathered afresh each time one is read, so
+    that a large group of the equity splits is never copied whole (only the columns the KPIs hold at once)."""
+
+    def __init__(self, cols: dict[str, np.ndarray], rows: np.ndarray) -> None:
+        self.cols, self.rows = cols, rows
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.cols[name][self.rows]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.cols)
+
+    def __len__(self) -> int:
+        return len(self.cols)
+
+
+def kpis(df: pd.DataFrame | Mapping[str, np.ndarray], end_h: float, response_target_h: float,
          mask: np.ndarray | None = None) -> dict[str, float]:
     """The service KPIs of a cases table (or of the rows in ``mask``); no population-level or budget ones.
 
@@ -189,17 +276,20 @@ def _resolution(recorded: np.ndarray, true: np.ndarray, final: np.ndarray, dispa
 
 
 def build_result(model: GovernanceModel, final: bool = False) -> RunResult:
-    """Assemble the run's tables and KPIs. ``final``: the run is over and the model will not step again, so
-    the cases table may share memory with the case store (:func:`cases_frame`)."""
+    """Assemble the run's tables and KPIs. The KPIs are computed from the case store's columns; the cases
+    table is not built here. ``final``: the run is over and the model will not step again, so the result
+    reads its cases table from the store when asked (:class:`StoreCases`, whole or in pieces); otherwise
+    the table is copied now (the store goes on changing)."""
     import mesa
 
     sc = model.settings
-    df = cases_frame(model, copy=not final)
+    src = StoreCases(model)
+    rows = src._rows(0, len(src))
     end_h = model.end_h
-    cols = _arrays(df)
+    cols = src.arrays()
     k = kpis(cols, end_h, sc.kpi.response_target_h)
     open_all = model.cases.open_ids()
-    urban = df["urban"].to_numpy()
+    urban = model.cases.urban[rows]
     online = cols["online"]
     k["backlog_end"] = float(len(open_all))
     k["mean_trust"] = model.population.mean_trust(float(model.hour))
@@ -213,16 +303,14 @@ def build_result(model: GovernanceModel, final: bool = False) -> RunResult:
     summary = {name: float(k[name]) for name in KPI_NAMES}
 
     # splits for equity analysis
-    rows = []
-    kind = df["requester_kind"]
-    channel = df["channel"]
-    level = df["handling_level"].astype("category")
+    cs = model.cases
     splits = {
-        "requester_kind": (kind.cat.codes.to_numpy(), list(kind.cat.categories)),
-        "channel": (channel.cat.codes.to_numpy(), list(channel.cat.categories)),
+        "requester_kind": (cs.enterprise[rows].astype(np.int8), ["citizen", "enterprise"]),
+        "channel": (cs.channel[rows], list(CHANNEL_NAMES)),
         "area": (urban.astype(np.int8), ["rural", "urban"]),
-        "handling_level": (level.cat.codes.to_numpy(), list(level.cat.categories)),
+        "handling_level": (src.levels(rows), list(src.level_labels)),
     }
+    rows = []
     for by, (codes, labels) in splits.items():
         # the rows sorted by group, each group's in their order: a group's rows are then one slice
         order = np.argsort(codes, kind="stable")
@@ -230,14 +318,13 @@ def build_result(model: GovernanceModel, final: bool = False) -> RunResult:
         for g in sorted(labels[c] for c in np.unique(codes).tolist()):
             i = labels.index(g)
             rows_of_g = order[ends[i - 1] if i else 0: ends[i]]  # the group's rows, in their order
-            group = {name: x[rows_of_g] for name, x in cols.items()}  # one group's copy at a time
+            group = _Rows(cols, rows_of_g)  # each column gathered when the KPIs read it, not kept
             gk = kpis(group, end_h, sc.kpi.response_target_h)
             size = len(rows_of_g)
             gk["cases"] = float(size)
             gk["online_share"] = _rate(group["online"], size)
             for name, val in gk.items():
                 rows.append((by, g, name, float(val)))
-            del group
     # participation by area and kind (problems met vs reported)
     for ai, area in enumerate(("rural", "urban")):
         rows.append(("area", area, "participation_rate", _rate(model.reported[ai].sum(), model.problems[ai].sum())))
@@ -247,14 +334,16 @@ def build_result(model: GovernanceModel, final: bool = False) -> RunResult:
     rows += _queue_rows(model)
     groups = pd.DataFrame(rows, columns=["group_by", "group", "kpi", "value"])
 
-    ts = timeseries_frame(model, df)
+    ts = timeseries_frame(model, cols)
     meta = {
         "seed": int(model.seed), "scenario": sc.name, "fingerprint": sc.fingerprint(),
-        "cases": int(len(df)), "problems": int(problems), "systemic_fixes": int(model.platform.fixes_started),
+        "cases": len(src), "problems": int(problems), "systemic_fixes": int(model.platform.fixes_started),
         "versions": {"python": _platform.python_version(), "numpy": np.__version__, "pandas": pd.__version__,
                      "mesa": mesa.__version__},
     }
-    return RunResult(cases=df, timeseries=ts, summary=summary, groups=groups, meta=meta)
+    if final:
+        return RunResult(source=src, timeseries=ts, summary=summary, groups=groups, meta=meta)
+    return RunResult(cases=src.frame(copy=True), timeseries=ts, summary=summary, groups=groups, meta=meta)
 
 
 def _queue_rows(model: GovernanceModel) -> list[tuple[str, str, str, float]]:
@@ -275,8 +364,9 @@ def _queue_rows(model: GovernanceModel) -> list[tuple[str, str, str, float]]:
     return rows
 
 
-def timeseries_frame(model: GovernanceModel, df: pd.DataFrame) -> pd.DataFrame:
-    """One row per measured day: live counts from the model plus daily rates from the cases table.
+def timeseries_frame(model: GovernanceModel, df: pd.DataFrame | dict[str, np.ndarray]) -> pd.DataFrame:
+    """One row per measured day: live counts from the model plus daily rates from the cases table (or the
+    KPIs' columns of it, :meth:`StoreCases.arrays`).
 
     Daily rates are over the cases closed that day (``resolution_rate`` recorded, ``true_resolution_rate``
     true); ``day`` counts from the end of warm-up. Columns ``*_cum`` of the model's rows (cumulative since the
@@ -292,9 +382,9 @@ def timeseries_frame(model: GovernanceModel, df: pd.DataFrame) -> pd.DataFrame:
         live[cum.removesuffix("_cum")] = live[cum].diff().fillna(live[cum])
         live = live.drop(columns=[cum])
     n_days = int(live["day"].max()) + 1 if len(live) else 0
-    closed_day = np.floor(df["closed_h"].to_numpy() / 24.0)
-    fr_day = np.floor(df["first_response_h"].to_numpy() / 24.0)
-    acc_day = np.floor(df["accepted_h"].to_numpy() / 24.0)
+    closed_day = np.floor(np.asarray(df["closed_h"]) / 24.0)
+    fr_day = np.floor(np.asarray(df["first_response_h"]) / 24.0)
+    acc_day = np.floor(np.asarray(df["accepted_h"]) / 24.0)
 
     def count(days: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
         ok = ~np.isnan(days)
@@ -305,15 +395,15 @@ def timeseries_frame(model: GovernanceModel, df: pd.DataFrame) -> pd.DataFrame:
         return np.bincount(d, minlength=n_days)
 
     closed_n = count(closed_day)
-    sat = df["satisfied"].to_numpy()
-    created_day = np.floor(df["created_h"].to_numpy() / 24.0)
+    sat = np.asarray(df["satisfied"])
+    created_day = np.floor(np.asarray(df["created_h"]) / 24.0)
     created_n = count(created_day)
-    responded_by_created = count(created_day, ~np.isnan(df["first_response_h"].to_numpy()))
+    responded_by_created = count(created_day, ~np.isnan(np.asarray(df["first_response_h"])))
     extra = pd.DataFrame({
         "day": np.arange(n_days),
         "accepted": count(acc_day), "first_responses": count(fr_day), "closed": closed_n,
-        "recorded_resolved": count(closed_day, df["recorded_resolved"].to_numpy()),
-        "true_resolved": count(closed_day, df["true_resolved"].to_numpy()),
+        "recorded_resolved": count(closed_day, np.asarray(df["recorded_resolved"])),
+        "true_resolved": count(closed_day, np.asarray(df["true_resolved"])),
         "satisfied": count(closed_day, sat == 1), "judged": count(closed_day, ~np.isnan(sat)),
         "responded_of_created": responded_by_created, "created": created_n,
     })
