@@ -38,18 +38,21 @@ def _kpi_table(title: str, summary: dict[str, float]):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from rich.progress import Progress
-
     from experiments.single import write_run
     from sim import load_scenario, run_scenario
 
     scenario = load_scenario(args.scenario, args.set)
     seed = scenario.run.seed if args.seed is None else args.seed
     out = Path(args.out) if args.out else Path("results/runs") / f"{scenario.name}-{seed}"
-    with Progress(transient=True, disable=not sys.stderr.isatty()) as bar:
-        task = bar.add_task(f"{scenario.name} (seed {seed})", total=1.0)
-        result = run_scenario(scenario, seed=seed, days=args.days,
-                              progress=lambda share: bar.update(task, completed=share))
+    if sys.stderr.isatty():  # a progress bar for a person watching; nothing (and no import) otherwise
+        from rich.progress import Progress
+
+        with Progress(transient=True) as bar:
+            task = bar.add_task(f"{scenario.name} (seed {seed})", total=1.0)
+            result = run_scenario(scenario, seed=seed, days=args.days,
+                                  progress=lambda share: bar.update(task, completed=share))
+    else:
+        result = run_scenario(scenario, seed=seed, days=args.days)
     write_run(result, scenario.with_overrides({"run.seed": seed}), out)
     console = _console()
     console.print(_kpi_table(f"{scenario.name}, seed {seed}: {len(result.cases):,} cases", result.summary))
