@@ -24,6 +24,7 @@ class WorkCalendar:
         self.n_days = pad
         days = np.arange(pad)
         self.weekday = (start.weekday() + days) % 7  # 0 = Monday
+        self._weekday_list: list[int] = self.weekday.tolist()
         hol = {(dt.date.fromisoformat(h) - start).days for h in holidays}
         is_hol = np.isin(days, np.fromiter(hol, dtype=np.int64, count=len(hol)))
         self.is_workday = (self.weekday < 5) & ~is_hol
@@ -50,7 +51,8 @@ class WorkCalendar:
 
     # ----------------------------------------------------------------------------------------------
     def _day(self, t: np.ndarray) -> np.ndarray:
-        return np.clip(np.floor(t / 24.0).astype(np.int64), 0, self.n_days - 1)
+        """The day index of hour ``t``, clipped to the padded horizon (as ``np.clip``, by two cheaper ufuncs)."""
+        return np.minimum(np.maximum(np.floor(t / 24.0).astype(np.int64), 0), self.n_days - 1)
 
     def is_open(self, t: np.ndarray | float) -> np.ndarray:
         """True where hour ``t`` is inside office hours of a working day."""
@@ -97,6 +99,19 @@ class WorkCalendar:
         target = np.clip(base + n, 0, len(self.workdays) - 1)
         return self.workdays[target] * 24.0 + OFFICE_CLOSE_H
 
+    def due_table(self, n: np.ndarray) -> np.ndarray:
+        """:meth:`add_working_days` for every day of the horizon and each of the working-day counts ``n`` (one
+        per column): ``table[day, j]`` is the due time (h) of something dated on ``day`` given ``n[j]`` working
+        days, so ``table[day_index(t), j]`` equals ``add_working_days(t, n[j])``."""
+        n = np.ceil(np.asarray(n, dtype=float)).astype(np.int64)
+        target = np.clip(self.workday_rank[:, None] + n[None, :], 0, len(self.workdays) - 1)
+        return self.workdays[target] * 24.0 + OFFICE_CLOSE_H
+
+    def day_index(self, t: np.ndarray) -> np.ndarray:
+        """The day of each hour ``t`` (an array of floats), clipped to the padded horizon: the row of
+        :meth:`due_table`."""
+        return self._day(t)
+
     def office_hour(self, hour: int) -> bool:
         """Whether the whole hour [hour, hour+1) is an office hour."""
         return self._open_hour[hour] if hour < self._horizon else False
@@ -108,4 +123,4 @@ class WorkCalendar:
 
     def hour_of_week(self, hour: int) -> int:
         d = hour // 24
-        return int(self.weekday[min(d, self.n_days - 1)]) * 24 + hour % 24
+        return self._weekday_list[min(d, self.n_days - 1)] * 24 + hour % 24

@@ -93,10 +93,15 @@ class CaseStore:
     needs to pass it on. ``repeat_of`` is the id of the earlier case of the same problem (−1: a first report),
     ``repeat_count`` how many reports of the problem came before.
 
-    Grows by half its size when full (a good first ``capacity`` avoids copies altogether). Rows past ``n`` are
-    allocated but never written (``np.empty``): each row gets its defaults when it is added, so the memory
-    of the unused capacity is not touched and costs no resident memory.
+    Grows by half its size when full (a good first ``capacity`` avoids copies altogether). Rows are
+    allocated but not written (``np.empty``) until shortly before they are needed: an ``add`` that reaches
+    past the rows holding their defaults writes the defaults of every column into the next
+    :attr:`DEFAULTS_AHEAD` rows (or more, as the ``add`` needs) at once, so most adds write only the columns
+    they are given, and the memory of the unused capacity beyond is not touched and costs no resident memory.
     """
+
+    #: Rows ahead of ``n`` that an ``add`` fills with the columns' defaults when it needs fresh rows.
+    DEFAULTS_AHEAD = 4096
 
     def __init__(self, capacity: int = 1024) -> None:
         self.n = 0
@@ -104,33 +109,38 @@ class CaseStore:
         for f, dtype, _ in _COLUMNS:
             setattr(self, f, np.empty(self.capacity, dtype=dtype))
         self.first_open = 0  # every case before this index is final
+        self._filled = 0  # rows before this index hold a case or the columns' defaults (>= n)
 
     def _grow(self, need: int) -> None:
         cap = self.capacity
         while cap < need:
             cap = int(cap * 1.5) + 16
+        filled = self._filled
         for f, dtype, _ in _COLUMNS:
             old = getattr(self, f)
             new = np.empty(cap, dtype=dtype)
-            new[: self.n] = old[: self.n]
+            new[:filled] = old[:filled]
             setattr(self, f, new)
         self.capacity = cap
 
     def add(self, **columns: np.ndarray) -> np.ndarray:
         """Append cases; returns their ids. Columns not given get their defaults (NaN times, −1 for
         ``repeat_of`` and ``satisfied``, 0 or false otherwise)."""
+        n = self.n
         k = len(next(iter(columns.values())))
-        if self.n + k > self.capacity:
-            self._grow(self.n + k)
-        new = slice(self.n, self.n + k)
-        ids = np.arange(self.n, self.n + k, dtype=np.int64)
-        for name, _, default in _COLUMNS:
-            if name not in columns:
-                getattr(self, name)[new] = default
+        end = n + k
+        if end > self.capacity:
+            self._grow(end)
+        if end > self._filled:  # fresh rows: the defaults of every column, for the next rows too
+            fresh = slice(self._filled, min(max(end, n + self.DEFAULTS_AHEAD), self.capacity))
+            for name, _, default in _COLUMNS:
+                getattr(self, name)[fresh] = default
+            self._filled = fresh.stop
+        new = slice(n, end)
         for name, values in columns.items():
             getattr(self, name)[new] = values
-        self.n += k
-        return ids
+        self.n = end
+        return np.arange(n, end, dtype=np.int64)
 
     def compelled(self, ids: np.ndarray) -> np.ndarray:
         """Cases whose handling is compelled: under a supervision order (ladder level 2 or more) or escalated.
@@ -149,28 +159,77 @@ class CaseStore:
             self.first_open += int(lead)
             st = st[lead:]
             final = final[lead:]
-        return np.flatnonzero(~final) + self.first_open
+        return (~final).nonzero()[0] + self.first_open
 
 
 class Agenda:
     """Future events by the hour: ``schedule(kind, times, ids)`` and ``pop(hour)``.
 
-    Exact times are kept; the hour bucket only says in which step the event is handled. Scheduling only
-    stages the arrays (O(1) a call); the next ``pop`` sorts everything staged into hour buckets at once,
-    kind by kind, so a step's many small calls cost one sort. Within an hour and kind, events keep the
-    order in which they were scheduled, and ``pop`` returns them sorted by time (ties in that order).
+    Exact times are kept; the hour bucket only says in which step the event is handled. Scheduling many
+    events only stages the arrays (O(1) a call); the next ``pop`` sorts everything staged into hour buckets at
+    once, kind by kind, so a step's large calls cost one sort. A call with few events (:attr:`SMALL` at most)
+    files them into their buckets at once, as Python lists (for a few events cheaper than numpy calls on tiny
+    arrays), unless events of its kind are staged (then it is staged after them). Within an hour and kind,
+    events keep the order in which they were scheduled, and ``pop`` returns them sorted by time (ties in that
+    order).
+
+    A bucket holds, per kind, its parts in the order they were filed: array parts ``(ids, times)`` (tuples)
+    from a sorting pass, and list parts ``[ids, times]`` (Python lists) that calls with few events fill.
     """
 
-    def __init__(self) -> None:
-        self._buckets: dict[int, dict[str, list[tuple[np.ndarray, np.ndarray]]]] = defaultdict(
-            lambda: defaultdict(list))
-        self._staged: dict[str, list[tuple[np.ndarray, np.ndarray]]] = defaultdict(list)
+    #: Events in one ``schedule`` call up to which they are filed at once, by a Python loop.
+    SMALL = 32
 
-    def schedule(self, kind: str, times: np.ndarray, ids: np.ndarray) -> None:
+    def __init__(self) -> None:
+        self._buckets: dict[int, dict[Any, list[Any]]] = defaultdict(lambda: defaultdict(list))
+        self._staged: dict[Any, list[tuple[np.ndarray, np.ndarray]]] = defaultdict(list)
+
+    def schedule(self, kind: Any, times: np.ndarray, ids: np.ndarray) -> None:
         """Stage events ``kind`` for cases ``ids`` at ``times`` (hours, >= 0; the arrays must not be changed
-        afterwards: they are kept, not copied, until the next ``pop``)."""
-        if len(ids):
-            self._staged[kind].append((ids, times))
+        afterwards: they are kept, not copied, until the next ``pop``). A few events (:attr:`SMALL` at most,
+        none of the kind staged) are filed into their buckets at once instead."""
+        n = len(ids)
+        if n == 0:
+            return
+        staged = self._staged
+        if n <= self.SMALL and kind not in staged:
+            tl = times.tolist()
+            try:
+                hl = [int(t) for t in tl]  # times are >= 0, so truncation is the floor
+            except (ValueError, OverflowError):  # a time that is not finite: the array path files it
+                staged[kind].append((ids, times))
+                return
+            h = hl[0]
+            if hl.count(h) == n:  # all in one hour (the usual case): the lists join that hour's list part
+                parts = self._buckets[h][kind]
+                if parts and type(parts[-1]) is list:
+                    lp = parts[-1]
+                    lp[0] += ids.tolist()
+                    lp[1] += tl
+                else:
+                    parts.append([ids.tolist(), tl])
+                return
+            self._file(kind, ids.tolist(), tl, hl)
+            return
+        staged[kind].append((ids, times))
+
+    def _file(self, kind: Any, il: list[int], tl: list[float], hl: list[int]) -> None:
+        """File events ``kind`` (ids, times, hours as lists) one by one into list parts of their hours' buckets,
+        in the order given."""
+        buckets = self._buckets
+        last_h = None
+        lp: list[list[Any]] = []
+        for i, t, h in zip(il, tl, hl, strict=True):
+            if h != last_h:
+                b = buckets[h][kind]
+                if b and type(b[-1]) is list:
+                    lp = b[-1]
+                else:
+                    lp = [[], []]
+                    b.append(lp)
+                last_h = h
+            lp[0].append(i)
+            lp[1].append(t)
 
     def pending(self) -> int:
         """Events scheduled and not yet popped."""
@@ -199,7 +258,7 @@ class Agenda:
                 buckets[h][kind].append((ids[a:b], times[a:b]))
         self._staged.clear()
 
-    def pop(self, hour: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    def pop(self, hour: int) -> dict[Any, tuple[np.ndarray, np.ndarray]]:
         """All events due in [hour, hour+1), by kind, sorted by time."""
         if self._staged:
             self._sort_staged()
@@ -208,11 +267,22 @@ class Agenda:
             return {}
         out = {}
         for kind, parts in bucket.items():
+            if len(parts) == 1 and type(parts[0]) is list:
+                il, tl = parts[0]
+                if len(il) > 1:
+                    in_order = sorted(tl)
+                    if in_order != tl:
+                        order = sorted(range(len(tl)), key=tl.__getitem__)  # stable: ties in scheduling order
+                        il = [il[k] for k in order]
+                        tl = in_order
+                out[kind] = (np.array(il, dtype=np.int64), np.array(tl, dtype=np.float64))
+                continue
             if len(parts) == 1:
                 ids, times = parts[0]
             else:
-                ids = np.concatenate([p[0] for p in parts])
-                times = np.concatenate([p[1] for p in parts])
+                ids = np.concatenate([np.array(p[0], dtype=np.int64) if type(p) is list else p[0] for p in parts])
+                times = np.concatenate([np.array(p[1], dtype=np.float64) if type(p) is list else p[1]
+                                        for p in parts])
             if len(ids) > 1:
                 order = np.argsort(times, kind="stable")
                 ids, times = ids[order], times[order]

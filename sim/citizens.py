@@ -36,6 +36,15 @@ if TYPE_CHECKING:  # pragma: no cover
     from .model import GovernanceModel
 
 
+def _clip01(v: float) -> float:
+    """``v`` clipped to 0–1 as ``np.clip`` does it (−0.0 and NaN kept)."""
+    if v < 0.0:
+        return 0.0
+    if v > 1.0:
+        return 1.0
+    return v
+
+
 class Population:
     """Columnar state of all requesters, sorted by (township, kind)."""
 
@@ -62,6 +71,12 @@ class Population:
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
         self.offset = np.stack([starts, starts + counts - ent_counts], axis=1)  # [township, kind] start
         self.count = np.stack([counts - ent_counts, ent_counts], axis=1)        # [township, kind] size
+        # pick_requesters' look-ups, flat by 2 × township + kind: the kind picked (the other one when the
+        # township has none of the kind asked for), its start and its size
+        picked = np.where(self.count == 0, 1 - np.arange(2), np.arange(2))
+        cells = np.arange(len(counts))[:, None]
+        self._pick_start = self.offset[cells, picked].ravel()
+        self._pick_count = self.count[cells, picked].ravel()
         for j in np.flatnonzero(ent_counts):
             self.enterprise[self.offset[j, 1]: self.offset[j, 1] + ent_counts[j]] = True
         self.urban = urban[self.region]
@@ -87,6 +102,8 @@ class Population:
         self.trust_change = np.zeros(n)  # today's change, spread to contacts at the end of the day
         self.changed: list[np.ndarray] = []
         self._mark = np.zeros(n, dtype=bool)  # scratch flags for _distinct, all False between calls
+        self._channels: tuple | None = None  # (settings, _channel_table's tables) for those settings
+        self._report_costs: tuple | None = None  # (settings, cost of each channel) for report
         self._build_network(w.social_degree, w.local_tie_share, rng)
 
     # ----------------------------------------------------------------------------------------------
@@ -177,8 +194,11 @@ class Population:
             self._s_efficacy += float(np.dot(d_efficacy, w))
 
     def _distinct(self, idx: np.ndarray) -> np.ndarray:
-        """The distinct row indices in ``idx``, sorted (the values of ``np.unique``): for a short ``idx`` by a
-        sort, for a long one (over n/256) by marking each row in a scratch array of n flags, cheaper than a sort."""
+        """The distinct row indices in ``idx``, sorted (the values of ``np.unique``): for a very short ``idx`` by
+        Python's set and sort, for a short one by a numpy sort, for a long one (over n/256) by marking each row in
+        a scratch array of n flags, cheaper than a sort."""
+        if len(idx) <= 16:
+            return np.array(sorted(set(idx.tolist())), dtype=idx.dtype)
         if len(idx) <= self.n // 256:
             s = np.sort(idx)
             return s[np.concatenate(([True], s[1:] != s[:-1]))] if len(s) else s
@@ -208,31 +228,49 @@ class Population:
     def pick_requesters(self, township: np.ndarray, enterprise: np.ndarray, rng: np.random.Generator
                         ) -> np.ndarray:
         """A random requester of the given kind in each township (falls back to the other kind if none)."""
-        kind = enterprise.astype(np.int64)
-        cnt = self.count[township, kind]
-        kind = np.where(cnt == 0, 1 - kind, kind)
-        cnt = self.count[township, kind]
-        start = self.offset[township, kind]
-        return (start + (rng.random(len(township)) * cnt).astype(np.int64)).astype(np.int64)
+        cell = 2 * township.astype(np.int64) + enterprise
+        return self._pick_start[cell] + (rng.random(len(township)) * self._pick_count[cell]).astype(np.int64)
+
+    def _channel_table(self) -> tuple[np.ndarray, np.ndarray, bool]:
+        """The utilities of the three channels for each kind of requester, made once for the settings:
+        row ``4 × digital + last_good_channel + 1`` (utility units, −inf where closed); whether each row has an
+        open channel; and whether all do."""
+        c = self.model.settings.citizens
+        open_ = self.model.settings.platform.channels
+        cached = self._channels
+        if cached is not None and cached[0][0] is c and cached[0][1] is open_:
+            return cached[1]
+        table = np.empty((8, 3))
+        for digital in (0, 1):
+            for last in (-1, 0, 1, 2):
+                row = table[4 * digital + last + 1]
+                row[Channel.ONLINE] = -c.channel_cost_online if (digital and open_.online) else -np.inf
+                row[Channel.HOTLINE] = -c.channel_cost_hotline if open_.hotline else -np.inf
+                row[Channel.OFFLINE] = -c.channel_cost_offline if open_.offline else -np.inf
+                if last >= 0:
+                    row[last] += c.channel_stickiness
+        reachable = np.isfinite(table).any(axis=1)
+        out = (table, reachable, bool(reachable.all()))
+        self._channels = ((c, open_), out)
+        return out
 
     def choose_channel(self, who: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         c = self.model.settings.citizens
-        open_ = self.model.settings.platform.channels
         n = len(who)
         if c.channel_mix is not None:
             mix = np.array([c.channel_mix.get(k, 0.0) for k in ("online", "hotline", "offline")])
             return rng.choice(3, size=n, p=mix / mix.sum()).astype(np.int8)
-        util = np.empty((n, 3))
-        util[:, Channel.ONLINE] = np.where(self.digital[who] & open_.online, -c.channel_cost_online, -np.inf)
-        util[:, Channel.HOTLINE] = -c.channel_cost_hotline if open_.hotline else -np.inf
-        util[:, Channel.OFFLINE] = -c.channel_cost_offline if open_.offline else -np.inf
-        last = self.last_good_channel[who]
-        has = last >= 0
-        util[np.flatnonzero(has), last[has]] += c.channel_stickiness
+        # utilities: −cost of each open channel (online needs digital access), plus stickiness to the channel
+        # that last satisfied; one table row per (digital access, last good channel)
+        table, reachable, all_reachable = self._channel_table()
+        row = 4 * self.digital[who] + self.last_good_channel[who] + 1
+        util = table[row]
         gumbel = -np.log(-np.log(rng.random((n, 3))))
-        choice = np.argmax(util / c.channel_choice_scale + gumbel, axis=1).astype(np.int8)
+        choice = (util / c.channel_choice_scale + gumbel).argmax(axis=1).astype(np.int8)
+        if all_reachable:
+            return choice
         # no open channel for this requester (e.g. online only, without internet access): -1, cannot report
-        return np.where(np.isfinite(util).any(axis=1), choice, -1).astype(np.int8)
+        return np.where(reachable[row], choice, -1).astype(np.int8)
 
     def report(self, who: np.ndarray, severity: np.ndarray, channel: np.ndarray,
                rng: np.random.Generator, now: float | None = None) -> np.ndarray:
@@ -241,13 +279,20 @@ class Population:
         (utility units), trust and efficacy as of ``now`` (hours; default: the model's clock)."""
         c = self.model.settings.citizens
         now = self._now(now)
-        cost = np.array([c.channel_cost_online, c.channel_cost_hotline, c.channel_cost_offline])[channel]
+        costs = self._report_costs
+        if costs is None or costs[0] is not c:
+            costs = self._report_costs = (c, np.array([c.channel_cost_online, c.channel_cost_hotline,
+                                                       c.channel_cost_offline]))
+        cost = costs[1][channel]
         decay = self._decay(who, now)  # as in efficacy_at and trust_at, computed once for both
         u = severity * self._relaxed(self.efficacy, self.efficacy0, who, decay) - cost - c.report_threshold
         if c.report_trust_weight:
             u = u + c.report_trust_weight * (self._relaxed(self.trust, self.trust0, who, decay) - 0.5)
-        with np.errstate(over="ignore"):  # a far-off threshold: exp overflows to inf, the chance to 0
-            return rng.random(len(who)) < 1.0 / (1.0 + np.exp(-u / c.report_noise))
+        z = -u / c.report_noise
+        if len(z) and z.max() > 700.0:
+            with np.errstate(over="ignore"):  # a far-off threshold: exp overflows to inf, the chance to 0
+                return rng.random(len(who)) < 1.0 / (1.0 + np.exp(z))
+        return rng.random(len(who)) < 1.0 / (1.0 + np.exp(z))
 
     def judge(self, cases: np.ndarray, now: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Satisfied (True) or not, for replied cases."""
@@ -291,28 +336,111 @@ class Population:
     def learn(self, who: np.ndarray, satisfied: np.ndarray, resolved: np.ndarray,
               channel: np.ndarray, now: float | None = None) -> None:
         """Move trust and efficacy toward the outcome (after relaxing them to ``now``, hours; default: the
-        model's clock); remember a channel that worked."""
+        model's clock); remember a channel that worked. Up to :attr:`FEW` outcomes of distinct people are
+        worked out in Python floats (:meth:`_learn_one`, :meth:`_learn_few`: the same operations, the same
+        results), more with one numpy call per step."""
         c = self.model.settings.citizens
         if len(who) == 0:
             return
         now = self._now(now)
+        if len(who) == 1:
+            self._learn_one(int(who[0]), float(satisfied[0]), float(resolved[0]), channel, now)
+            self.changed.append(who)
+            return
+        if len(who) <= self.FEW:
+            wl = who.tolist()
+            if len(set(wl)) == len(wl):  # one outcome per person
+                self._learn_few(who, wl, satisfied, resolved, channel, now)
+                self.changed.append(who)
+                return
         rows = self._distinct(who)
         t_set, t_old, e_old = self._bring_up(rows, now)
         sat = satisfied.astype(float)
         # several outcomes for one person in a step: apply them in order (np.add.at keeps them all)
         dt = c.trust_learning_rate * (sat - self.trust[who])
         np.add.at(self.trust, who, dt)
-        t_new = np.clip(self.trust[rows], 0.0, 1.0)  # touch only these rows: cost ∝ outcomes
+        t_new = np.minimum(1.0, np.maximum(0.0, self.trust[rows]))  # as np.clip; only these rows: cost ∝ outcomes
         self.trust[rows] = t_new
         np.add.at(self.trust_change, who, dt)
         de = c.efficacy_learning_rate * (resolved.astype(float) - self.efficacy[who])
         np.add.at(self.efficacy, who, de)
-        e_new = np.clip(self.efficacy[rows], 0.0, 1.0)
+        e_new = np.minimum(1.0, np.maximum(0.0, self.efficacy[rows]))
         self.efficacy[rows] = e_new
         self._account(t_set, t_new - t_old, e_new - e_old)
         good = satisfied.astype(bool)
         self.last_good_channel[who[good]] = channel[good]
         self.changed.append(who)
+
+    def _learn_one(self, r: int, sat: float, resolved: float, channel: np.ndarray, now: float) -> None:
+        """:meth:`learn` for one outcome (row ``r``; ``sat`` and ``resolved`` 1.0 or 0.0; ``channel`` of length
+        1), in Python floats: the same operations in the same order as the array version (IEEE arithmetic,
+        ``np.exp``, and the clip to 0–1 that ``np.clip`` makes), without a numpy call for each."""
+        c = self.model.settings.citizens
+        tau = self.tau_h
+        # _bring_up: relax to now (never back)
+        ts = float(self.t_set[r])
+        t = ts if (ts > now or ts != ts) else now  # np.maximum(t_set, now)
+        f = float(np.exp(-(t - ts) / tau))
+        b = float(self.trust0[r])
+        t_old = b + (float(self.trust[r]) - b) * f
+        b = float(self.efficacy0[r])
+        e_old = b + (float(self.efficacy[r]) - b) * f
+        # the outcome
+        dt = c.trust_learning_rate * (sat - t_old)
+        t_new = _clip01(t_old + dt)
+        e_new = _clip01(e_old + c.efficacy_learning_rate * (resolved - e_old))
+        self.trust[r] = t_new
+        self.efficacy[r] = e_new
+        self.t_set[r] = t
+        self.trust_change[r] += dt
+        # _account
+        x = (t - self._t_ref) / tau
+        if x > self.REBASE_EXPONENT:
+            self._rebase()
+        else:
+            w = float(np.exp(x))
+            self._s_trust += (t_new - t_old) * w  # np.dot of one pair is their product
+            self._s_efficacy += (e_new - e_old) * w
+        if sat:
+            self.last_good_channel[r] = channel[0]
+
+    #: Outcomes (of distinct people) up to which :meth:`learn` works in Python floats (:meth:`_learn_few`).
+    FEW = 16
+
+    def _learn_few(self, who: np.ndarray, wl: list[int], satisfied: np.ndarray, resolved: np.ndarray,
+                   channel: np.ndarray, now: float) -> None:
+        """:meth:`learn` for a few outcomes of distinct people (``wl``: ``who`` as a list), in Python floats
+        where the array version makes one numpy call per step: the same operations in the same order (IEEE
+        arithmetic; ``np.exp`` and the running sums' ``np.dot`` on arrays as there, the sums over the rows in
+        sorted order)."""
+        c = self.model.settings.citizens
+        tau = self.tau_h
+        ts = self.t_set[who].tolist()
+        t = [a if (a > now or a != a) else now for a in ts]  # np.maximum(t_set, now)
+        f = np.exp(np.array([-(b - a) / tau for b, a in zip(t, ts, strict=True)])).tolist()
+        t_old = [b + (v - b) * g for b, v, g in zip(self.trust0[who].tolist(), self.trust[who].tolist(), f,
+                                                     strict=True)]
+        e_old = [b + (v - b) * g for b, v, g in zip(self.efficacy0[who].tolist(), self.efficacy[who].tolist(), f,
+                                                     strict=True)]
+        lr, elr = c.trust_learning_rate, c.efficacy_learning_rate
+        dt = [lr * (float(x) - v) for x, v in zip(satisfied.tolist(), t_old, strict=True)]
+        t_new = [_clip01(v + d) for v, d in zip(t_old, dt, strict=True)]
+        e_new = [_clip01(v + elr * (float(x) - v)) for x, v in zip(resolved.tolist(), e_old, strict=True)]
+        self.trust[who] = t_new
+        self.efficacy[who] = e_new
+        self.t_set[who] = t
+        self.trust_change[who] += np.array(dt)
+        # _account over the rows in sorted order (the order of the array version's distinct rows)
+        order = sorted(range(len(wl)), key=wl.__getitem__)
+        x = (np.array([t[i] for i in order]) - self._t_ref) / tau
+        if x.max() > self.REBASE_EXPONENT:
+            self._rebase()
+        else:
+            w = np.exp(x)
+            self._s_trust += float(np.dot(np.array([t_new[i] - t_old[i] for i in order]), w))
+            self._s_efficacy += float(np.dot(np.array([e_new[i] - e_old[i] for i in order]), w))
+        good = satisfied.astype(bool)
+        self.last_good_channel[who[good]] = channel[good]
 
     def spread_trust(self, now: float | None = None) -> None:
         """Once a day: each contact of someone whose trust changed today moves by a share of that change

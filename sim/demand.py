@@ -46,6 +46,14 @@ class Demand:
         self._service_median = np.array([c.service_time_median_h for c in cats.values()])
         self._service_sigma = np.array([c.service_time_sigma for c in cats.values()])
         self._service_exponential = np.array([c.service_time_dist == ServiceDist.EXPONENTIAL for c in cats.values()])
+        self._any_exponential = bool(self._service_exponential.any())
+        self._deadline_in_hours = ~np.isnan(self.category_deadline_h)  # per category: deadline in hours
+        self._deadlines_in = ("hours" if self._deadline_in_hours.all() else
+                              "days" if not self._deadline_in_hours.any() else "both")  # of all categories
+        self._due_days: np.ndarray | None = None  # the category_deadline_days _due_by_day was made for
+        self._due_by_day = np.zeros((0, 0))  # (day, category) → due time (h) of a deadline in working days
+        self._cells_of: tuple[np.ndarray, ...] = ()  # the route_first and route_len _cell_route was made for
+        self._cell_route = np.zeros((3, 0), dtype=np.int64)  # per cell, flat: first bureau, handler, hops
         # mixtures: per category, the cumulative weights of its phases and each phase's median and shape
         self._phases = {i: (np.cumsum([p.weight for p in c.service_time_phases]) / sum(p.weight for p in
                                                                                       c.service_time_phases),
@@ -62,6 +70,12 @@ class Demand:
         self.base_rate = per_h * self.category_share[:, None] * weighted  # problems per hour per cell
         self.enterprise_prob = np.where(
             weighted > 0, ent[None, :] * self.category_enterprise_w[:, None] / np.maximum(weighted, 1e-12), 0.0)
+        # per (category, township) cell, flat (cell = category × townships + township): its category, township
+        # and enterprise share
+        n_cat, n_twp = self.base_rate.shape
+        self._cell_category = np.repeat(np.arange(n_cat), n_twp).astype(np.int8)
+        self._cell_township = np.tile(np.arange(n_twp), n_cat).astype(np.int32)
+        self._cell_enterprise_prob = self.enterprise_prob.ravel()
         mode = model.levers.dispatch_mode
         self.routes = model.hierarchy.routes[mode]  # (category, township, hop) → bureau index
         self.route_first = self.routes[:, :, 0]  # the first bureau of each cell's route
@@ -71,6 +85,8 @@ class Demand:
         self._rate_today = np.zeros(0)
         self.problems = np.zeros((2, 2), dtype=np.int64)
         self.reported = np.zeros((2, 2), dtype=np.int64)
+        self._problems_flat = self.problems.reshape(4)  # views, for adding the counts of 2 × urban + kind
+        self._reported_flat = self.reported.reshape(4)
         self.today_problems = 0
         self.today_ids: list[np.ndarray] = []
 
@@ -148,12 +164,11 @@ class Demand:
                                 * m.platform.rate_multiplier(day)).ravel()
             self._rate_day = today
         counts = rng.poisson(self._rate_today * self.week_profile[how])
-        nz = np.flatnonzero(counts)
-        cells = np.repeat(nz, counts[nz])
-        n_twp = m.hierarchy.n_townships
-        cat = (cells // n_twp).astype(np.int8)
-        twp = (cells % n_twp).astype(np.int32)
-        ent = rng.random(len(cells)) < self.enterprise_prob[cat, twp]
+        nz = counts.nonzero()[0]
+        cells = nz.repeat(counts[nz])
+        cat = self._cell_category[cells]
+        twp = self._cell_township[cells]
+        ent = rng.random(len(cells)) < self._cell_enterprise_prob[cells]
         who = pop.pick_requesters(twp, ent, rng)
         return who, cat, twp, not m.settings.citizens.behaviour
 
@@ -170,7 +185,7 @@ class Demand:
         if k == 0:
             return np.zeros(0, dtype=np.int64)
         urban = pop.urban[who]
-        self.problems += np.bincount(2 * urban + ent, minlength=4).reshape(2, 2)
+        self._problems_flat += np.bincount(2 * urban + ent, minlength=4)
         c = m.settings.citizens
         channel = pop.choose_channel(who, rng) if (c.behaviour or c.channel_mix) else \
             np.full(k, Channel.ONLINE, dtype=np.int8)
@@ -184,8 +199,10 @@ class Demand:
             k = len(who)
             if k == 0:
                 return np.zeros(0, dtype=np.int64)
-        self.reported += np.bincount(2 * urban + ent, minlength=4).reshape(2, 2)
-        created = hour + np.sort(rng.random(k))
+        self._reported_flat += np.bincount(2 * urban + ent, minlength=4)
+        created = rng.random(k)
+        created.sort()
+        created = hour + created
         u = rng.random((3, k))
         return self.open_cases(
             citizen=who, category=cat, channel=channel, region=twp, enterprise=ent, urban=urban, created=created,
@@ -199,16 +216,34 @@ class Demand:
         m = self.model
         cat, twp, created = columns["category"], columns["region"], columns["created"]
         k = len(cat)
-        dl_h = self.category_deadline_h[cat]
-        due = np.where(np.isnan(dl_h), m.calendar.add_working_days(created, self.category_deadline_days[cat]),
-                       created + self._deadline_h_or_0[cat])
-        ids = m.cases.add(
-            **columns, due=due, service_time=self._service_times(cat),
-            status=np.full(k, Status.AWAITING_INTAKE, np.int8), dept=self.route_first[cat, twp],
-            handler=m.hierarchy.handler[cat, twp], hops=self.route_len[cat, twp], measured=created >= m.warmup_h)
-        m.cases.intake_time[ids] = m.rng_intake.exponential(m.settings.platform.handling_minutes / 60.0, k)
+        made_for = self._cells_of
+        if not made_for or made_for[0] is not self.route_first or made_for[1] is not self.route_len:
+            # the routes of a new dispatch mode: their flat copy again
+            self._cells_of = (self.route_first, self.route_len)
+            self._cell_route = np.stack([self.route_first.ravel(), m.hierarchy.handler.ravel(),
+                                         self.route_len.ravel()]).astype(np.int64)
+        route = self._cell_route[:, cat.astype(np.intp) * self.route_first.shape[1] + twp]
+        ids = m.cases.add(  # status: AWAITING_INTAKE, the column's default
+            **columns, due=self._due(created, cat), service_time=self._service_times(cat),
+            dept=route[0], handler=route[1], hops=route[2], measured=created >= m.warmup_h,
+            intake_time=m.rng_intake.exponential(m.settings.platform.handling_minutes / 60.0, k))
         self.today_ids.append(ids)
         return ids
+
+    def _due(self, created: np.ndarray, cat: np.ndarray) -> np.ndarray:
+        """Due time (h) of new cases created at ``created``: ``deadline_hours`` after creation, or the close of
+        office on the ``deadline_days``-th working day after it (:meth:`WorkCalendar.add_working_days`, here by
+        a table of every day and category made once for the current deadlines)."""
+        if self._deadlines_in == "hours":
+            return created + self._deadline_h_or_0[cat]
+        cal = self.model.calendar
+        if self._due_days is not self.category_deadline_days:
+            self._due_by_day = cal.due_table(self.category_deadline_days)
+            self._due_days = self.category_deadline_days
+        due = self._due_by_day[cal.day_index(created), cat]
+        if self._deadlines_in == "both":
+            due = np.where(self._deadline_in_hours[cat], created + self._deadline_h_or_0[cat], due)
+        return due
 
     def _service_times(self, cat: np.ndarray) -> np.ndarray:
         """Handling time (elapsed hours) of new cases, from each category's distribution."""
@@ -224,6 +259,8 @@ class Demand:
                 rows = np.flatnonzero(cat == i)
                 k = np.minimum(np.searchsorted(cum, pick[rows], side="right"), len(cum) - 1)
                 median[rows], sigma[rows] = med[k], sig[k]
+        if not self._any_exponential:  # no category draws exponential times: every case the lognormal
+            return median * np.exp(sigma * u)
         return np.where(self._service_exponential[cat], median * e, median * np.exp(sigma * u))
 
     def end_day(self) -> tuple[int, np.ndarray]:

@@ -49,6 +49,7 @@ Starts = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 N_KINDS = len(Violation)
 ACTIONS = (Action.PROPER, Action.PERFUNCTORY, Action.SIT, Action.BOUNCE)
+_ACTION_CODES = np.asarray(ACTIONS, dtype=np.int8)  # the action of each column of the utilities
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -101,6 +102,7 @@ class DepartmentTable:
                        for r in h.departments]
         n = len(self.agents)
         self.staff = h.dept_staff
+        self._staff_1 = np.maximum(self.staff, 1)  # staff, at least 1 (the divisor of the load)
         # one queue per department, its staff the servers (sim.queues)
         self.queues = QueueBank(self.staff, always_open, model.calendar, s.queue_discipline,
                                 cases=model.cases.capacity, kernels=model.kernels)
@@ -141,13 +143,14 @@ class DepartmentTable:
 
     def load(self, depts: np.ndarray) -> np.ndarray:
         """Waiting cases per member of staff of each listed department."""
-        return self.waiting[depts] / np.maximum(self.staff[depts], 1)
+        return self.waiting[depts] / self._staff_1[depts]
 
     # ----------------------------------------------------------------------------------- queues
     def enqueue(self, ids: np.ndarray, times: np.ndarray, cases: CaseStore) -> None:
         """Cases join their departments' queues at ``times`` (handed to the queues by :meth:`work`)."""
-        np.add.at(self.waiting, cases.dept[ids], 1)
-        np.add.at(self.received, cases.dept[ids], 1)
+        dept = cases.dept[ids]
+        np.add.at(self.waiting, dept, 1)
+        np.add.at(self.received, dept, 1)
         cases.queued_at[ids] = times  # the arrival time its queue key was made with
         self.arrivals.append((ids, times))
 
@@ -175,14 +178,18 @@ class DepartmentTable:
         relay's time to pass the order on, or the service time), then every queue with work runs
         (:meth:`sim.queues.QueueBank.run`). A second call for the same ``t_end`` with no new arrivals is
         skipped: after a call every queue is empty, or all its servers are busy (or the office closed) past
-        ``t_end``, so it could start nothing.
+        ``t_end``, so it could start nothing. Nor is a call with no arrivals in which no queue has cases waiting
+        and a server free (or the office open) before ``t_end``.
         """
         if not self.arrivals and self.worked_to == t_end:
             return None
         self.worked_to = t_end
         if self.arrivals:
-            ids = np.concatenate([a[0] for a in self.arrivals])
-            t = np.concatenate([a[1] for a in self.arrivals])
+            if len(self.arrivals) == 1:
+                ids, t = self.arrivals[0]
+            else:
+                ids = np.concatenate([a[0] for a in self.arrivals])
+                t = np.concatenate([a[1] for a in self.arrivals])
             self.arrivals = []
             if self.cancelled:
                 gone = np.isin(ids, np.fromiter(self.cancelled, dtype=np.int64, count=len(self.cancelled)))
@@ -191,9 +198,12 @@ class DepartmentTable:
                     ids, t = ids[~gone], t[~gone]
         else:
             ids, t = np.zeros(0, dtype=np.int64), np.zeros(0)
+        qb = self.queues
+        if len(ids) == 0 and not (qb.active & ((qb.blocked < t_end) | (qb.nlive <= 0))).any():
+            return None  # no arrivals, and no queue the run would look at (every one idle, or busy past t_end)
         dept = cases.dept[ids]
         work = np.where(self.relay[dept], cases.relay_time[ids], cases.service_time[ids])
-        started, begun, done = self.queues.run(t_end, dept, ids, t, work, cases.due[ids], cases.boost[ids])
+        started, begun, done = qb.run(t_end, dept, ids, t, work, cases.due[ids], cases.boost[ids])
         if len(started) == 0:
             return None
         dept = cases.dept[started]
@@ -287,8 +297,8 @@ class DepartmentTable:
         """(n, kinds) expected sanction per violation of every kind at once (as :meth:`expected_sanction`)."""
         cls = threat.astype(np.int64)
         n = self.committed[depts, :, cls]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(n > 0, self.sanctions[depts, :, cls] / n, 0.0)
+        some = n > 0
+        return np.where(some, self.sanctions[depts, :, cls] / np.where(some, n, 1.0), 0.0)
 
     def catch_rate(self, kind: Violation) -> np.ndarray:
         """Each department's believed chance of being caught for ``kind`` (plain requests; 0 without a record)."""
@@ -325,10 +335,14 @@ class ActionChoice:
         e = t.expected_sanctions(dept, threat)
         e_late = e[:, Violation.LATE]
         u = np.empty((len(cases), 4))
-        # passing an order on is a fraction of the effort of handling it (relay_effort)
-        u[:, 0] = s.duty - c * np.where(relay, s.relay_effort, 1.0) - t.late_share(dept) * e_late
-        # a relay cannot reply, so it cannot reply perfunctorily
-        u[:, 1] = np.where(relay, -np.inf, -c * s.perfunctory_effort - e[:, Violation.PERFUNCTORY])
+        if relay.any():
+            # passing an order on is a fraction of the effort of handling it (relay_effort)
+            u[:, 0] = s.duty - c * np.where(relay, s.relay_effort, 1.0) - t.late_share(dept) * e_late
+            # a relay cannot reply, so it cannot reply perfunctorily
+            u[:, 1] = np.where(relay, -np.inf, -c * s.perfunctory_effort - e[:, Violation.PERFUNCTORY])
+        else:  # as above with no relay (c × 1.0 is c)
+            u[:, 0] = s.duty - c - t.late_share(dept) * e_late
+            u[:, 1] = -c * s.perfunctory_effort - e[:, Violation.PERFUNCTORY]
         u[:, 2] = -e_late - pressure
         u[:, 3] = np.where(cs.bounced[cases] < m.settings.platform.max_bounces,
                            -c * s.bounce_effort - e[:, Violation.BOUNCED], -np.inf)
@@ -345,10 +359,10 @@ class ActionChoice:
             return np.full(n, Action.PROPER, dtype=np.int8)
         cs = self.model.cases
         gumbel = -np.log(-np.log(rng.random((n, 4))))
-        pick = np.argmax(self.utilities(cases, pressure) / self.s.choice_noise + gumbel, axis=1)
-        action = np.asarray(ACTIONS, dtype=np.int8)[pick]
+        pick = (self.utilities(cases, pressure) / self.s.choice_noise + gumbel).argmax(axis=1)
+        action = _ACTION_CODES[pick]
         must = cs.compelled(cases) | cs.reopened[cases]
-        return np.where(must, np.int8(Action.PROPER), action).astype(np.int8)
+        return np.where(must, np.int8(Action.PROPER), action)
 
     def sign_now(self, cases: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Under a response mandate (the one each case was created under): which cases the department signs
@@ -371,7 +385,9 @@ class ActionChoice:
         """Chance that proper handling solves the problem: difficulty, and supervision or escalation."""
         m = self.model
         cs = m.cases
-        diff = m.demand.category_difficulty[cs.category[cases]]
-        x = (self.s.resolution_intercept - self.s.resolution_difficulty_weight * diff
-             + self.s.supervised_resolution_bonus * (cs.supervised[cases] | cs.escalated[cases]))
+        base = getattr(self, "_resolution_base", None)
+        if base is None:  # the intercept less the difficulty's part, per category (the same operations)
+            base = self._resolution_base = (self.s.resolution_intercept
+                                            - self.s.resolution_difficulty_weight * m.demand.category_difficulty)
+        x = base[cs.category[cases]] + self.s.supervised_resolution_bonus * (cs.supervised[cases] | cs.escalated[cases])
         return sigmoid(x)

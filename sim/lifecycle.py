@@ -60,11 +60,12 @@ def report(m: GovernanceModel, ids: np.ndarray) -> None:
         return
     cs = m.cases
     m.platform.receive(ids)
-    when = m.levers.tracking.reminder_times(cs.due[ids], cs.created[ids])
+    created = cs.created[ids]
+    when = m.levers.tracking.reminder_times(cs.due[ids], created)
     if when is not None:
         m.agenda.schedule(Event.REMIND, when, ids)
     if m.settings.citizens.behaviour:
-        m.agenda.schedule(Event.PATIENCE, cs.created[ids] + m.settings.citizens.patience_h, ids)
+        m.agenda.schedule(Event.PATIENCE, created + m.settings.citizens.patience_h, ids)
 
 
 def accept(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
@@ -73,11 +74,13 @@ def accept(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
     cs = m.cases
     rng = m.rng_intake
     waiting = cs.status[ids] == Status.AWAITING_INTAKE
-    ids, times = ids[waiting], times[waiting]
+    if not waiting.all():
+        ids, times = ids[waiting], times[waiting]
     cs.accepted[ids] = times
     direct = cs.consultation[ids] & (rng.random(len(ids)) < m.settings.platform.direct_answer_share)
-    d_ids, d_t = ids[direct], times[direct]
-    if len(d_ids):
+    any_direct = bool(direct.any())
+    if any_direct:
+        d_ids, d_t = ids[direct], times[direct]
         cs.direct_answer[d_ids] = True
         cs.first_response[d_ids] = d_t
         cs.replied[d_ids] = d_t
@@ -85,7 +88,7 @@ def accept(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
         cs.recorded_resolved[d_ids] = True
         m.ledger.work("operators", float(cs.intake_time[d_ids].sum()), float(d_t[0]))
         after_reply(m, d_ids, d_t)
-    o_ids, o_t = ids[~direct], times[~direct]
+    o_ids, o_t = (ids[~direct], times[~direct]) if any_direct else (ids, times)
     if len(o_ids):
         m.ledger.work("operators", float(cs.intake_time[o_ids].sum()), float(o_t[0]))
         dispatch(m, o_ids, o_t)
@@ -129,17 +132,21 @@ def arrive(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
     skipped."""
     cs = m.cases
     keep = cs.status[ids] < Status.CLOSED
-    ids, times = ids[keep], times[keep]
-    if len(ids) == 0:
-        return
+    if not keep.all():
+        ids, times = ids[keep], times[keep]
+        if len(ids) == 0:
+            return
     cs.held_since[ids] = times
     relay = m.departments.relay[cs.dept[ids]]
     if relay.any():
         r_ids = ids[relay]
         d = m.settings.departments
         cs.relay_time[r_ids] = d.relay_handling_h * m.rng_service.lognormal(0.0, d.relay_handling_sigma, len(r_ids))
-    h_ids, h_t = ids[~relay], times[~relay]
-    cs.dept_arrival[h_ids] = np.where(np.isnan(cs.dept_arrival[h_ids]), h_t, cs.dept_arrival[h_ids])
+        h_ids, h_t = ids[~relay], times[~relay]
+    else:
+        h_ids, h_t = ids, times
+    arrived = cs.dept_arrival[h_ids]
+    cs.dept_arrival[h_ids] = np.where(np.isnan(arrived), h_t, arrived)
     choose(m, ids, times)
 
 
@@ -152,14 +159,16 @@ def choose(m: GovernanceModel, ids: np.ndarray, times: np.ndarray, pressure: flo
     cs = m.cases
     action = m.choice.decide(ids, m.rng_departments, pressure)
     cs.action[ids] = action
-    stay = (action != Action.BOUNCE) & ~m.departments.relay[cs.dept[ids]]  # a relay never signs for a case
-    sign = np.zeros(len(ids), bool)
-    sign[stay] = m.choice.sign_now(ids[stay], m.rng_mandate)
-    if sign.any():
-        s_ids = ids[sign]
-        when = times[sign] if m.dept_always_open else m.calendar.next_open_fast(times[sign])
-        first = cs.first_response[s_ids]
-        cs.first_response[s_ids] = np.where(np.isnan(first), when, first)
+    mandate = m.levers.mandate
+    if mandate.earlier is not None or mandate.active:  # else no case is under a mandate: nobody signs
+        stay = (action != Action.BOUNCE) & ~m.departments.relay[cs.dept[ids]]  # a relay never signs for a case
+        sign = np.zeros(len(ids), bool)
+        sign[stay] = m.choice.sign_now(ids[stay], m.rng_mandate)
+        if sign.any():
+            s_ids = ids[sign]
+            when = times[sign] if m.dept_always_open else m.calendar.next_open_fast(times[sign])
+            first = cs.first_response[s_ids]
+            cs.first_response[s_ids] = np.where(np.isnan(first), when, first)
     cs.status[ids[action == Action.SIT]] = Status.NEGLECTED
     work = (action == Action.PROPER) | (action == Action.PERFUNCTORY)
     take_up(m, ids[work], times[work], action[work] == Action.PERFUNCTORY)
@@ -185,7 +194,7 @@ def take_up(m: GovernanceModel, ids: np.ndarray, times: np.ndarray, perf: np.nda
         reply_h = m.settings.departments.perfunctory_reply_h
         m.ledger.work("departments", reply_h * len(p_ids), float(t_sign[0]))
         m.agenda.schedule(Event.REPLY, t_sign + reply_h, p_ids)
-    q_ids, q_t = ids[~perf], times[~perf]
+    q_ids, q_t = (ids[~perf], times[~perf]) if len(p_ids) else (ids, times)
     if len(q_ids):
         cs.perfunctory[q_ids] = False
         cs.status[q_ids] = Status.QUEUED
@@ -246,9 +255,10 @@ def forward(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
     Cases whose requester gave up meanwhile are dropped."""
     cs = m.cases
     keep = cs.status[ids] == Status.IN_SERVICE
-    ids, times = ids[keep], times[keep]
-    if len(ids) == 0:
-        return
+    if not keep.all():
+        ids, times = ids[keep], times[keep]
+        if len(ids) == 0:
+            return
     pos = cs.route_pos[ids].astype(np.int64) + 1
     cs.route_pos[ids] = pos
     cs.dept[ids] = m.demand.routes[cs.category[ids], cs.region[ids], pos]
@@ -264,9 +274,10 @@ def reply(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
     records the truth; a perfunctory reply solves nothing but is recorded as resolved."""
     cs = m.cases
     keep = cs.status[ids] == Status.IN_SERVICE
-    ids, times = ids[keep], times[keep]
-    if len(ids) == 0:
-        return
+    if not keep.all():
+        ids, times = ids[keep], times[keep]
+        if len(ids) == 0:
+            return
     perf = cs.perfunctory[ids]
     p = m.choice.resolve_probability(ids)
     solved = ~perf & (m.rng_departments.random(len(ids)) < p)
@@ -275,9 +286,11 @@ def reply(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
     cs.replied[ids] = times
     if perf.any():
         m.departments.commit(cs.dept[ids[perf]], Violation.PERFUNCTORY, _threat(m, ids[perf]))
-    proper = ids[~perf]
+        proper, p_t = ids[~perf], times[~perf]
+    else:
+        proper, p_t = ids, times
     if len(proper):
-        m.departments.record_proper(cs.dept[proper], times[~perf] > cs.due[proper])
+        m.departments.record_proper(cs.dept[proper], p_t > cs.due[proper])
     after_reply(m, ids, times)
 
 
@@ -289,11 +302,14 @@ def after_reply(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
     cs.closed[ids] = times
     if m.levers.callback.on and m.settings.citizens.behaviour:
         call = m.rng_intake.random(len(ids)) < m.settings.platform.callback_share
+        if call.all():
+            cs.status[ids] = Status.AWAITING_CALLBACK
+            m.agenda.schedule(Event.CALLBACK, times + m.settings.platform.callback_delay_h, ids)
+            return
         c_ids = ids[call]
         cs.status[c_ids] = Status.AWAITING_CALLBACK
         m.agenda.schedule(Event.CALLBACK, times[call] + m.settings.platform.callback_delay_h, c_ids)
-        if (~call).any():
-            judge(m, ids[~call], times[~call], callback=False)
+        judge(m, ids[~call], times[~call], callback=False)
     else:
         judge(m, ids, times, callback=False)
 
@@ -306,13 +322,15 @@ def call_back(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
     that was not is caught (``PERFUNCTORY``) and the platform reopens the case."""
     cs = m.cases
     p = m.settings.platform
-    ids, times = ids[cs.status[ids] == Status.AWAITING_CALLBACK], times[cs.status[ids] == Status.AWAITING_CALLBACK]
-    if len(ids) == 0:
-        return
+    waiting = cs.status[ids] == Status.AWAITING_CALLBACK
+    if not waiting.all():
+        ids, times = ids[waiting], times[waiting]
+        if len(ids) == 0:
+            return
     minutes = max(p.callback_minutes, 1e-9)
     room = int(max(p.callback_hours_per_day * 60.0 - m.platform.callback_minutes_today, 0.0) // minutes)
-    made = np.arange(len(ids)) < room
-    c_ids = ids[made]
+    # the first `room` cases are called (the order of the hour's call-backs), the rest judged without a call
+    c_ids, c_t = ids[:room], times[:room]
     if len(c_ids):
         m.platform.callback_minutes_today += len(c_ids) * p.callback_minutes
         m.platform.callbacks_today += len(c_ids)
@@ -323,9 +341,11 @@ def call_back(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
             f_ids = c_ids[false]
             m.departments.catch_by_city(cs.dept[f_ids], Violation.PERFUNCTORY, _threat(m, f_ids),
                                 m.settings.supervision.callback_sanction)
-        judge(m, c_ids, times[made], callback=True, found_false=false)
-    if (~made).any():
-        judge(m, ids[~made], times[~made], callback=False)
+        else:
+            false = None  # nothing found falsely recorded: judge as without a finding
+        judge(m, c_ids, c_t, callback=True, found_false=false)
+    if room < len(ids):
+        judge(m, ids[room:], times[room:], callback=False)
 
 
 def judge(m: GovernanceModel, ids: np.ndarray, times: np.ndarray, callback: bool,
@@ -344,7 +364,12 @@ def judge(m: GovernanceModel, ids: np.ndarray, times: np.ndarray, callback: bool
         cs.status[ids] = Status.CLOSED
         return
     sat = pop.judge(ids, times, rng)
-    cs.satisfied[ids] = sat.astype(np.int8)
+    cs.satisfied[ids] = sat  # 1 or 0
+    if found_false is None and sat.all():  # all satisfied, nothing found false: every case closes
+        cs.status[ids] = Status.CLOSED
+        pop.learn(cs.citizen[ids], sat, cs.true_resolved[ids], cs.channel[ids])
+        persist(m, ids, times)
+        return
     unsat = ids[~sat]
     u_t = times[~sat]
     reopen = np.zeros(len(unsat), bool)
@@ -377,7 +402,8 @@ def judge(m: GovernanceModel, ids: np.ndarray, times: np.ndarray, callback: bool
     e_ids, e_t = unsat[esc & ~reopen], u_t[esc & ~reopen]
     if len(e_ids):
         m.upper_supervisor.act_on_escalation(e_ids, float(e_t.max()))
-    send_back(m, np.concatenate([r_ids, e_ids]), np.concatenate([r_t, e_t]))
+    if len(r_ids) or len(e_ids):
+        send_back(m, np.concatenate([r_ids, e_ids]), np.concatenate([r_t, e_t]))
 
 
 def _among(ids: np.ndarray, of: np.ndarray) -> np.ndarray:
@@ -411,7 +437,8 @@ def lose_patience(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> Non
     presses the case; patience starts again), or gives up: any open status before a reply → ``ABANDONED``."""
     cs = m.cases
     open_ = (cs.status[ids] < Status.AWAITING_CALLBACK) & np.isnan(cs.replied[ids])
-    ids, times = ids[open_], times[open_]
+    if not open_.all():
+        ids, times = ids[open_], times[open_]
     if len(ids) == 0 or not m.settings.citizens.behaviour:
         return
     esc = ~cs.escalated[ids] & m.population.escalate(ids, m.rng_citizens)
@@ -457,8 +484,8 @@ def persist(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
         return
     cs = m.cases
     left = ~cs.true_resolved[ids] & (cs.repeat_count[ids] < c.max_repeats)
-    ids, times = ids[left], times[left]
-    if len(ids):
+    if left.any():
+        ids, times = ids[left], times[left]  # a copy: the agenda keeps it
         delay = m.rng_citizens.exponential(c.repeat_delay_days * 24.0, len(ids))
         m.agenda.schedule(Event.RECONSIDER, times + delay, ids)
 

@@ -68,9 +68,10 @@ class Platform(mesa.Agent):
         created = cs.created[ids]
         ch = cs.channel[ids]
         arrive = created.copy()
-        offline = (ch == Channel.OFFLINE) & self.settings.offline_office_hours
-        if offline.any():  # a visit happens in office hours
-            arrive[offline] = m.calendar.next_open_fast(created[offline])
+        if self.settings.offline_office_hours:
+            offline = ch == Channel.OFFLINE
+            if offline.any():  # a visit happens in office hours
+                arrive[offline] = m.calendar.next_open_fast(created[offline])
         if not self.always_open:
             call = ch == Channel.HOTLINE  # nobody answers at night: the caller tries again when open
             if call.any():
@@ -88,10 +89,17 @@ class Platform(mesa.Agent):
             return
         cs = self.model.cases
         if self.arrivals:
-            ids = np.concatenate([a[0] for a in self.arrivals])
-            times = np.concatenate([a[1] for a in self.arrivals])
+            if len(self.arrivals) == 1:
+                ids, times = self.arrivals[0]
+            else:
+                ids = np.concatenate([a[0] for a in self.arrivals])
+                times = np.concatenate([a[1] for a in self.arrivals])
             self.arrivals = []
         else:
+            q = self.queue
+            if not (q.active & ((q.blocked < t_end) | (q.nlive <= 0))).any():  # the run would look at nothing
+                self.active = bool(q.nlive[0])
+                return
             ids, times = np.zeros(0, dtype=np.int64), np.zeros(0)
         started, _, done = self.queue.run(t_end, np.zeros(len(ids), dtype=np.int64), ids, times,
                                           cs.intake_time[ids], cs.due[ids], cs.boost[ids])

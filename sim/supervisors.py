@@ -119,7 +119,9 @@ class Supervisor(mesa.Agent):
         for lv, sanction in ((1, sup.reminder_sanction), (2, sup.order_sanction), (3, sup.naming_sanction)):
             sel = level == lv if lv < 3 else level >= 3
             for kind, seen in ((Violation.LATE, late), (Violation.UNSIGNED, unsigned)):
-                m.departments.catch(cs.dept[ids[sel & seen]], kind, threat[sel & seen], sanction)
+                hit = sel & seen
+                if hit.any():
+                    m.departments.catch(cs.dept[ids[hit]], kind, threat[hit], sanction)
         passed_over = ids[(cs.status[ids] == Status.QUEUED) & m.departments.easy_first[cs.dept[ids]]]
         m.departments.catch(cs.dept[passed_over], Violation.CHERRY, np.zeros(len(passed_over), bool),
                             sup.cherry_sanction)
