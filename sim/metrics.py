@@ -58,7 +58,7 @@ class StoreCases:
         self.dept_level = h.dept_level
         self.dept_names = [d.node for d in h.departments]
         level_names = [lv.value for lv in LEVELS]
-        rows = self._rows(0, len(keep))
+        rows = self.rows(0, len(keep))
         not_sent = np.isnan(cs.dispatched[rows])
         self.platform = bool(not_sent.any())
         if self.platform:
@@ -73,7 +73,7 @@ class StoreCases:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def _rows(self, lo: int, hi: int) -> slice | np.ndarray:
+    def rows(self, lo: int, hi: int) -> slice | np.ndarray:
         """Store rows of table rows ``lo:hi``."""
         if self.contiguous:
             first = int(self.ids[0])
@@ -89,7 +89,7 @@ class StoreCases:
 
     def _piece(self, lo: int, hi: int, copy: bool) -> pd.DataFrame:
         cs = self.cs
-        rows = self._rows(lo, hi)
+        rows = self.rows(lo, hi)
         v = lambda name: getattr(cs, name)[rows]  # noqa: E731
         dept, holder = v("handler"), v("dept")
         depts = list(self.dept_names)
@@ -140,7 +140,7 @@ class StoreCases:
     def arrays(self) -> dict[str, np.ndarray]:
         """The columns the KPIs need (as :func:`_arrays` gives them from the table), read from the store."""
         cs = self.cs
-        rows = self._rows(0, len(self))
+        rows = self.rows(0, len(self))
         store = {"created_h": "created", "first_response_h": "first_response", "closed_h": "closed",
                  "due_h": "due", "replied_h": "replied", "accepted_h": "accepted", "dispatched_h": "dispatched",
                  "dept_arrival_h": "dept_arrival"}
@@ -284,7 +284,7 @@ def build_result(model: GovernanceModel, final: bool = False) -> RunResult:
 
     sc = model.settings
     src = StoreCases(model)
-    rows = src._rows(0, len(src))
+    rows = src.rows(0, len(src))
     end_h = model.end_h
     cols = src.arrays()
     k = kpis(cols, end_h, sc.kpi.response_target_h)
