@@ -38,8 +38,8 @@ def _kpi_table(title: str, summary: dict[str, float]):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from experiments.single import write_run
-    from sim import load_scenario, run_scenario
+    from experiments.single import run_to_dir
+    from sim import load_scenario
 
     scenario = load_scenario(args.scenario, args.set)
     seed = scenario.run.seed if args.seed is None else args.seed
@@ -49,13 +49,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         with Progress(transient=True) as bar:
             task = bar.add_task(f"{scenario.name} (seed {seed})", total=1.0)
-            result = run_scenario(scenario, seed=seed, days=args.days,
-                                  progress=lambda share: bar.update(task, completed=share))
+            result = run_to_dir(scenario, out, seed=seed, days=args.days,
+                                progress=lambda share: bar.update(task, completed=share))
     else:
-        result = run_scenario(scenario, seed=seed, days=args.days)
-    write_run(result, scenario.with_overrides({"run.seed": seed}), out)
+        result = run_to_dir(scenario, out, seed=seed, days=args.days)
     console = _console()
-    console.print(_kpi_table(f"{scenario.name}, seed {seed}: {len(result.cases):,} cases", result.summary))
+    console.print(_kpi_table(f"{scenario.name}, seed {seed}: {result.n_cases:,} cases", result.summary))
     console.print(f"wrote {out}/cases.parquet, timeseries.parquet, groups.parquet, summary.json")
     return 0
 

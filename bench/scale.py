@@ -145,14 +145,25 @@ def _worker(spec: RunSpec) -> dict[str, Any]:
     else:
         import pandas as pd
 
-        result = run_scenario(scenario, seed=seed, days=days, warmup_days=warmup)
-        # the cases table a piece at a time, as a writer takes it (the table is never held whole)
-        n_cases = n_closed = 0
+        # the cases table a piece at a time, as a writer takes it: handed on during the run where the model
+        # can (a case sink), else from the result (an older tree); the table is never held whole
+        tally = {"cases": 0, "closed": 0}
         sha = hashlib.sha256()
-        for piece in (result.case_chunks() if hasattr(result, "case_chunks") else [result.cases]):
-            n_cases += len(piece)
-            n_closed += int((piece["status"] == "closed").sum())
+
+        def take(piece: pd.DataFrame) -> None:
+            tally["cases"] += len(piece)
+            tally["closed"] += int((piece["status"] == "closed").sum())
             sha.update(pd.util.hash_pandas_object(piece, index=False).to_numpy().tobytes())
+
+        import inspect
+
+        if "case_sink" in inspect.signature(run_scenario).parameters:
+            result = run_scenario(scenario, seed=seed, days=days, warmup_days=warmup, case_sink=take)
+        else:  # a tree from before case sinks
+            result = run_scenario(scenario, seed=seed, days=days, warmup_days=warmup)
+            for piece in (result.case_chunks() if hasattr(result, "case_chunks") else [result.cases]):
+                take(piece)
+        n_cases, n_closed = tally["cases"], tally["closed"]
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         digest = sha.hexdigest()
         out.update(cases=n_cases, closed=n_closed, summary={k: float(v) for k, v in result.summary.items()})

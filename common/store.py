@@ -317,25 +317,46 @@ def read_distributions(root: str | Path) -> pd.DataFrame:
     return concat_frames(parts, DISTRIBUTION_COLUMNS)
 
 
-def case_histograms(cases: pd.DataFrame | Iterable[pd.DataFrame]) -> pd.DataFrame:
-    """The distribution rows of one run's cases table (measure, bin, lo_h, hi_h, count; bin −1: never); the
-    table whole or in pieces (``RunResult.case_chunks``: the counts are added up piece by piece)."""
-    edges = np.asarray(DISTRIBUTION_EDGES_H)
-    pieces = [cases] if isinstance(cases, pd.DataFrame) else cases
-    counts = {m: np.zeros(len(edges), dtype=np.int64) for m in DISTRIBUTION_MEASURES}  # the bins, then "never"
-    for piece in pieces:
+class CaseHistograms:
+    """Histograms of one run's cases (the distribution rows of the store), added up a piece of the cases
+    table at a time: :meth:`add` each piece (a case sink for ``sim.run_scenario``), :meth:`frame` at the end.
+    ``pieces``: pieces added so far."""
+
+    def __init__(self) -> None:
+        self.edges = np.asarray(DISTRIBUTION_EDGES_H)
+        self.counts = {m: np.zeros(len(self.edges), dtype=np.int64) for m in DISTRIBUTION_MEASURES}  # bins, never
+        self.pieces = 0
+
+    def add(self, piece: pd.DataFrame) -> None:
+        edges = self.edges
         for measure, (start, end) in DISTRIBUTION_MEASURES.items():
             t = (piece[end].to_numpy(dtype="float64") - piece[start].to_numpy(dtype="float64"))
             reached = ~np.isnan(t)
-            counts[measure][:-1] += np.bincount(
+            self.counts[measure][:-1] += np.bincount(
                 np.clip(np.searchsorted(edges, np.maximum(t[reached], 0.0), side="right") - 1, 0, len(edges) - 2),
                 minlength=len(edges) - 1)
-            counts[measure][-1] += int((~reached).sum())
-    frames = [pd.DataFrame({
-        "measure": measure, "bin": np.r_[np.arange(len(edges) - 1), -1].astype("int64"),
-        "lo_h": np.r_[edges[:-1], math.inf], "hi_h": np.r_[edges[1:], math.inf], "count": c})
-        for measure, c in counts.items()]
-    return pd.concat(frames, ignore_index=True)
+            self.counts[measure][-1] += int((~reached).sum())
+        self.pieces += 1
+
+    __call__ = add
+
+    def frame(self) -> pd.DataFrame:
+        """The distribution rows (measure, bin, lo_h, hi_h, count; bin −1: never)."""
+        edges = self.edges
+        frames = [pd.DataFrame({
+            "measure": measure, "bin": np.r_[np.arange(len(edges) - 1), -1].astype("int64"),
+            "lo_h": np.r_[edges[:-1], math.inf], "hi_h": np.r_[edges[1:], math.inf], "count": c})
+            for measure, c in self.counts.items()]
+        return pd.concat(frames, ignore_index=True)
+
+
+def case_histograms(cases: pd.DataFrame | Iterable[pd.DataFrame]) -> pd.DataFrame:
+    """The distribution rows of one run's cases table (measure, bin, lo_h, hi_h, count; bin −1: never); the
+    table whole or in pieces (``RunResult.case_chunks``: the counts are added up piece by piece)."""
+    hist = CaseHistograms()
+    for piece in ([cases] if isinstance(cases, pd.DataFrame) else cases):
+        hist.add(piece)
+    return hist.frame()
 
 
 def read_timeseries(root: str | Path) -> pd.DataFrame:

@@ -8,6 +8,7 @@ reopen / escalate. Supervision (督办) can act at any overdue or unsatisfied po
 
 from __future__ import annotations
 
+import mmap
 from collections import defaultdict
 from enum import IntEnum
 from typing import Any
@@ -63,7 +64,7 @@ _FLOAT_FIELDS = ("created", "accepted", "dispatched", "dept_arrival", "first_res
                  "replied", "closed", "due", "service_time", "intake_time", "inspected_at", "held_since",
                  "relay_time", "queued_at")
 _INT_FIELDS = ("citizen", "dept", "handler", "region")
-_ID_FIELDS = ("repeat_of",)  # int64, −1 for none
+_ID_FIELDS = ("repeat_of",)  # int32 (a store holds fewer than 2**31 cases), −1 for none
 _SMALL_FIELDS = ("category", "channel", "status", "hops", "reopen_count", "supervision_level", "satisfied", "boost",
                  "action", "bounced", "route_pos", "repeat_count")
 _BOOL_FIELDS = ("enterprise", "urban", "true_resolved", "recorded_resolved", "perfunctory", "supervised", "escalated",
@@ -75,8 +76,22 @@ _BOOL_FIELDS = ("enterprise", "urban", "true_resolved", "recorded_resolved", "pe
 _COLUMNS: tuple[tuple[str, Any, Any], ...] = (
     *((f, np.float64, np.nan) for f in _FLOAT_FIELDS), *((f, np.int32, 0) for f in _INT_FIELDS),
     *((f, np.int8, -1 if f == "satisfied" else 0) for f in _SMALL_FIELDS),
-    *((f, np.bool_, False) for f in _BOOL_FIELDS), *((f, np.int64, -1) for f in _ID_FIELDS),
+    *((f, np.bool_, False) for f in _BOOL_FIELDS), *((f, np.int32, -1) for f in _ID_FIELDS),
 )
+
+#: Most cases a store can hold (ids are int32 in ``repeat_of``).
+MAX_CASES = 2**31 - 1
+
+
+def _column(capacity: int, dtype: Any) -> np.ndarray:
+    """An uninitialised column of ``capacity`` rows in its own anonymous memory map, so that
+    :meth:`CaseStore.release` can hand whole pages of it back to the operating system."""
+    size = max(capacity * np.dtype(dtype).itemsize, 1)
+    if hasattr(mmap, "MAP_PRIVATE") and hasattr(mmap, "MAP_ANONYMOUS"):  # private: released pages are freed
+        buf = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    else:
+        buf = mmap.mmap(-1, size)
+    return np.frombuffer(buf, dtype=dtype, count=capacity)
 
 
 class CaseStore:
@@ -93,6 +108,11 @@ class CaseStore:
     needs to pass it on. ``repeat_of`` is the id of the earlier case of the same problem (−1: a first report),
     ``repeat_count`` how many reports of the problem came before.
 
+    A long run hands settled cases on (their table rows and their tally for the result:
+    :meth:`sim.model.GovernanceModel.hand_off`) and then releases their rows (168 bytes each): :meth:`release`.
+    ``released`` is the row up to which that is done; nothing may read those rows afterwards (their memory
+    reads as zeros, or as :attr:`POISON` in tests). Searches by creation time start at ``released``.
+
     Grows by half its size when full (a good first ``capacity`` avoids copies altogether). Rows are
     allocated but not written (``np.empty``) until shortly before they are needed: an ``add`` that reaches
     past the rows holding their defaults writes the defaults of every column into the next
@@ -103,25 +123,57 @@ class CaseStore:
     #: Rows ahead of ``n`` that an ``add`` fills with the columns' defaults when it needs fresh rows.
     DEFAULTS_AHEAD = 4096
 
+    #: Tests set this true: :meth:`release` then overwrites the released rows with values no case can have
+    #: (times −1e30, numbers −99, flags true) instead of releasing their memory, so that a later read of a
+    #: released row changes the run's results and shows.
+    POISON = False
+
     def __init__(self, capacity: int = 1024) -> None:
         self.n = 0
-        self.capacity = max(16, int(capacity))
+        self.capacity = min(max(16, int(capacity)), MAX_CASES)
         for f, dtype, _ in _COLUMNS:
-            setattr(self, f, np.empty(self.capacity, dtype=dtype))
+            setattr(self, f, _column(self.capacity, dtype))
         self.first_open = 0  # every case before this index is final
+        self.released = 0  # rows before this index are released (see release)
         self._filled = 0  # rows before this index hold a case or the columns' defaults (>= n)
 
     def _grow(self, need: int) -> None:
+        if need > MAX_CASES:
+            raise OverflowError(f"a case store holds at most {MAX_CASES:,} cases; this run needs {need:,}")
         cap = self.capacity
         while cap < need:
-            cap = int(cap * 1.5) + 16
+            cap = min(int(cap * 1.5) + 16, MAX_CASES)
         filled = self._filled
         for f, dtype, _ in _COLUMNS:
             old = getattr(self, f)
-            new = np.empty(cap, dtype=dtype)
-            new[:filled] = old[:filled]
+            new = _column(cap, dtype)
+            lo = self.released  # released rows are not copied (nor their memory touched)
+            new[lo:filled] = old[lo:filled]
             setattr(self, f, new)
         self.capacity = cap
+
+    def release(self, upto: int) -> None:
+        """Release rows ``released:upto``: the caller has handed their cases on and no part of the run reads
+        those rows again. Whole memory pages inside the rows go
+        back to the operating system (where the platform can: Linux, most Unixes); the rest stay as they are.
+        """
+        lo, hi = self.released, min(int(upto), self.n)
+        if hi <= lo:
+            return
+        for f, _, _ in _COLUMNS:
+            col = getattr(self, f)
+            if self.POISON:
+                col[lo:hi] = True if col.dtype == np.bool_ else (-1e30 if col.dtype.kind == "f" else -99)
+                continue
+            buf = getattr(col.base, "obj", col.base)  # the memory map under the array's buffer
+            if not isinstance(buf, mmap.mmap) or not hasattr(buf, "madvise"):
+                continue
+            page, size = mmap.PAGESIZE, col.itemsize
+            start = -(-lo * size // page) * page  # whole pages inside the rows only
+            stop = hi * size // page * page
+            if stop > start:
+                buf.madvise(mmap.MADV_DONTNEED, start, stop - start)
+        self.released = hi
 
     def add(self, **columns: np.ndarray) -> np.ndarray:
         """Append cases; returns their ids. Columns not given get their defaults (NaN times, −1 for
@@ -148,6 +200,12 @@ class CaseStore:
         A compelled case is always answered, never perfunctorily, and goes to the head of its queue.
         """
         return (self.supervision_level[ids] >= 2) | self.escalated[ids]
+
+    def created_since(self, t: float) -> int:
+        """The first store row of a case created at ``t`` (h) or later (cases are stored in creation order;
+        released rows are not searched: they were created before any time the run still looks back to)."""
+        lo = self.released
+        return lo + int(np.searchsorted(self.created[lo: self.n], t))
 
     def open_ids(self) -> np.ndarray:
         """Ids of cases not yet final (closed or abandoned)."""
@@ -235,6 +293,12 @@ class Agenda:
         """Events scheduled and not yet popped."""
         staged = sum(len(p[0]) for parts in self._staged.values() for p in parts)
         return staged + sum(len(p[0]) for b in self._buckets.values() for parts in b.values() for p in parts)
+
+    def min_id(self, kind: Any) -> int | None:
+        """The smallest case id of the events ``kind`` scheduled and not yet popped (``None``: none pending)."""
+        parts = [*self._staged.get(kind, ()), *(p for b in self._buckets.values() for p in b.get(kind, ()))]
+        low = [min(p[0]) if type(p) is list else int(p[0].min()) for p in parts if len(p[0])]
+        return min(low) if low else None
 
     def _sort_staged(self) -> None:
         buckets = self._buckets

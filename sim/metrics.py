@@ -37,73 +37,65 @@ def _q(x: np.ndarray, *q: float) -> list[float]:
 class StoreCases:
     """The cases table (measured cases only, columns :data:`sim.results.CASE_COLUMNS`) read from a model's
     case store: whole (:meth:`frame`) or a piece at a time (:meth:`chunks`), with the same categories in
-    every piece; the KPIs' columns straight from the store (:meth:`arrays`). The store must not change
-    while this is in use (a finished run's store does not).
+    every piece; the KPIs' columns straight from the store (:meth:`arrays`, :meth:`cells`). ``start``/``stop``:
+    only the cases of store rows ``start:stop`` (a piece handed on during the run). The store rows read must
+    not change while this is in use (a finished run's do not; nor do a settled case's).
 
-    Where a case was never dispatched its department and holder are ``platform`` (a category added only
-    when such a case exists) and its handling level too (the levels are then the used ones and
-    ``platform``, sorted by name; otherwise every level in hierarchy order).
+    The categories do not depend on the cases: a department and holder are one of the city's departments, or
+    ``platform`` where a case was never dispatched, and the handling level one of the levels in hierarchy
+    order, then ``platform``. So pieces handed on during a run and the rest at its end make one table.
     """
 
-    def __init__(self, model: GovernanceModel) -> None:
+    def __init__(self, model: GovernanceModel, start: int = 0, stop: int | None = None) -> None:
         cs = model.cases
         self.cs = cs
         self.categories = model.category_names
-        keep = np.flatnonzero(cs.measured[: cs.n])
-        self.ids = keep
-        # ids follow the creation time, so the measured cases are one run of ids: a slice, cheaper than a gather
-        self.contiguous = bool(len(keep) and keep[-1] - keep[0] + 1 == len(keep))
+        start = max(int(start), 0)
+        stop = cs.n if stop is None else min(int(stop), cs.n)
+        measured = cs.measured[start:stop]
+        # ids follow the creation time, so the measured cases are usually one run of ids: a slice, no id array
+        count = int(np.count_nonzero(measured))
+        first = int(np.argmax(measured)) if count else 0
+        self.contiguous = bool(count and measured[first: first + count].all())
+        self.first = start + first
+        self.n = count
+        self.ids = None if self.contiguous else np.flatnonzero(measured) + start
         h = model.hierarchy
         self.county_of = h.township_county
-        self.dept_level = h.dept_level
+        self.dept_level = h.dept_level.astype(np.int8)
         self.dept_names = [d.node for d in h.departments]
-        level_names = [lv.value for lv in LEVELS]
-        rows = self.rows(0, len(keep))
-        not_sent = np.isnan(cs.dispatched[rows])
-        self.platform = bool(not_sent.any())
-        if self.platform:
-            used = np.unique(h.dept_level[cs.handler[rows][~not_sent]])
-            self.level_labels = sorted({*(level_names[i] for i in used.tolist()), "platform"})
-            self.level_code = np.array([self.level_labels.index(n) if n in self.level_labels else -1
-                                        for n in level_names])
-        else:
-            self.level_labels = level_names
-            self.level_code = np.arange(len(level_names))
+        self.level_labels = [lv.value for lv in LEVELS] + ["platform"]
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return self.n
 
     def rows(self, lo: int, hi: int) -> slice | np.ndarray:
         """Store rows of table rows ``lo:hi``."""
         if self.contiguous:
-            first = int(self.ids[0])
-            return slice(first + lo, first + hi)
-        return self.ids[lo:hi]
+            return slice(self.first + lo, self.first + hi)
+        return self.ids[lo:hi] if self.ids is not None else np.zeros(0, dtype=np.int64)
 
     def levels(self, rows: slice | np.ndarray) -> np.ndarray:
-        """Handling-level codes (into :attr:`level_labels`) of store ``rows``."""
-        code = self.level_code[self.dept_level[self.cs.handler[rows]]]
-        if self.platform:
-            code = np.where(np.isnan(self.cs.dispatched[rows]), self.level_labels.index("platform"), code)
-        return code
+        """Handling-level codes (int8, into :attr:`level_labels`) of store ``rows``."""
+        code = self.dept_level[self.cs.handler[rows]]
+        return np.where(np.isnan(self.cs.dispatched[rows]), np.int8(len(LEVELS)), code)
 
-    def _piece(self, lo: int, hi: int, copy: bool) -> pd.DataFrame:
+    def piece(self, lo: int, hi: int, copy: bool = False) -> pd.DataFrame:
+        """Table rows ``lo:hi`` (``copy``: as in :meth:`chunks`)."""
         cs = self.cs
         rows = self.rows(lo, hi)
         v = lambda name: getattr(cs, name)[rows]  # noqa: E731
-        dept, holder = v("handler"), v("dept")
-        depts = list(self.dept_names)
-        if self.platform:
-            not_sent = np.isnan(v("dispatched"))
-            dept = np.where(not_sent, len(depts), dept)
-            holder = np.where(not_sent, len(depts), holder)
-            depts.append("platform")
+        depts = [*self.dept_names, "platform"]
+        not_sent = np.isnan(v("dispatched"))
+        dept = np.where(not_sent, len(self.dept_names), v("handler"))
+        holder = np.where(not_sent, len(self.dept_names), v("dept"))
         sat = v("satisfied").astype(float)
         sat[sat < 0] = np.nan
-        repeat_of = pd.array(v("repeat_of"), dtype="Int64")
+        repeat_of = pd.array(v("repeat_of").astype(np.int64), dtype="Int64")
         repeat_of[repeat_of < 0] = pd.NA
+        case_id = np.arange(self.first + lo, self.first + hi) if self.contiguous else rows.astype(np.int64)
         df = pd.DataFrame({
-            "case_id": self.ids[lo:hi].astype(np.int64),
+            "case_id": case_id,
             "citizen_id": v("citizen").astype(np.int64),
             "requester_kind": pd.Categorical.from_codes(v("enterprise").astype(np.int8), ["citizen", "enterprise"]),
             "category": pd.Categorical.from_codes(v("category"), self.categories),
@@ -130,17 +122,19 @@ class StoreCases:
 
     def frame(self, copy: bool = False) -> pd.DataFrame:
         """The whole table; ``copy=False`` lets columns that need no conversion share memory with the store."""
-        return self._piece(0, len(self), copy)
+        return self.piece(0, len(self), copy)
 
-    def chunks(self, rows: int) -> Iterator[pd.DataFrame]:
-        """The table in pieces of at most ``rows`` rows, in order (one empty piece for an empty table)."""
+    def chunks(self, rows: int, copy: bool = False) -> Iterator[pd.DataFrame]:
+        """The table in pieces of at most ``rows`` rows, in order (one empty piece for an empty table);
+        ``copy``: pieces own their memory (else columns that need no conversion share it with the store)."""
         for lo in range(0, max(len(self), 1), rows):
-            yield self._piece(lo, min(lo + rows, len(self)), copy=False)
+            yield self.piece(lo, min(lo + rows, len(self)), copy=copy)
 
-    def arrays(self) -> dict[str, np.ndarray]:
-        """The columns the KPIs need (as :func:`_arrays` gives them from the table), read from the store."""
+    def arrays(self, lo: int = 0, hi: int | None = None) -> dict[str, np.ndarray]:
+        """The columns the KPIs need (as :func:`_arrays` gives them from the table) of table rows ``lo:hi``
+        (all by default), read from the store (views where no conversion is needed)."""
         cs = self.cs
-        rows = self.rows(0, len(self))
+        rows = self.rows(lo, len(self) if hi is None else hi)
         store = {"created_h": "created", "first_response_h": "first_response", "closed_h": "closed",
                  "due_h": "due", "replied_h": "replied", "accepted_h": "accepted", "dispatched_h": "dispatched",
                  "dept_arrival_h": "dept_arrival"}
@@ -155,6 +149,12 @@ class StoreCases:
         out["repeat"] = cs.repeat_of[rows] >= 0
         out["online"] = cs.channel[rows] == CHANNEL_NAMES.index("online")
         return out
+
+    def cells(self, lo: int = 0, hi: int | None = None) -> np.ndarray:
+        """The equity cell (:data:`SPLITS`, :func:`cell_codes`) of each case of table rows ``lo:hi``."""
+        cs = self.cs
+        rows = self.rows(lo, len(self) if hi is None else hi)
+        return cell_codes(cs.enterprise[rows], cs.channel[rows], cs.urban[rows], self.levels(rows))
 
 
 def cases_frame(model: GovernanceModel, copy: bool = True) -> pd.DataFrame:
@@ -190,21 +190,194 @@ def _arrays(df: pd.DataFrame) -> dict[str, np.ndarray]:
     return out
 
 
-class _Rows(Mapping):
-    """The KPIs' columns (:meth:`StoreCases.arrays`) of some rows, gathered afresh each time one is read, so
-    that a large group of the equity splits is never copied whole (only the columns the KPIs hold at once)."""
+#: The equity splits of a run's ``groups`` table: (name, group labels). A case falls in one group of each;
+#: its *cell* (:func:`cell_codes`) is the combination, so counts by cell add up to counts by any group.
+SPLITS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("requester_kind", ("citizen", "enterprise")),
+    ("channel", CHANNEL_NAMES),
+    ("area", ("rural", "urban")),
+    ("handling_level", (*(lv.value for lv in LEVELS), "platform")),
+)
+_SIZES = tuple(len(labels) for _, labels in SPLITS)
+N_CELLS = int(np.prod(_SIZES))
 
-    def __init__(self, cols: dict[str, np.ndarray], rows: np.ndarray) -> None:
-        self.cols, self.rows = cols, rows
 
-    def __getitem__(self, name: str) -> np.ndarray:
-        return self.cols[name][self.rows]
+def cell_codes(enterprise: np.ndarray, channel: np.ndarray, urban: np.ndarray, level: np.ndarray) -> np.ndarray:
+    """Each case's equity cell (int16): its group in every split of :data:`SPLITS`, as one number."""
+    code = enterprise.astype(np.int16)
+    for codes, size in zip((channel, urban, level), _SIZES[1:], strict=True):
+        code = code * size + codes
+    return code
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.cols)
 
-    def __len__(self) -> int:
-        return len(self.cols)
+def _cell_groups() -> list[np.ndarray]:
+    """Per split of :data:`SPLITS`, the group of every cell."""
+    cells = np.arange(N_CELLS)
+    out = []
+    for k in range(len(SPLITS)):
+        inner = int(np.prod(_SIZES[k + 1:]))
+        out.append(cells // inner % _SIZES[k])
+    return out
+
+
+#: What the KPIs count: per case, whether each holds (:func:`_indicators`); ``n`` is every case.
+_COUNTS = ("n", "responded", "on_time_response", "final", "recorded_final", "true_final", "dispatched_final",
+           "recorded_dispatched_final", "true_dispatched_final", "judged", "satisfied", "assessable",
+           "on_time_close", "reopened", "escalated", "replied_by_department", "perfunctory_reply", "accepted",
+           "direct_accepted", "repeat", "final_repeat", "true_final_repeat", "judged_repeat", "satisfied_repeat",
+           "online")
+#: The spans (h) the KPIs take quantiles of: hours to first response, to closure, of the relays.
+_SPANS = ("response", "close", "relay")
+#: The daily counts of the time series: (name, the day it counts by, the condition).
+_DAILY = ("accepted", "first_responses", "closed", "recorded_resolved", "true_resolved", "satisfied", "judged",
+          "responded_of_created", "created")
+
+
+def _indicators(a: Mapping[str, np.ndarray], response_target_h: float, end_h: float
+                ) -> tuple[list[np.ndarray], dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """The per-case booleans of :data:`_COUNTS`, and the spans of :data:`_SPANS` as (which cases, hours)."""
+    created, first, closed, due = a["created_h"], a["first_response_h"], a["closed_h"], a["due_h"]
+    is_closed = a["is_closed"]
+    final = is_closed | a["is_abandoned"]
+    responded = ~np.isnan(first)
+    sat = a["satisfied"]
+    judged = ~np.isnan(sat)
+    satisfied = sat == 1
+    dispatched_final = final & ~np.isnan(a["dispatched_h"])
+    recorded, true = a["recorded_resolved"], a["true_resolved"]
+    # due-time yardstick: cases closed, or whose due time has passed by the end of the run
+    assessable = is_closed | (due <= end_h)
+    by_department = ~np.isnan(a["replied_h"]) & ~a["direct_answer"]
+    accepted = ~np.isnan(a["accepted_h"])
+    repeat = a["repeat"]
+    final_repeat = final & repeat
+    judged_repeat = judged & repeat
+    counts = [
+        np.ones(len(created), bool), responded, responded & (first - created <= response_target_h),
+        final, recorded & final, true & final, dispatched_final, recorded & dispatched_final,
+        true & dispatched_final, judged, satisfied, assessable,
+        assessable & is_closed & (closed <= due), a["reopened"], a["escalated"], by_department,
+        a["perfunctory"] & by_department, accepted, a["direct_answer"] & accepted,
+        repeat, final_repeat, true & final_repeat, judged_repeat, satisfied & judged_repeat, a["online"],
+    ]
+    relayed = (a["hops"] > 1) & ~np.isnan(a["dept_arrival_h"]) & ~np.isnan(a["dispatched_h"])
+    closed_ok = is_closed & ~np.isnan(closed)
+    spans = {"response": (responded, (first - created)[responded]),
+             "close": (closed_ok, (closed - created)[closed_ok]),
+             "relay": (relayed, (a["dept_arrival_h"] - a["dispatched_h"])[relayed])}
+    return counts, spans
+
+
+class CaseTally:
+    """The case-level part of a run's result, added up a piece of the cases at a time: the counts behind
+    the service KPIs, per equity cell (:data:`SPLITS`), the spans the KPIs take quantiles of (kept, with
+    their cells), and the daily counts of the time series. Counts are whole numbers and quantiles are of
+    the same values, so the result does not depend on how the cases were cut into pieces.
+
+    ``end_h``: end of the run (h); ``response_target_h``: the on-time response yardstick (h).
+    """
+
+    def __init__(self, end_h: float, response_target_h: float) -> None:
+        self.end_h = float(end_h)
+        self.response_target_h = float(response_target_h)
+        self.counts = np.zeros((len(_COUNTS), N_CELLS), dtype=np.int64)
+        self.spans: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {name: [] for name in _SPANS}
+        self.daily = {name: np.zeros(0, dtype=np.int64) for name in _DAILY}
+
+    def add(self, a: Mapping[str, np.ndarray], cells: np.ndarray | None = None) -> None:
+        """Count the cases of the KPIs' columns ``a`` (:meth:`StoreCases.arrays`), in equity ``cells`` (all in
+        cell 0 when not given)."""
+        n = len(a["created_h"])
+        if n == 0:
+            return
+        if cells is None:
+            cells = np.zeros(n, dtype=np.int16)
+        counts, spans = _indicators(a, self.response_target_h, self.end_h)
+        for k, ind in enumerate(counts):
+            self.counts[k] += np.bincount(cells[ind], minlength=N_CELLS)
+        for name, (which, hours) in spans.items():
+            self.spans[name].append((hours, cells[which]))
+        self._add_daily(a)
+
+    def _add_daily(self, a: Mapping[str, np.ndarray]) -> None:
+        sat = np.asarray(a["satisfied"])
+        closed_day = np.floor(np.asarray(a["closed_h"]) / 24.0)
+        created_day = np.floor(np.asarray(a["created_h"]) / 24.0)
+        for name, days, mask in (
+            ("accepted", np.floor(np.asarray(a["accepted_h"]) / 24.0), None),
+            ("first_responses", np.floor(np.asarray(a["first_response_h"]) / 24.0), None),
+            ("closed", closed_day, None),
+            ("recorded_resolved", closed_day, np.asarray(a["recorded_resolved"])),
+            ("true_resolved", closed_day, np.asarray(a["true_resolved"])),
+            ("satisfied", closed_day, sat == 1), ("judged", closed_day, ~np.isnan(sat)),
+            ("responded_of_created", created_day, ~np.isnan(np.asarray(a["first_response_h"]))),
+            ("created", created_day, None),
+        ):
+            ok = ~np.isnan(days)
+            if mask is not None:
+                ok &= mask
+            d = days[ok]
+            d = d[d >= 0].astype(np.int64)
+            add = np.bincount(d)
+            have = self.daily[name]
+            if len(add) > len(have):
+                have = np.concatenate([have, np.zeros(len(add) - len(have), dtype=np.int64)])
+            have[: len(add)] += add
+            self.daily[name] = have
+
+    def daily_counts(self, n_days: int) -> dict[str, np.ndarray]:
+        """The daily counts of days ``0:n_days`` (days counted from the start of the run, warm-up included)."""
+        out = {}
+        for name, have in self.daily.items():
+            c = np.zeros(n_days, dtype=np.int64)
+            m = min(n_days, len(have))
+            c[:m] = have[:m]
+            out[name] = c
+        return out
+
+    def group_sizes(self, split: int) -> np.ndarray:
+        """Cases in each group of split ``split`` (an index into :data:`SPLITS`)."""
+        return np.bincount(_cell_groups()[split], weights=self.counts[0], minlength=_SIZES[split]).astype(np.int64)
+
+    def kpis(self, split: int | None = None, group: int | None = None) -> dict[str, float]:
+        """The service KPIs of every case counted (``split`` None) or of group ``group`` of split ``split``;
+        definitions in :data:`sim.results.KPI_DOCS`."""
+        if split is None:
+            c = self.counts.sum(axis=1)
+            in_group = None
+        else:
+            in_group = _cell_groups()[split] == group
+            c = self.counts[:, in_group].sum(axis=1)
+        n = dict(zip(_COUNTS, c.tolist(), strict=True))
+
+        def span(name: str, *q: float) -> list[float]:
+            parts = [h if in_group is None else h[in_group[cells]] for h, cells in self.spans[name]]
+            return _q(np.concatenate(parts) if parts else np.zeros(0), *q)
+
+        resp_q, close_q = span("response", 0.5, 0.9), span("close", 0.5, 0.9)
+        rec, tru = _rate(n["recorded_final"], n["final"]), _rate(n["true_final"], n["final"])
+        return {
+            "response_rate": _rate(n["responded"], n["n"]),
+            "on_time_response_rate": _rate(n["on_time_response"], n["n"]),
+            "resolution_rate": rec, "true_resolution_rate": tru, "gaming_gap": rec - tru,
+            "dispatched_resolution_rate": _rate(n["recorded_dispatched_final"], n["dispatched_final"]),
+            "dispatched_true_resolution_rate": _rate(n["true_dispatched_final"], n["dispatched_final"]),
+            "satisfaction_rate": _rate(n["satisfied"], n["judged"]),
+            "median_response_h": resp_q[0],
+            "p90_response_h": resp_q[1],
+            "median_close_h": close_q[0],
+            "p90_close_h": close_q[1],
+            "on_time_close_rate": _rate(n["on_time_close"], n["assessable"]),
+            "reopen_rate": _rate(n["reopened"], n["n"]),
+            "escalation_rate": _rate(n["escalated"], n["n"]),
+            "perfunctory_share": _rate(n["perfunctory_reply"], n["replied_by_department"]),
+            "direct_answer_share": _rate(n["direct_accepted"], n["accepted"]),
+            "repeat_share": _rate(n["repeat"], n["n"]),
+            "repeat_true_resolution_rate": _rate(n["true_final_repeat"], n["final_repeat"]),
+            "repeat_satisfaction_rate": _rate(n["satisfied_repeat"], n["judged_repeat"]),
+            "median_relay_h": span("relay", 0.5)[0],
+            "cases": float(n["n"]), "online_share": _rate(n["online"], n["n"]),
+        }
 
 
 def kpis(df: pd.DataFrame | Mapping[str, np.ndarray], end_h: float, response_target_h: float,
@@ -212,138 +385,86 @@ def kpis(df: pd.DataFrame | Mapping[str, np.ndarray], end_h: float, response_tar
     """The service KPIs of a cases table (or of the rows in ``mask``); no population-level or budget ones.
 
     ``end_h``: end of the run (h); ``response_target_h``: the on-time response yardstick (h). Definitions in
-    :data:`sim.results.KPI_DOCS`. Applied per group for the equity splits.
+    :data:`sim.results.KPI_DOCS` (:class:`CaseTally` counts them; the runs' equity splits use its cells).
     """
     a = _arrays(df) if isinstance(df, pd.DataFrame) else df
     if mask is not None:
         a = {k: v[mask] for k, v in a.items()}
-    created, first, closed, due = a["created_h"], a["first_response_h"], a["closed_h"], a["due_h"]
-    n = len(created)
-    is_closed = a["is_closed"]
-    final = is_closed | a["is_abandoned"]
-    responded = ~np.isnan(first)
-    resp_t = (first - created)[responded]
-    close_t = (closed - created)[is_closed & ~np.isnan(closed)]
-    sat = a["satisfied"]
-    judged = ~np.isnan(sat)
-    # due-time yardstick: cases closed, or whose due time has passed by the end of the run
-    assessable = is_closed | (due <= end_h)
-    on_time_close = is_closed & (closed <= due)
-    not_direct = ~a["direct_answer"]
-    replied = ~np.isnan(a["replied_h"])
-    accepted = ~np.isnan(a["accepted_h"])
-    relayed = (a["hops"] > 1) & ~np.isnan(a["dept_arrival_h"]) & ~np.isnan(a["dispatched_h"])
-    resp_q, close_q = _q(resp_t, 0.5, 0.9), _q(close_t, 0.5, 0.9)
-    return {
-        "response_rate": _rate(responded, n),
-        "on_time_response_rate": _rate(responded & (first - created <= response_target_h), n),
-        **_resolution(a["recorded_resolved"], a["true_resolved"], final, final & ~np.isnan(a["dispatched_h"])),
-        "satisfaction_rate": _rate(sat[judged] == 1, judged.sum()),
-        "median_response_h": resp_q[0],
-        "p90_response_h": resp_q[1],
-        "median_close_h": close_q[0],
-        "p90_close_h": close_q[1],
-        "on_time_close_rate": _rate(on_time_close[assessable], assessable.sum()),
-        "reopen_rate": _rate(a["reopened"], n),
-        "escalation_rate": _rate(a["escalated"], n),
-        "perfunctory_share": _rate(a["perfunctory"][replied & not_direct], (replied & not_direct).sum()),
-        "direct_answer_share": _rate(a["direct_answer"][accepted], accepted.sum()),
-        **_repeats(a["repeat"], a["true_resolved"], final, sat, judged),
-        "median_relay_h": _q((a["dept_arrival_h"] - a["dispatched_h"])[relayed], 0.5)[0],
-    }
+    tally = CaseTally(end_h, response_target_h)
+    tally.add(a)
+    out = tally.kpis()
+    del out["cases"], out["online_share"]
+    return out
 
 
-def _repeats(repeat: np.ndarray, true: np.ndarray, final: np.ndarray, sat: np.ndarray, judged: np.ndarray
-             ) -> dict[str, float]:
-    """Share of cases that are repeat reports, and the true resolution and satisfaction of the repeats."""
-    return {
-        "repeat_share": _rate(repeat, len(repeat)),
-        "repeat_true_resolution_rate": _rate(true[final & repeat], (final & repeat).sum()),
-        "repeat_satisfaction_rate": _rate(sat[judged & repeat] == 1, (judged & repeat).sum()),
-    }
-
-
-def _resolution(recorded: np.ndarray, true: np.ndarray, final: np.ndarray, dispatched: np.ndarray
-                ) -> dict[str, float]:
-    """Recorded and true resolution over the final cases and over the final dispatched cases (shares), and
-    the gaming gap (recorded − true, share points)."""
-    rec, tru = _rate(recorded[final], final.sum()), _rate(true[final], final.sum())
-    return {
-        "resolution_rate": rec, "true_resolution_rate": tru, "gaming_gap": rec - tru,
-        "dispatched_resolution_rate": _rate(recorded[dispatched], dispatched.sum()),
-        "dispatched_true_resolution_rate": _rate(true[dispatched], dispatched.sum()),
-    }
-
-
-def build_result(model: GovernanceModel, final: bool = False) -> RunResult:
-    """Assemble the run's tables and KPIs. The KPIs are computed from the case store's columns; the cases
-    table is not built here. ``final``: the run is over and the model will not step again, so the result
-    reads its cases table from the store when asked (:class:`StoreCases`, whole or in pieces); otherwise
-    the table is copied now (the store goes on changing)."""
+def build_result(model: GovernanceModel, final: bool = False, start: int = 0,
+                 tally: CaseTally | None = None) -> RunResult:
+    """Assemble the run's tables and KPIs. The case-level KPIs, equity splits and daily rates come from a
+    :class:`CaseTally` of the measured cases: ``tally`` holds those of store rows before ``start`` (handed on
+    during the run, :meth:`sim.model.GovernanceModel.hand_off`; the tally is then completed here), the rest
+    are read from the case store. The cases table is not built here. ``final``: the run is over and the model
+    will not step again, so the result reads its cases table (of the cases from ``start`` on) from the store
+    when asked (:class:`StoreCases`, whole or in pieces); otherwise the table is copied now (the store goes
+    on changing)."""
     import mesa
 
     sc = model.settings
-    src = StoreCases(model)
-    rows = src.rows(0, len(src))
     end_h = model.end_h
-    cols = src.arrays()
-    k = kpis(cols, end_h, sc.kpi.response_target_h)
-    open_all = model.cases.open_ids()
-    urban = model.cases.urban[rows]
-    online = cols["online"]
-    k["backlog_end"] = float(len(open_all))
+    table = StoreCases(model, start)
+    if tally is None:
+        if start:
+            raise ValueError("build_result: the cases before start need their tally")
+        tally = CaseTally(end_h, sc.kpi.response_target_h)
+    for lo in range(0, len(table), TALLY_ROWS):  # a piece at a time: the KPIs' columns are never copied whole
+        hi = min(lo + TALLY_ROWS, len(table))
+        tally.add(table.arrays(lo, hi), table.cells(lo, hi))
+    k = tally.kpis()
+    k["backlog_end"] = float(len(model.cases.open_ids()))
     k["mean_trust"] = model.population.mean_trust(float(model.hour))
     problems = model.problems.sum()
     k["participation_rate"] = _rate(model.reported.sum(), problems)
-    k["digital_gap"] = (_rate(online[urban], urban.sum()) - _rate(online[~urban], (~urban).sum())
-                        if urban.any() and (~urban).any() else float("nan"))
+    area = [name for name, _ in SPLITS].index("area")
+    by_area = tally.group_sizes(area)
+    k["digital_gap"] = (tally.kpis(area, 1)["online_share"] - tally.kpis(area, 0)["online_share"]
+                        if (by_area > 0).all() else float("nan"))
     t = model.departments
     k["relay_wait_h"] = _rate(t.wait_h[t.relay], t.starts[t.relay].sum())
     k.update(model.ledger.kpis())
     summary = {name: float(k[name]) for name in KPI_NAMES}
 
-    # splits for equity analysis
-    cs = model.cases
-    splits = {
-        "requester_kind": (cs.enterprise[rows].astype(np.int8), ["citizen", "enterprise"]),
-        "channel": (cs.channel[rows], list(CHANNEL_NAMES)),
-        "area": (urban.astype(np.int8), ["rural", "urban"]),
-        "handling_level": (src.levels(rows), list(src.level_labels)),
-    }
+    # splits for equity analysis: the groups with cases, in the order of their names
     rows = []
-    for by, (codes, labels) in splits.items():
-        # the rows sorted by group, each group's in their order: a group's rows are then one slice
-        order = np.argsort(codes, kind="stable")
-        ends = np.cumsum(np.bincount(codes, minlength=len(labels))).tolist()
-        for g in sorted(labels[c] for c in np.unique(codes).tolist()):
-            i = labels.index(g)
-            rows_of_g = order[ends[i - 1] if i else 0: ends[i]]  # the group's rows, in their order
-            group = _Rows(cols, rows_of_g)  # each column gathered when the KPIs read it, not kept
-            gk = kpis(group, end_h, sc.kpi.response_target_h)
-            size = len(rows_of_g)
-            gk["cases"] = float(size)
-            gk["online_share"] = _rate(group["online"], size)
+    for i, (by, labels) in enumerate(SPLITS):
+        sizes = tally.group_sizes(i)
+        for g in sorted(labels[c] for c in np.flatnonzero(sizes).tolist()):
+            gk = tally.kpis(i, labels.index(g))
             for name, val in gk.items():
                 rows.append((by, g, name, float(val)))
     # participation by area and kind (problems met vs reported)
-    for ai, area in enumerate(("rural", "urban")):
-        rows.append(("area", area, "participation_rate", _rate(model.reported[ai].sum(), model.problems[ai].sum())))
+    for ai, area_name in enumerate(("rural", "urban")):
+        rows.append(("area", area_name, "participation_rate",
+                     _rate(model.reported[ai].sum(), model.problems[ai].sum())))
     for ki, kind in enumerate(("citizen", "enterprise")):
         rows.append(("requester_kind", kind, "participation_rate",
                      _rate(model.reported[:, ki].sum(), model.problems[:, ki].sum())))
     rows += _queue_rows(model)
     groups = pd.DataFrame(rows, columns=["group_by", "group", "kpi", "value"])
 
-    ts = timeseries_frame(model, cols)
+    ts = _timeseries(model, tally)
     meta = {
         "seed": int(model.seed), "scenario": sc.name, "fingerprint": sc.fingerprint(),
-        "cases": len(src), "problems": int(problems), "systemic_fixes": int(model.platform.fixes_started),
+        "cases": int(tally.counts[0].sum()), "problems": int(problems),
+        "systemic_fixes": int(model.platform.fixes_started),
         "versions": {"python": _platform.python_version(), "numpy": np.__version__, "pandas": pd.__version__,
                      "mesa": mesa.__version__},
     }
     if final:
-        return RunResult(source=src, timeseries=ts, summary=summary, groups=groups, meta=meta)
-    return RunResult(cases=src.frame(copy=True), timeseries=ts, summary=summary, groups=groups, meta=meta)
+        return RunResult(source=table, timeseries=ts, summary=summary, groups=groups, meta=meta)
+    return RunResult(cases=table.frame(copy=True), timeseries=ts, summary=summary, groups=groups, meta=meta)
+
+
+#: Cases a :class:`CaseTally` takes at a time when a result reads them from the store.
+TALLY_ROWS = 262_144
 
 
 def _queue_rows(model: GovernanceModel) -> list[tuple[str, str, str, float]]:
@@ -364,9 +485,18 @@ def _queue_rows(model: GovernanceModel) -> list[tuple[str, str, str, float]]:
     return rows
 
 
-def timeseries_frame(model: GovernanceModel, df: pd.DataFrame | dict[str, np.ndarray]) -> pd.DataFrame:
+def timeseries_frame(model: GovernanceModel, df: pd.DataFrame | Mapping[str, np.ndarray]) -> pd.DataFrame:
     """One row per measured day: live counts from the model plus daily rates from the cases table (or the
-    KPIs' columns of it, :meth:`StoreCases.arrays`).
+    KPIs' columns of it, :meth:`StoreCases.arrays`); see :func:`_timeseries`."""
+    tally = CaseTally(float("inf"), 0.0)
+    a = _arrays(df) if isinstance(df, pd.DataFrame) else df
+    if len(a["created_h"]):
+        tally._add_daily(a)
+    return _timeseries(model, tally)
+
+
+def _timeseries(model: GovernanceModel, tally: CaseTally) -> pd.DataFrame:
+    """One row per measured day: live counts from the model plus daily rates from the tally of the cases.
 
     Daily rates are over the cases closed that day (``resolution_rate`` recorded, ``true_resolution_rate``
     true); ``day`` counts from the end of warm-up. Columns ``*_cum`` of the model's rows (cumulative since the
@@ -382,31 +512,8 @@ def timeseries_frame(model: GovernanceModel, df: pd.DataFrame | dict[str, np.nda
         live[cum.removesuffix("_cum")] = live[cum].diff().fillna(live[cum])
         live = live.drop(columns=[cum])
     n_days = int(live["day"].max()) + 1 if len(live) else 0
-    closed_day = np.floor(np.asarray(df["closed_h"]) / 24.0)
-    fr_day = np.floor(np.asarray(df["first_response_h"]) / 24.0)
-    acc_day = np.floor(np.asarray(df["accepted_h"]) / 24.0)
-
-    def count(days: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-        ok = ~np.isnan(days)
-        if mask is not None:
-            ok &= mask
-        d = days[ok].astype(np.int64)
-        d = d[(d >= 0) & (d < n_days)]
-        return np.bincount(d, minlength=n_days)
-
-    closed_n = count(closed_day)
-    sat = np.asarray(df["satisfied"])
-    created_day = np.floor(np.asarray(df["created_h"]) / 24.0)
-    created_n = count(created_day)
-    responded_by_created = count(created_day, ~np.isnan(np.asarray(df["first_response_h"])))
-    extra = pd.DataFrame({
-        "day": np.arange(n_days),
-        "accepted": count(acc_day), "first_responses": count(fr_day), "closed": closed_n,
-        "recorded_resolved": count(closed_day, np.asarray(df["recorded_resolved"])),
-        "true_resolved": count(closed_day, np.asarray(df["true_resolved"])),
-        "satisfied": count(closed_day, sat == 1), "judged": count(closed_day, ~np.isnan(sat)),
-        "responded_of_created": responded_by_created, "created": created_n,
-    })
+    c = tally.daily_counts(n_days)
+    extra = pd.DataFrame({"day": np.arange(n_days), **{name: c[name] for name in _DAILY}})
     out = live.merge(extra, on="day", how="left")
     with np.errstate(invalid="ignore", divide="ignore"):
         out["response_rate"] = out["responded_of_created"] / out["created"]

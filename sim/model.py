@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import time as _time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import mesa
 import numpy as np
@@ -40,9 +41,12 @@ from .jit import kernels, use_compiled
 from .levers import Levers, PolicyChange, always_open, policy_timeline
 from .lifecycle import HANDLERS, Event
 from .platform import Platform
-from .results import RunResult
+from .results import CHUNK_ROWS, RunResult
 from .scenario import Scenario
-from .supervisors import Supervisor
+from .supervisors import RANKING_WINDOW_DAYS, Supervisor
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 STREAMS = ("world", "population", "demand", "intake", "departments", "citizens", "supervision", "service",
            "mandate")
@@ -62,7 +66,11 @@ class GovernanceModel(mesa.Model):
     Times are hours since the start of the run (hour 0 is midnight of ``world.start_date``).
     """
 
-    def __init__(self, scenario: Scenario | None = None, seed: int | None = None) -> None:
+    #: Settled cases a hand-off waits for (fewer: it waits for the next day's check, or the end of the run).
+    HAND_OFF_ROWS = 100_000
+
+    def __init__(self, scenario: Scenario | None = None, seed: int | None = None,
+                 case_sink: Callable[[pd.DataFrame], None] | None = None) -> None:
         scenario = scenario if scenario is not None else Scenario()
         seed = scenario.run.seed if seed is None else int(seed)
         super().__init__(rng=seed)
@@ -105,6 +113,10 @@ class GovernanceModel(mesa.Model):
         self.hour = 0
         self.rankings: list[tuple[int, list[int]]] = []
         self._dept_staff_total = float(self.hierarchy.dept_staff.sum())
+        self.case_sink = case_sink
+        self.handed_off = 0  # store rows whose cases' table rows went to case_sink
+        self.cases_handed_off = 0  # table rows (measured cases) handed to case_sink
+        self.tally = None  # the result's tally of the cases handed off (sim.metrics.CaseTally)
 
     def _streams(self, seed: int) -> None:
         """One independent random stream per part of the model, all spawned from ``seed``."""
@@ -206,7 +218,7 @@ class GovernanceModel(mesa.Model):
             office.step()
             self.ledger.paid("supervisors", office.budget.intensity * hours, now - 1.0)
         if self.levers.ranking.due(day):
-            self.rankings.append((day, self.supervisor.rank(now, 30 * 24.0).tolist()))
+            self.rankings.append((day, self.supervisor.rank(now, RANKING_WINDOW_DAYS * 24.0).tolist()))
         t = self.departments
         t.learn_all()
         for d in np.flatnonzero((t.waiting > 0) | t.easy_first).tolist():  # an idle department's step does nothing
@@ -217,6 +229,55 @@ class GovernanceModel(mesa.Model):
         self._record_day(day, now, problems, today)
         self.platform.callback_minutes_today = 0.0
         self.platform.callbacks_today = 0
+        if self.case_sink is not None:
+            settled = self.settled(now)
+            if settled - self.handed_off >= self.HAND_OFF_ROWS:
+                self.hand_off(settled)
+
+    def look_back_h(self) -> float:
+        """How far back (h, by creation time) the run still reads or changes cases that are final: the audits
+        sample cases created up to ``audit_window_days`` + :data:`sim.supervisors.AUDIT_LOOKBACK_DAYS` ago
+        (and may reopen them), the monthly ranking measures the last 30 days."""
+        from .supervisors import AUDIT_LOOKBACK_DAYS
+
+        days = max(self.settings.supervision.audit_window_days + AUDIT_LOOKBACK_DAYS, RANKING_WINDOW_DAYS)
+        return days * 24.0 + 24.0  # and a day to spare
+
+    def settled(self, now: float) -> int:
+        """Store rows before this index hold settled cases: final (closed or abandoned), created more than
+        :meth:`look_back_h` before ``now`` (h), and no ``RECONSIDER`` of theirs pending (their owner may still
+        report the problem again, a repeat that copies some of their columns). Nothing in the run reads or
+        changes them again, except their :data:`sim.cases.RESULT_COLUMNS`: other events still pending for a
+        final case are dropped by their handlers on its status (a result column) before anything else is
+        read."""
+        cs = self.cases
+        cs.open_ids()  # moves the store's watermark of final cases
+        upto = min(cs.first_open, cs.created_since(now - self.look_back_h()))
+        pending = self.agenda.min_id(Event.RECONSIDER)
+        return upto if pending is None else min(upto, pending)
+
+    def hand_off(self, upto: int) -> None:
+        """Hand the table rows of the measured cases in store rows ``handed_off:upto`` to ``case_sink`` (in
+        pieces of :data:`sim.results.CHUNK_ROWS` rows, copies the sink may keep) and count them into the
+        result's tally (:class:`sim.metrics.CaseTally`), then release those store rows
+        (:meth:`sim.cases.CaseStore.release`). The caller vouches that the cases are settled (:meth:`settled`).
+        """
+        from .metrics import CaseTally, StoreCases
+
+        upto = min(int(upto), self.cases.n)
+        if upto <= self.handed_off:
+            return
+        if self.tally is None:
+            self.tally = CaseTally(self.end_h, self.settings.kpi.response_target_h)
+        src = StoreCases(self, self.handed_off, upto)
+        if len(src):
+            for lo in range(0, len(src), CHUNK_ROWS):
+                hi = min(lo + CHUNK_ROWS, len(src))
+                self.case_sink(src.piece(lo, hi, copy=True))
+                self.tally.add(src.arrays(lo, hi), src.cells(lo, hi))
+            self.cases_handed_off += len(src)
+        self.handed_off = upto
+        self.cases.release(upto)
 
     def _record_day(self, day: int, now: float, problems: int, today: np.ndarray) -> None:
         """The day's row of the time series (counts at the end of the day; beliefs as the expected sanction
@@ -252,18 +313,38 @@ class GovernanceModel(mesa.Model):
 
     def result(self, final: bool = False) -> RunResult:
         """The run's tables and KPIs so far. ``final``: the run is over and the model will not step again
-        (the cases table then shares memory with the case store instead of copying it)."""
+        (the cases table then shares memory with the case store instead of copying it).
+
+        With a ``case_sink``, a final result hands the rest of the cases table to the sink (the sink has then
+        had the whole table, in order; at least one piece, empty for a run without cases) and holds no cases
+        table itself (:attr:`RunResult.cases` says where it went); a result that is not final is not allowed.
+        """
         from .metrics import build_result
 
-        result = build_result(self, final=final)
+        if self.case_sink is not None and not final:
+            raise ValueError("a model with a case_sink gives only its final result (its cases went to the sink)")
+        result = build_result(self, final=final, start=self.handed_off, tally=self.tally)
+        if self.case_sink is not None:
+            rest = result.take_source()
+            if self.cases_handed_off == 0 or len(rest):
+                for piece in rest.chunks(CHUNK_ROWS, copy=True):
+                    self.case_sink(piece)
+            self.cases_handed_off += len(rest)
+            self.handed_off = self.cases.n
         result.meta["policy_changes"] = [dict(c) for c in self.policy_changes]
         result.meta["kernels"] = "numba" if self.compiled else "python"
         return result
 
 
 def run_scenario(scenario: Scenario, seed: int | None = None, days: float | None = None,
-                 warmup_days: float | None = None, progress: Callable[[float], None] | None = None) -> RunResult:
-    """Run one scenario with one seed and return its tables. ``days``/``warmup_days`` override the scenario's."""
+                 warmup_days: float | None = None, progress: Callable[[float], None] | None = None,
+                 case_sink: Callable[[pd.DataFrame], None] | None = None) -> RunResult:
+    """Run one scenario with one seed and return its tables. ``days``/``warmup_days`` override the scenario's.
+
+    ``case_sink``: a callable that takes the cases table a piece at a time, in order (a writer, an
+    accumulator): settled cases go to it during the run and the rest at its end, and the case store releases
+    most of a handed-on case's memory (:meth:`GovernanceModel.hand_off`); the result then holds no cases
+    table. Without a sink, the result reads its table from the case store, which keeps every case."""
     upd = {}
     if days is not None:
         upd["run.days"] = days
@@ -275,7 +356,7 @@ def run_scenario(scenario: Scenario, seed: int | None = None, days: float | None
         given = ", ".join(f"{k}={v:g}" for k, v in upd.items())
         scenario = scenario.with_overrides(upd, source=f"scenario '{scenario.name}' with {given}")
     t0 = _time.perf_counter()
-    model = GovernanceModel(scenario, seed=scenario.run.seed)
+    model = GovernanceModel(scenario, seed=scenario.run.seed, case_sink=case_sink)
     model.run(progress)
     result = model.result(final=True)
     result.meta["wall_s"] = _time.perf_counter() - t0

@@ -125,7 +125,7 @@ class CaseSource(Protocol):
 
     def frame(self) -> pd.DataFrame: ...
 
-    def chunks(self, rows: int) -> Iterator[pd.DataFrame]: ...
+    def chunks(self, rows: int, copy: bool = False) -> Iterator[pd.DataFrame]: ...
 
 
 class RunResult:
@@ -149,6 +149,7 @@ class RunResult:
             raise ValueError("a RunResult needs its cases table or a source of it")
         self._cases = cases
         self._source = source
+        self._sink_note = ""  # where the cases went when a case sink took them (take_source)
         self.timeseries = timeseries if timeseries is not None else pd.DataFrame()
         self.summary = dict(summary or {})
         self.groups = groups if groups is not None else pd.DataFrame(columns=["group_by", "group", "kpi", "value"])
@@ -158,6 +159,8 @@ class RunResult:
     def cases(self) -> pd.DataFrame:
         """The whole cases table (built from the source on first use, then kept)."""
         if self._cases is None:
+            if self._source is None:
+                raise ValueError(self._sink_note)
             self._cases = self._source.frame()
         return self._cases
 
@@ -168,7 +171,21 @@ class RunResult:
     @property
     def n_cases(self) -> int:
         """Rows of the cases table (without building it)."""
-        return len(self._cases) if self._cases is not None else len(self._source)
+        if self._cases is not None:
+            return len(self._cases)
+        return len(self._source) if self._source is not None else int(self.meta["cases"])
+
+    def take_source(self) -> CaseSource:
+        """Remove the source of the cases table from this result and return it (a model with a case sink
+        hands the rest of its table to the sink so): from then on the result has no cases table, and asking
+        for it is an error that says where the table went."""
+        if self._source is None:
+            raise ValueError("this result has no case source to take")
+        src, self._source = self._source, None
+        self._sink_note = ("this run's cases table went to its case sink during the run (run_scenario's "
+                           "case_sink, e.g. the cases.parquet writer of run.py run); the result keeps only "
+                           "the KPIs, splits and time series")
+        return src
 
     def case_chunks(self, rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
         """The cases table in pieces of at most ``rows`` rows, in order, with the same columns and dtypes
@@ -177,6 +194,8 @@ class RunResult:
         if rows < 1:
             raise ValueError(f"rows must be at least 1, not {rows}")
         if self._cases is None:
+            if self._source is None:
+                raise ValueError(self._sink_note)
             yield from self._source.chunks(rows)
             return
         n = len(self._cases)

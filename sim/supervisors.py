@@ -38,6 +38,9 @@ RANK_WEIGHTS = (0.30, 0.35, 0.35)
 #: audits look at cases created up to this many days before the audit window (older ones are not sampled)
 AUDIT_LOOKBACK_DAYS = 60.0
 
+#: the monthly ranking measures the cases created in the last this many days
+RANKING_WINDOW_DAYS = 30.0
+
 
 class Supervisor(mesa.Agent):
     """A supervision office: the city's 督办中心 (``level`` "prefecture", ``county`` None: every department
@@ -137,7 +140,7 @@ class Supervisor(mesa.Agent):
         m = self.model
         cs = m.cases
         sup = m.settings.supervision
-        lo = np.searchsorted(cs.created[: cs.n], now - (sup.audit_window_days + AUDIT_LOOKBACK_DAYS) * 24.0)
+        lo = cs.created_since(now - (sup.audit_window_days + AUDIT_LOOKBACK_DAYS) * 24.0)
         ids = np.arange(lo, cs.n)
         st = cs.status[ids]
         ok = (((st == Status.CLOSED) | (st == Status.AWAITING_CALLBACK)) & ~cs.direct_answer[ids]
@@ -186,7 +189,7 @@ class Supervisor(mesa.Agent):
         m = self.model
         cs = m.cases
         n = cs.n
-        lo = np.searchsorted(cs.created[:n], now - window_h)
+        lo = cs.created_since(now - window_h)
         ids = np.arange(lo, n)
         ids = ids[~cs.direct_answer[ids] & ~np.isnan(cs.dept_arrival[ids])]
         n_d = len(m.departments)
