@@ -37,6 +37,16 @@ def _kpi_table(title: str, summary: dict[str, float]):
     return table
 
 
+def _kpi_text(title: str, summary: dict[str, float]) -> str:
+    """The KPIs as plain aligned text (name, value, unit; one line each), for output read by a program."""
+    from sim import KPI_UNITS
+
+    rows = [(name, f"{value:,.3f}" if value == value else "n/a", KPI_UNITS.get(name, ""))
+            for name, value in summary.items()]
+    wide = [max((len(r[i]) for r in rows), default=0) for i in (0, 1)]
+    return "\n".join([title, *(f"{n:<{wide[0]}}  {v:>{wide[1]}}  {u}".rstrip() for n, v, u in rows)])
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from experiments.single import run_to_dir
     from sim import load_scenario
@@ -53,9 +63,14 @@ def cmd_run(args: argparse.Namespace) -> int:
                                 progress=lambda share: bar.update(task, completed=share))
     else:
         result = run_to_dir(scenario, out, seed=seed, days=args.days)
+    title = f"{scenario.name}, seed {seed}: {result.n_cases:,} cases"
+    done = f"wrote {out}/cases.parquet, timeseries.parquet, groups.parquet, summary.json"
+    if not sys.stdout.isatty():  # read by a program or kept in a file: plain lines (and no rich import)
+        print(_kpi_text(title, result.summary), done, sep="\n")
+        return 0
     console = _console()
-    console.print(_kpi_table(f"{scenario.name}, seed {seed}: {result.n_cases:,} cases", result.summary))
-    console.print(f"wrote {out}/cases.parquet, timeseries.parquet, groups.parquet, summary.json")
+    console.print(_kpi_table(title, result.summary))
+    console.print(done)
     return 0
 
 

@@ -4,7 +4,9 @@ This file is loaded in two ways (:mod:`sim.jit` chooses, per run): as ``sim.kern
 plain Python; as ``sim._kernels_compiled``, every ``@jit`` function is compiled by numba (``cache=True``:
 compiled once per machine, then loaded from ``__pycache__``). Both run the same source, so they give the
 same results; the compiled copy is faster on many cases but costs numba's import and first call
-(about 0.4 s per process), which a small run does not earn back.
+(about 0.4 s per process), which a small run does not earn back. Where whole-array numpy calls do the same
+operations as a loop, the plain copy uses them instead (:func:`relax_and_shift`,
+:func:`prepare_arrivals`).
 
 A waiting-line row and the queue disciplines are described in :mod:`sim.queues`.
 """
@@ -13,10 +15,13 @@ from __future__ import annotations
 
 import numpy as np
 
+#: Whether this copy of the file is the numba-compiled one (``sim._kernels_compiled``).
+COMPILED = __name__.endswith("_compiled")
+
 
 def _decorator():
     """``numba.njit`` for the compiled copy of this file, the identity for the plain one."""
-    if __name__.endswith("_compiled"):
+    if COMPILED:
         import numba
 
         return numba.njit(cache=True, nogil=True)
@@ -256,19 +261,15 @@ def advance_all(t_end, active, a_off, a_case, a_time, a_work, a_k, a_boost, serv
     at their arrival time, each case starts on arrival, in arrival order (a case that would have to wait
     sends the queue to the general event loop instead, which orders starts by key).
     """
-    size = len(a_case)
-    for q in range(len(servers)):
-        if active[q]:
-            size += nlive[q]
+    busy = np.flatnonzero(active)  # only these queues have work (most of a bank's queues are idle)
+    size = len(a_case) + nlive[busy].sum()
     out_case = np.empty(size, dtype=np.int64)
     out_start = np.empty(size)
     out_done = np.empty(size)
     n_out = 0
     row = np.empty(ROW)
     top = np.empty(ROW)
-    for q in range(len(servers)):
-        if not active[q]:
-            continue
+    for q in busy:
         lo = a_off[q]
         na = a_off[q + 1] - lo
         if na == 0 and blocked[q] >= t_end and nlive[q] > 0:
@@ -311,15 +312,17 @@ def prepare_arrivals(q, cases, times, work, due, boost, mode, n_queues, hlen, hc
         keys[j, 0], keys[j, 1], keys[j, 2] = k0, k1, k2
         counts[s_q[j]] += 1
     a_off = np.zeros(n_queues + 1, dtype=np.int64)
+    a_off[1:] = np.cumsum(counts)
     n_short = 0
     short = np.empty(n_queues, dtype=np.int64)
-    for qq in range(n_queues):
-        a_off[qq + 1] = a_off[qq] + counts[qq]
-        if counts[qq]:
-            active[qq] = True
-            if hlen[qq] + counts[qq] + 1 > hcap[qq]:
-                short[n_short] = qq
-                n_short += 1
+    for j in range(n):  # the queues with arrivals, in order (s_q is sorted): each at its first arrival
+        qq = s_q[j]
+        if j > 0 and s_q[j - 1] == qq:
+            continue
+        active[qq] = True
+        if hlen[qq] + counts[qq] + 1 > hcap[qq]:
+            short[n_short] = qq
+            n_short += 1
     return s_q, s_case, s_time, s_work, s_boost, keys, a_off, counts, short[:n_short]
 
 
@@ -411,3 +414,50 @@ def relax_and_shift(rows, t, f, trust, trust0, efficacy, efficacy0, t_set, liste
         trust[r] = v
         t_new[i] = v
     return t_old, t_new
+
+
+def _relax_and_shift_arrays(rows, t, f, trust, trust0, efficacy, efficacy0, t_set, listeners, shift):
+    """:func:`relax_and_shift` in whole-array numpy calls, for the plain copy (a Python loop over the rows
+    and listeners costs about a microsecond an element): the same operations on every element in the same
+    order (``np.add.at`` adds the shifts one by one, in order; the clip as the loop's comparisons)."""
+    b = trust0[rows]
+    t_old = b + (trust[rows] - b) * f
+    trust[rows] = t_old
+    be = efficacy0[rows]
+    efficacy[rows] = be + (efficacy[rows] - be) * f
+    t_set[rows] = t
+    np.add.at(trust, listeners, shift)
+    v = trust[rows]
+    t_new = np.where(v < 0.0, 0.0, np.where(v > 1.0, 1.0, v))
+    trust[rows] = t_new
+    return t_old, t_new
+
+
+def _prepare_arrivals_arrays(q, cases, times, work, due, boost, mode, n_queues, hlen, hcap, active):
+    """:func:`prepare_arrivals` in whole-array numpy calls, for the plain copy: the same sorted order
+    (``np.lexsort`` is stable, as the three stable sorts), the same keys (:func:`queue_key` by mode, as
+    ``np.where``), the same offsets and short queues."""
+    order = np.lexsort((cases, times, q))
+    s_q = q[order]
+    s_case = cases[order]
+    s_time = times[order]
+    s_work = work[order]
+    s_boost = boost[order]
+    m = mode[s_q]
+    minus_boost = np.where(m == FIFO, 0.0, (-s_boost).astype(np.float64))  # as the int negated, then stored
+    keys = np.empty((len(order), 3))
+    keys[:, 0] = minus_boost
+    keys[:, 1] = np.where(m <= SUPERVISED, s_time, np.where(m == DEADLINE, due[order], s_work))
+    keys[:, 2] = np.where(m <= SUPERVISED, 0.0, s_time)
+    counts = np.bincount(s_q, minlength=n_queues).astype(np.int64)
+    a_off = np.zeros(n_queues + 1, dtype=np.int64)
+    a_off[1:] = np.cumsum(counts)
+    with_arrivals = np.flatnonzero(counts)
+    active[with_arrivals] = True
+    short = with_arrivals[hlen[with_arrivals] + counts[with_arrivals] + 1 > hcap[with_arrivals]]
+    return s_q, s_case, s_time, s_work, s_boost, keys, a_off, counts, short
+
+
+if not COMPILED:  # the plain copy's versions of these kernels
+    relax_and_shift = _relax_and_shift_arrays  # noqa: F811
+    prepare_arrivals = _prepare_arrivals_arrays  # noqa: F811
