@@ -62,7 +62,9 @@ class GovernanceModel(mesa.Model):
     (paid and worked hours),
     ``cases`` (the columnar case store), ``agenda`` (timed events), ``compiled`` (whether the run uses the
     numba-compiled kernels, :mod:`sim.jit`; ``kernels`` is that module), ``daily`` (the time-series rows),
-    ``timeline`` (policy changes still to come) and ``policy_changes`` (those applied).
+    ``timeline`` (policy changes still to come) and ``policy_changes`` (those applied); with a ``case_sink``,
+    ``handed_off`` (store rows whose cases went to the sink), ``cases_handed_off`` (table rows handed on) and
+    ``tally`` (their counts for the result, :class:`sim.metrics.CaseTally`).
     Times are hours since the start of the run (hour 0 is midnight of ``world.start_date``).
     """
 
