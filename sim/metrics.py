@@ -210,14 +210,9 @@ def cell_codes(enterprise: np.ndarray, channel: np.ndarray, urban: np.ndarray, l
     return code
 
 
-def _cell_groups() -> list[np.ndarray]:
-    """Per split of :data:`SPLITS`, the group of every cell."""
-    cells = np.arange(N_CELLS)
-    out = []
-    for k in range(len(SPLITS)):
-        inner = int(np.prod(_SIZES[k + 1:]))
-        out.append(cells // inner % _SIZES[k])
-    return out
+#: Per split of :data:`SPLITS`, the group of every cell.
+_CELL_GROUPS: tuple[np.ndarray, ...] = tuple(
+    np.arange(N_CELLS) // int(np.prod(_SIZES[k + 1:])) % _SIZES[k] for k in range(len(SPLITS)))
 
 
 #: What the KPIs count: per case, whether each holds (:func:`_indicators`); ``n`` is every case.
@@ -228,7 +223,7 @@ _COUNTS = ("n", "responded", "on_time_response", "final", "recorded_final", "tru
            "online")
 #: The spans (h) the KPIs take quantiles of: hours to first response, to closure, of the relays.
 _SPANS = ("response", "close", "relay")
-#: The daily counts of the time series: (name, the day it counts by, the condition).
+#: The daily counts of the time series (:meth:`CaseTally._add_daily` says by which day and of which cases).
 _DAILY = ("accepted", "first_responses", "closed", "recorded_resolved", "true_resolved", "satisfied", "judged",
           "responded_of_created", "created")
 
@@ -337,7 +332,7 @@ class CaseTally:
 
     def group_sizes(self, split: int) -> np.ndarray:
         """Cases in each group of split ``split`` (an index into :data:`SPLITS`)."""
-        return np.bincount(_cell_groups()[split], weights=self.counts[0], minlength=_SIZES[split]).astype(np.int64)
+        return np.bincount(_CELL_GROUPS[split], weights=self.counts[0], minlength=_SIZES[split]).astype(np.int64)
 
     def kpis(self, split: int | None = None, group: int | None = None) -> dict[str, float]:
         """The service KPIs of every case counted (``split`` None) or of group ``group`` of split ``split``;
@@ -346,7 +341,7 @@ class CaseTally:
             c = self.counts.sum(axis=1)
             in_group = None
         else:
-            in_group = _cell_groups()[split] == group
+            in_group = _CELL_GROUPS[split] == group
             c = self.counts[:, in_group].sum(axis=1)
         n = dict(zip(_COUNTS, c.tolist(), strict=True))
 
