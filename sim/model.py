@@ -232,7 +232,7 @@ class GovernanceModel(mesa.Model):
         self.platform.callback_minutes_today = 0.0
         self.platform.callbacks_today = 0
         if self.case_sink is not None:
-            settled = self.settled(now)
+            settled = self.settled(now, at_least=self.handed_off + self.HAND_OFF_ROWS)
             if settled - self.handed_off >= self.HAND_OFF_ROWS:
                 self.hand_off(settled)
 
@@ -245,16 +245,19 @@ class GovernanceModel(mesa.Model):
         days = max(self.settings.supervision.audit_window_days + AUDIT_LOOKBACK_DAYS, RANKING_WINDOW_DAYS)
         return days * 24.0 + 24.0  # and a day to spare
 
-    def settled(self, now: float) -> int:
+    def settled(self, now: float, at_least: int = 0) -> int:
         """Store rows before this index hold settled cases: final (closed or abandoned), created more than
         :meth:`look_back_h` before ``now`` (h), and no ``RECONSIDER`` of theirs pending (their owner may still
         report the problem again, a repeat that copies some of their columns). Nothing in the run reads or
         changes them again, except their :data:`sim.cases.RESULT_COLUMNS`: other events still pending for a
         final case are dropped by their handlers on its status (a result column) before anything else is
-        read."""
+        read. When the final, old cases alone reach fewer than ``at_least`` rows, that bound is returned
+        without looking for pending reconsiderations (a search through the whole agenda)."""
         cs = self.cases
         cs.open_ids()  # moves the store's watermark of final cases
         upto = min(cs.first_open, cs.created_since(now - self.look_back_h()))
+        if upto < at_least:
+            return upto
         pending = self.agenda.min_id(Event.RECONSIDER)
         return upto if pending is None else min(upto, pending)
 
