@@ -11,6 +11,7 @@ from __future__ import annotations
 import mmap
 from collections import defaultdict
 from enum import IntEnum
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -353,4 +354,146 @@ class Agenda:
             else:  # never hand out a caller's own array
                 ids, times = ids.copy(), times.copy()
             out[kind] = (ids, times)
+        return out
+
+
+class ArrayAgenda:
+    """:class:`Agenda`'s events in arrays, filed and taken by kernels (:mod:`sim.kernels`): the runs that
+    use the numba-compiled kernels keep their agenda here, where a call costs a few microseconds whatever
+    the number of hours its events span. The same events come out of :meth:`pop` in the same order as from
+    :class:`Agenda` (by time within an hour and kind, ties in scheduling order; tests compare the two).
+
+    Kinds are the members of an ``IntEnum`` whose values are 0, 1, … (:class:`sim.lifecycle.Event`); ``pop``
+    returns the members as keys. Each (hour, kind) holds a linked list of event slots (a table row per hour
+    from 0 to the hours it has grown to, at most :attr:`MAX_HOURS`); slots are reused once popped. Events
+    at hours outside the table (a time of :attr:`MAX_HOURS` h or more, -1 h or less, or not a number) are
+    kept aside, as lists, and popped, counted and searched as the others.
+    """
+
+    #: Hours the table may grow to (about 30 years: at most ~70 MB of table for 11 kinds).
+    MAX_HOURS = 1 << 18
+    #: Event slots of a new agenda (grown by doubling).
+    SLOTS = 1 << 14
+
+    def __init__(self, kinds: type[IntEnum], kernels: ModuleType, hours: int = 24) -> None:
+        from .kernels import A_COUNT
+
+        self._kinds = list(kinds)
+        if [int(k) for k in self._kinds] != list(range(len(self._kinds))):
+            raise ValueError(f"ArrayAgenda: the kinds' values must be 0, 1, ... (got {self._kinds})")
+        self._kern = kernels
+        self._count = A_COUNT
+        self._table = self._new_table(min(max(int(hours), 1), self.MAX_HOURS))
+        self._ev_id = np.zeros(0, dtype=np.int64)
+        self._ev_t = np.zeros(0, dtype=np.float64)
+        self._ev_next = np.zeros(0, dtype=np.int64)
+        self._state = np.array([-1, 0], dtype=np.int64)  # first free slot, free slots
+        self._taken = np.zeros(len(self._kinds), dtype=np.int64)
+        self._far: list[tuple[Any, np.ndarray, np.ndarray]] = []  # (kind, ids, times) outside the table
+        self._grow_slots(self.SLOTS)
+
+    def _new_table(self, hours: int) -> np.ndarray:
+        table = np.full((hours, len(self._kinds), 3), -1, dtype=np.int64)
+        table[:, :, self._count] = 0
+        return table
+
+    def _grow_slots(self, n: int) -> None:
+        """At least ``n`` more free slots (the slots double)."""
+        cap = len(self._ev_id)
+        new = max(2 * cap, cap + int(n))
+        self._ev_id = np.concatenate([self._ev_id, np.zeros(new - cap, dtype=np.int64)])
+        self._ev_t = np.concatenate([self._ev_t, np.zeros(new - cap, dtype=np.float64)])
+        chain = np.arange(cap + 1, new + 1, dtype=np.int64)
+        chain[-1] = self._state[0]  # the new slots, then the free ones there were
+        self._ev_next = np.concatenate([self._ev_next, chain])
+        self._state[0] = cap
+        self._state[1] += new - cap
+
+    def _grow_table(self, hours: int) -> None:
+        old = self._table
+        table = self._new_table(min(max(int(hours), 2 * len(old)), self.MAX_HOURS))
+        table[: len(old)] = old
+        self._table = table
+
+    def schedule(self, kind: IntEnum, times: np.ndarray, ids: np.ndarray) -> None:
+        """Schedule events ``kind`` for cases ``ids`` at ``times`` (h); the arrays are copied."""
+        n = len(ids)
+        if n == 0:
+            return
+        times = np.asarray(times, dtype=np.float64)
+        ids = np.asarray(ids, dtype=np.int64)
+        k = int(kind)
+        while True:
+            code = self._kern.agenda_file(k, times, ids, self._table, self._ev_id, self._ev_t, self._ev_next,
+                                          self._state)
+            if code == 0:
+                return
+            if code == 2:
+                self._grow_slots(n)
+                continue
+            inside = (times > -1.0) & (times < self.MAX_HOURS)
+            if not inside.all():  # the others are kept aside; the rest is filed in the table
+                self._far.append((kind, ids[~inside].copy(), times[~inside].copy()))
+                times, ids = times[inside], ids[inside]
+                n = len(ids)
+                if n == 0:
+                    return
+            if int(times.max()) >= len(self._table):
+                self._grow_table(int(times.max()) + 1)
+
+    def pending(self) -> int:
+        """Events scheduled and not yet popped."""
+        return int(self._table[:, :, self._count].sum()) + sum(len(p[1]) for p in self._far)
+
+    def min_id(self, kind: IntEnum) -> int | None:
+        """The smallest case id of the events ``kind`` scheduled and not yet popped (``None``: none pending)."""
+        low = int(self._kern.agenda_min_id(int(kind), self._table, self._ev_id, self._ev_next))
+        far = [int(p[1].min()) for p in self._far if p[0] == kind and len(p[1])]
+        low = min([low, *far])
+        return None if low == self._kern.NO_ID else low
+
+    def pop(self, hour: int) -> dict[Any, tuple[np.ndarray, np.ndarray]]:
+        """All events due in [hour, hour+1), by kind, sorted by time (ties in scheduling order)."""
+        if self._far:
+            return self._pop_far(hour)
+        if not 0 <= hour < len(self._table):
+            return {}
+        ids, times = self._kern.agenda_take(hour, self._table, self._ev_id, self._ev_t, self._ev_next,
+                                            self._state, self._taken)
+        if len(ids) == 0:
+            return {}
+        out = {}
+        o = 0
+        for kind, c in zip(self._kinds, self._taken.tolist(), strict=True):
+            if c:
+                out[kind] = (ids[o: o + c], times[o: o + c])
+                o += c
+        return out
+
+    def _pop_far(self, hour: int) -> dict[Any, tuple[np.ndarray, np.ndarray]]:
+        """:meth:`pop` when events are kept aside (their hours are never the table's)."""
+        far, self._far = self._far, []
+        try:
+            out = self.pop(hour)
+        finally:
+            self._far = far
+        if 0 <= hour < len(self._table):
+            return out
+        keep: list[tuple[Any, np.ndarray, np.ndarray]] = []
+        due: dict[Any, list[tuple[np.ndarray, np.ndarray]]] = {}
+        for kind, ids, times in far:
+            with np.errstate(invalid="ignore"):
+                now = np.trunc(times) == hour
+            if now.any():
+                due.setdefault(kind, []).append((ids[now], times[now]))
+                if not now.all():
+                    keep.append((kind, ids[~now], times[~now]))
+            else:
+                keep.append((kind, ids, times))
+        self._far = keep
+        for kind in sorted(due, key=int):
+            ids = np.concatenate([p[0] for p in due[kind]])
+            times = np.concatenate([p[1] for p in due[kind]])
+            order = np.argsort(times, kind="stable")
+            out[kind] = (ids[order], times[order])
         return out

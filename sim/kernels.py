@@ -461,3 +461,102 @@ def _prepare_arrivals_arrays(q, cases, times, work, due, boost, mode, n_queues, 
 if not COMPILED:  # the plain copy's versions of these kernels
     relax_and_shift = _relax_and_shift_arrays  # noqa: F811
     prepare_arrivals = _prepare_arrivals_arrays  # noqa: F811
+
+
+# ------------------------------------------------------------------------------------------ agenda
+#: Fields of the array agenda's table, per (hour, kind): its first event's slot, its last event's slot, and
+#: its number of events (:class:`sim.cases.ArrayAgenda`).
+A_HEAD, A_TAIL, A_COUNT = 0, 1, 2
+#: Entries of the array agenda's state: the first free slot, and the number of free slots.
+S_FREE, S_NFREE = 0, 1
+#: What :func:`agenda_min_id` returns when there are no events of the kind.
+NO_ID = np.iinfo(np.int64).max
+
+
+@jit
+def agenda_file(kind, times, ids, table, ev_id, ev_t, ev_next, state):
+    """File events ``kind`` for cases ``ids`` at ``times`` (h) at the end of their (hour, kind) lists, in the
+    order given: an event's hour is its time truncated (times within (-1, table's hours)). Returns 0 once
+    filed; otherwise nothing is changed and the return says why: 1, a time outside the table's hours (or not
+    a number); 2, fewer free slots than events."""
+    n = len(ids)
+    n_hours = table.shape[0]
+    for i in range(n):
+        t = times[i]
+        if not (t > -1.0 and t < n_hours):
+            return 1
+    if state[S_NFREE] < n:
+        return 2
+    free = state[S_FREE]
+    for i in range(n):
+        h = int(times[i])
+        s = free
+        free = ev_next[s]
+        ev_id[s] = ids[i]
+        ev_t[s] = times[i]
+        ev_next[s] = -1
+        if table[h, kind, A_COUNT] == 0:
+            table[h, kind, A_HEAD] = s
+        else:
+            ev_next[table[h, kind, A_TAIL]] = s
+        table[h, kind, A_TAIL] = s
+        table[h, kind, A_COUNT] += 1
+    state[S_FREE] = free
+    state[S_NFREE] -= n
+    return 0
+
+
+@jit
+def agenda_take(hour, table, ev_id, ev_t, ev_next, state, counts):
+    """Take every event of ``hour`` (a row of the table) off the agenda: returns their case ids and times,
+    kind after kind (``counts[k]`` gets kind k's number), each kind's sorted by time with ties in filing
+    order (a stable sort); their slots become free."""
+    n_kinds = table.shape[1]
+    total = 0
+    for k in range(n_kinds):
+        counts[k] = table[hour, k, A_COUNT]
+        total += counts[k]
+    ids = np.empty(total, dtype=np.int64)
+    times = np.empty(total, dtype=np.float64)
+    free = state[S_FREE]
+    o = 0
+    for k in range(n_kinds):
+        c = table[hour, k, A_COUNT]
+        if c == 0:
+            continue
+        s = table[hour, k, A_HEAD]
+        start = o
+        ordered = True
+        for _ in range(c):
+            ids[o] = ev_id[s]
+            times[o] = ev_t[s]
+            if o > start and times[o] < times[o - 1]:
+                ordered = False
+            nxt = ev_next[s]
+            ev_next[s] = free
+            free = s
+            s = nxt
+            o += 1
+        if not ordered:
+            order = np.argsort(times[start:o], kind="mergesort")
+            ids[start:o] = ids[start:o][order]
+            times[start:o] = times[start:o][order]
+        table[hour, k, A_COUNT] = 0
+        table[hour, k, A_HEAD] = -1
+        table[hour, k, A_TAIL] = -1
+    state[S_FREE] = free
+    state[S_NFREE] += total
+    return ids, times
+
+
+@jit
+def agenda_min_id(kind, table, ev_id, ev_next):
+    """The smallest case id of the events ``kind`` in the table (the largest int64 when there are none)."""
+    low = NO_ID
+    for h in range(table.shape[0]):
+        s = table[h, kind, A_HEAD]
+        for _ in range(table[h, kind, A_COUNT]):
+            if ev_id[s] < low:
+                low = ev_id[s]
+            s = ev_next[s]
+    return low

@@ -32,7 +32,7 @@ import numpy as np
 from . import lifecycle
 from .budgets import HoursLedger
 from .calendar import WorkCalendar
-from .cases import Agenda, CaseStore, Status, Violation
+from .cases import Agenda, ArrayAgenda, CaseStore, Status, Violation
 from .citizens import Population
 from .demand import Demand
 from .departments import ActionChoice, DepartmentTable
@@ -94,7 +94,9 @@ class GovernanceModel(mesa.Model):
         self.compiled = use_compiled(expected)  # numba-compiled kernels or plain Python (sim.jit)
         self.kernels = kernels(self.compiled)
         self.cases = CaseStore(capacity=expected)
-        self.agenda = Agenda()
+        # the compiled kernels keep the agenda in arrays (same events, same order as the plain Agenda)
+        self.agenda = (ArrayAgenda(Event, self.kernels, math.ceil(self.end_h) + 1) if self.compiled
+                       else Agenda())
         self.platform = Platform(self)
         self.departments = DepartmentTable(self, self.dept_always_open)
         self.choice = ActionChoice(self)

@@ -7,7 +7,16 @@ from enum import IntEnum, StrEnum
 import numpy as np
 import pytest
 
-from sim.cases import _BOOL_FIELDS, _FLOAT_FIELDS, _INT_FIELDS, _SMALL_FIELDS, Agenda, CaseStore, Status
+from sim.cases import (
+    _BOOL_FIELDS,
+    _FLOAT_FIELDS,
+    _INT_FIELDS,
+    _SMALL_FIELDS,
+    Agenda,
+    ArrayAgenda,
+    CaseStore,
+    Status,
+)
 
 ALL_FIELDS = _FLOAT_FIELDS + _INT_FIELDS + _SMALL_FIELDS + _BOOL_FIELDS
 S = Status
@@ -379,3 +388,82 @@ def test_agenda_interleaved_scheduling_and_popping_matches_brute_force():
                 assert out[kind][0].tolist() == [i for _, _, i in rows], (hour, kind)
                 assert out[kind][1].tolist() == [t for t, _, _ in rows], (hour, kind)
     assert ag.pending() == len(pending) > 0
+
+
+# ------------------------------------------------------------------------------ the array agenda
+class Kind3(IntEnum):
+    A = 0
+    B = 1
+    C = 2
+
+
+def _kernel_copies():
+    from sim import kernels as plain
+    from sim.jit import kernels
+
+    return [pytest.param(plain, id="plain"), pytest.param(kernels(True), id="compiled")]
+
+
+@pytest.mark.parametrize("kern", _kernel_copies())
+def test_array_agenda_gives_what_the_agenda_gives(kern, monkeypatch):
+    """Interleaved scheduling and popping, as the model does it, with ties, events into the hour being
+    popped, hours beyond the table (it grows), more events than slots (they grow), times far beyond any
+    table and not a number (kept aside): the same events come out in the same order as from Agenda, and
+    both count and search the same pending events."""
+    rng = np.random.default_rng(7)
+    monkeypatch.setattr(ArrayAgenda, "SLOTS", 8)
+    a, b = Agenda(), ArrayAgenda(Kind3, kern, hours=3)
+    start_slots = len(b._ev_id)
+    next_id = 0
+    for hour in range(120):
+        for _ in range(3):
+            for _ in range(int(rng.integers(0, 5))):
+                kind = Kind3(int(rng.integers(0, 3)))
+                n = int(rng.choice([1, 3, 40, 300]))
+                times = np.round(hour + rng.choice([0.0, 0.5, 3.0, 30.0, 150.0]) + rng.uniform(0, 5, n), 1)
+                if rng.random() < 0.05:
+                    times[0] = rng.choice([1e9, np.inf, np.nan])
+                ids = np.arange(next_id, next_id + n)
+                next_id += n
+                a.schedule(kind, times, ids)
+                b.schedule(kind, times.copy(), ids.copy())
+            assert a.min_id(Kind3.C) == b.min_id(Kind3.C)
+            got, want = b.pop(hour), a.pop(hour)
+            assert set(got) == set(want), hour
+            assert all(type(k) is Kind3 for k in got)
+            for k in want:
+                assert got[k][0].tolist() == want[k][0].tolist(), (hour, k)
+                assert got[k][1].tolist() == want[k][1].tolist(), (hour, k)
+            assert a.pending() == b.pending()
+    assert b.pending() > 0 and b._far  # events were left for later hours and kept aside
+    assert len(b._table) > 3 and len(b._ev_id) > start_slots  # the table and the slots grew
+    far = b._far[0]
+    hour = int(far[2][0]) if np.isfinite(far[2][0]) and far[2][0] < 2**62 else None
+    if hour is not None:  # an hour beyond the table pops its events kept aside
+        got, want = b.pop(hour), a.pop(hour)
+        assert {k: v[0].tolist() for k, v in got.items()} == {k: v[0].tolist() for k, v in want.items()}
+
+
+def test_array_agenda_slots_are_reused_once_popped():
+    from sim import kernels as plain
+
+    ag = ArrayAgenda(Kind3, plain, hours=10)
+    slots = len(ag._ev_id)
+    for hour in range(10):
+        ag.schedule(Kind3.B, np.full(slots // 2, hour + 0.5), np.arange(slots // 2))
+        assert ag.pending() == slots // 2
+        assert ag.min_id(Kind3.B) == 0 and ag.min_id(Kind3.A) is None
+        out = ag.pop(hour)
+        assert list(out) == [Kind3.B] and len(out[Kind3.B][0]) == slots // 2
+    assert len(ag._ev_id) == slots and ag.pending() == 0
+
+
+def test_array_agenda_kinds_must_count_from_zero():
+    from sim import kernels as plain
+
+    class Gappy(IntEnum):
+        A = 0
+        B = 2
+
+    with pytest.raises(ValueError, match="0, 1"):
+        ArrayAgenda(Gappy, plain)
