@@ -364,48 +364,52 @@ class ArrayAgenda:
     :class:`Agenda` (by time within an hour and kind, ties in scheduling order; tests compare the two).
 
     Kinds are the members of an ``IntEnum`` whose values are 0, 1, … (:class:`sim.lifecycle.Event`); ``pop``
-    returns the members as keys. Each (hour, kind) holds a linked list of event slots (a table row per hour
-    from 0 to the hours it has grown to, at most :attr:`MAX_HOURS`); slots are reused once popped. Events
-    at hours outside the table (a time of :attr:`MAX_HOURS` h or more, -1 h or less, or not a number) are
-    kept aside, as lists, and popped, counted and searched as the others.
+    returns the members as keys. Each (hour, kind) holds a linked list of blocks of
+    :data:`sim.kernels.BLOCK` events (a table row per hour from 0 to the hours it has grown to, at most
+    :attr:`MAX_HOURS`); a block is reused once popped. Events at hours outside the table (a time of
+    :attr:`MAX_HOURS` h or more, -1 h or less, or not a number) are kept aside, as arrays, and popped, counted
+    and searched as the others.
     """
 
     #: Hours the table may grow to (about 30 years: at most ~70 MB of table for 11 kinds).
     MAX_HOURS = 1 << 18
-    #: Event slots of a new agenda (grown by doubling).
-    SLOTS = 1 << 14
+    #: Blocks of a new agenda (grown by doubling; a block holds :data:`sim.kernels.BLOCK` events).
+    BLOCKS = 1 << 10
 
     def __init__(self, kinds: type[IntEnum], kernels: ModuleType, hours: int = 24) -> None:
-        from .kernels import A_COUNT
+        from .kernels import A_COUNT, BLOCK
 
         self._kinds = list(kinds)
         if [int(k) for k in self._kinds] != list(range(len(self._kinds))):
             raise ValueError(f"ArrayAgenda: the kinds' values must be 0, 1, ... (got {self._kinds})")
         self._kern = kernels
         self._count = A_COUNT
+        self._block = BLOCK
         self._table = self._new_table(min(max(int(hours), 1), self.MAX_HOURS))
-        self._ev_id = np.zeros(0, dtype=np.int64)
-        self._ev_t = np.zeros(0, dtype=np.float64)
-        self._ev_next = np.zeros(0, dtype=np.int64)
-        self._state = np.array([-1, 0], dtype=np.int64)  # first free slot, free slots
+        self._b_id = np.zeros((0, BLOCK), dtype=np.int64)
+        self._b_t = np.zeros((0, BLOCK), dtype=np.float64)
+        self._b_next = np.zeros(0, dtype=np.int64)
+        self._b_fill = np.zeros(0, dtype=np.int64)
+        self._state = np.array([-1, 0], dtype=np.int64)  # first free block, free blocks
         self._taken = np.zeros(len(self._kinds), dtype=np.int64)
         self._far: list[tuple[Any, np.ndarray, np.ndarray]] = []  # (kind, ids, times) outside the table
-        self._grow_slots(self.SLOTS)
+        self._grow_blocks(self.BLOCKS)
 
     def _new_table(self, hours: int) -> np.ndarray:
         table = np.full((hours, len(self._kinds), 3), -1, dtype=np.int64)
         table[:, :, self._count] = 0
         return table
 
-    def _grow_slots(self, n: int) -> None:
-        """At least ``n`` more free slots (the slots double)."""
-        cap = len(self._ev_id)
+    def _grow_blocks(self, n: int) -> None:
+        """At least ``n`` more free blocks (the blocks at least double)."""
+        cap = len(self._b_next)
         new = max(2 * cap, cap + int(n))
-        self._ev_id = np.concatenate([self._ev_id, np.zeros(new - cap, dtype=np.int64)])
-        self._ev_t = np.concatenate([self._ev_t, np.zeros(new - cap, dtype=np.float64)])
+        self._b_id = np.concatenate([self._b_id, np.zeros((new - cap, self._block), dtype=np.int64)])
+        self._b_t = np.concatenate([self._b_t, np.zeros((new - cap, self._block), dtype=np.float64)])
+        self._b_fill = np.concatenate([self._b_fill, np.zeros(new - cap, dtype=np.int64)])
         chain = np.arange(cap + 1, new + 1, dtype=np.int64)
-        chain[-1] = self._state[0]  # the new slots, then the free ones there were
-        self._ev_next = np.concatenate([self._ev_next, chain])
+        chain[-1] = self._state[0]  # the new blocks, then the free ones there were
+        self._b_next = np.concatenate([self._b_next, chain])
         self._state[0] = cap
         self._state[1] += new - cap
 
@@ -424,12 +428,12 @@ class ArrayAgenda:
         ids = np.asarray(ids, dtype=np.int64)
         k = int(kind)
         while True:
-            code = self._kern.agenda_file(k, times, ids, self._table, self._ev_id, self._ev_t, self._ev_next,
-                                          self._state)
+            code = self._kern.agenda_file(k, times, ids, self._table, self._b_id, self._b_t, self._b_next,
+                                          self._b_fill, self._state)
             if code == 0:
                 return
             if code == 2:
-                self._grow_slots(n)
+                self._grow_blocks(n)
                 continue
             inside = (times > -1.0) & (times < self.MAX_HOURS)
             if not inside.all():  # the others are kept aside; the rest is filed in the table
@@ -447,7 +451,7 @@ class ArrayAgenda:
 
     def min_id(self, kind: IntEnum) -> int | None:
         """The smallest case id of the events ``kind`` scheduled and not yet popped (``None``: none pending)."""
-        low = int(self._kern.agenda_min_id(int(kind), self._table, self._ev_id, self._ev_next))
+        low = int(self._kern.agenda_min_id(int(kind), self._table, self._b_id, self._b_next, self._b_fill))
         far = [int(p[1].min()) for p in self._far if p[0] == kind and len(p[1])]
         low = min([low, *far])
         return None if low == self._kern.NO_ID else low
@@ -458,8 +462,8 @@ class ArrayAgenda:
             return self._pop_far(hour)
         if not 0 <= hour < len(self._table):
             return {}
-        ids, times = self._kern.agenda_take(hour, self._table, self._ev_id, self._ev_t, self._ev_next,
-                                            self._state, self._taken)
+        ids, times = self._kern.agenda_take(hour, self._table, self._b_id, self._b_t, self._b_next,
+                                            self._b_fill, self._state, self._taken)
         if len(ids) == 0:
             return {}
         out = {}

@@ -464,21 +464,23 @@ if not COMPILED:  # the plain copy's versions of these kernels
 
 
 # ------------------------------------------------------------------------------------------ agenda
-#: Fields of the array agenda's table, per (hour, kind): its first event's slot, its last event's slot, and
-#: its number of events (:class:`sim.cases.ArrayAgenda`).
+#: Fields of the array agenda's table, per (hour, kind): its first block, its last block, and its number of
+#: events (:class:`sim.cases.ArrayAgenda`).
 A_HEAD, A_TAIL, A_COUNT = 0, 1, 2
-#: Entries of the array agenda's state: the first free slot, and the number of free slots.
+#: Entries of the array agenda's state: the first free block, and the number of free blocks.
 S_FREE, S_NFREE = 0, 1
+#: Events a block of the array agenda holds.
+BLOCK = 64
 #: What :func:`agenda_min_id` returns when there are no events of the kind.
 NO_ID = np.iinfo(np.int64).max
 
 
 @jit
-def agenda_file(kind, times, ids, table, ev_id, ev_t, ev_next, state):
-    """File events ``kind`` for cases ``ids`` at ``times`` (h) at the end of their (hour, kind) lists, in the
-    order given: an event's hour is its time truncated (times within (-1, table's hours)). Returns 0 once
-    filed; otherwise nothing is changed and the return says why: 1, a time outside the table's hours (or not
-    a number); 2, fewer free slots than events."""
+def agenda_file(kind, times, ids, table, b_id, b_t, b_next, b_fill, state):
+    """File events ``kind`` for cases ``ids`` at ``times`` (h) at the end of their (hour, kind) lists of
+    blocks, in the order given: an event's hour is its time truncated (times within (-1, table's hours)).
+    Returns 0 once filed; otherwise nothing is changed and the return says why: 1, a time outside the
+    table's hours (or not a number); 2, fewer free blocks than events (the most a call may need)."""
     n = len(ids)
     n_hours = table.shape[0]
     for i in range(n):
@@ -488,29 +490,38 @@ def agenda_file(kind, times, ids, table, ev_id, ev_t, ev_next, state):
     if state[S_NFREE] < n:
         return 2
     free = state[S_FREE]
+    used = 0
     for i in range(n):
-        h = int(times[i])
-        s = free
-        free = ev_next[s]
-        ev_id[s] = ids[i]
-        ev_t[s] = times[i]
-        ev_next[s] = -1
-        if table[h, kind, A_COUNT] == 0:
-            table[h, kind, A_HEAD] = s
-        else:
-            ev_next[table[h, kind, A_TAIL]] = s
-        table[h, kind, A_TAIL] = s
+        t = times[i]
+        h = int(t)
+        tail = table[h, kind, A_TAIL]
+        if tail < 0 or b_fill[tail] == BLOCK:
+            b = free
+            free = b_next[b]
+            used += 1
+            b_next[b] = -1
+            b_fill[b] = 0
+            if tail < 0:
+                table[h, kind, A_HEAD] = b
+            else:
+                b_next[tail] = b
+            table[h, kind, A_TAIL] = b
+            tail = b
+        j = b_fill[tail]
+        b_id[tail, j] = ids[i]
+        b_t[tail, j] = t
+        b_fill[tail] = j + 1
         table[h, kind, A_COUNT] += 1
     state[S_FREE] = free
-    state[S_NFREE] -= n
+    state[S_NFREE] -= used
     return 0
 
 
 @jit
-def agenda_take(hour, table, ev_id, ev_t, ev_next, state, counts):
+def agenda_take(hour, table, b_id, b_t, b_next, b_fill, state, counts):
     """Take every event of ``hour`` (a row of the table) off the agenda: returns their case ids and times,
     kind after kind (``counts[k]`` gets kind k's number), each kind's sorted by time with ties in filing
-    order (a stable sort); their slots become free."""
+    order (a stable sort); their blocks become free."""
     n_kinds = table.shape[1]
     total = 0
     for k in range(n_kinds):
@@ -519,24 +530,26 @@ def agenda_take(hour, table, ev_id, ev_t, ev_next, state, counts):
     ids = np.empty(total, dtype=np.int64)
     times = np.empty(total, dtype=np.float64)
     free = state[S_FREE]
+    freed = 0
     o = 0
     for k in range(n_kinds):
-        c = table[hour, k, A_COUNT]
-        if c == 0:
+        if table[hour, k, A_COUNT] == 0:
             continue
-        s = table[hour, k, A_HEAD]
+        b = table[hour, k, A_HEAD]
         start = o
         ordered = True
-        for _ in range(c):
-            ids[o] = ev_id[s]
-            times[o] = ev_t[s]
-            if o > start and times[o] < times[o - 1]:
-                ordered = False
-            nxt = ev_next[s]
-            ev_next[s] = free
-            free = s
-            s = nxt
-            o += 1
+        while b >= 0:
+            for j in range(b_fill[b]):
+                ids[o] = b_id[b, j]
+                times[o] = b_t[b, j]
+                if o > start and times[o] < times[o - 1]:
+                    ordered = False
+                o += 1
+            nxt = b_next[b]
+            b_next[b] = free
+            free = b
+            freed += 1
+            b = nxt
         if not ordered:
             order = np.argsort(times[start:o], kind="mergesort")
             ids[start:o] = ids[start:o][order]
@@ -545,18 +558,19 @@ def agenda_take(hour, table, ev_id, ev_t, ev_next, state, counts):
         table[hour, k, A_HEAD] = -1
         table[hour, k, A_TAIL] = -1
     state[S_FREE] = free
-    state[S_NFREE] += total
+    state[S_NFREE] += freed
     return ids, times
 
 
 @jit
-def agenda_min_id(kind, table, ev_id, ev_next):
-    """The smallest case id of the events ``kind`` in the table (the largest int64 when there are none)."""
+def agenda_min_id(kind, table, b_id, b_next, b_fill):
+    """The smallest case id of the events ``kind`` in the table (:data:`NO_ID` when there are none)."""
     low = NO_ID
     for h in range(table.shape[0]):
-        s = table[h, kind, A_HEAD]
-        for _ in range(table[h, kind, A_COUNT]):
-            if ev_id[s] < low:
-                low = ev_id[s]
-            s = ev_next[s]
+        b = table[h, kind, A_HEAD]
+        while b >= 0:
+            for j in range(b_fill[b]):
+                if b_id[b, j] < low:
+                    low = b_id[b, j]
+            b = b_next[b]
     return low

@@ -411,9 +411,9 @@ def test_array_agenda_gives_what_the_agenda_gives(kern, monkeypatch):
     table and not a number (kept aside): the same events come out in the same order as from Agenda, and
     both count and search the same pending events."""
     rng = np.random.default_rng(7)
-    monkeypatch.setattr(ArrayAgenda, "SLOTS", 8)
+    monkeypatch.setattr(ArrayAgenda, "BLOCKS", 2)
     a, b = Agenda(), ArrayAgenda(Kind3, kern, hours=3)
-    start_slots = len(b._ev_id)
+    start_blocks = len(b._b_next)
     next_id = 0
     for hour in range(120):
         for _ in range(3):
@@ -436,7 +436,7 @@ def test_array_agenda_gives_what_the_agenda_gives(kern, monkeypatch):
                 assert got[k][1].tolist() == want[k][1].tolist(), (hour, k)
             assert a.pending() == b.pending()
     assert b.pending() > 0 and b._far  # events were left for later hours and kept aside
-    assert len(b._table) > 3 and len(b._ev_id) > start_slots  # the table and the slots grew
+    assert len(b._table) > 3 and len(b._b_next) > start_blocks  # the table and the blocks grew
     far = b._far[0]
     hour = int(far[2][0]) if np.isfinite(far[2][0]) and far[2][0] < 2**62 else None
     if hour is not None:  # an hour beyond the table pops its events kept aside
@@ -444,18 +444,20 @@ def test_array_agenda_gives_what_the_agenda_gives(kern, monkeypatch):
         assert {k: v[0].tolist() for k, v in got.items()} == {k: v[0].tolist() for k, v in want.items()}
 
 
-def test_array_agenda_slots_are_reused_once_popped():
+def test_array_agenda_blocks_are_reused_once_popped():
     from sim import kernels as plain
 
     ag = ArrayAgenda(Kind3, plain, hours=10)
-    slots = len(ag._ev_id)
+    blocks = len(ag._b_next)
+    n = blocks // 2  # one block per event at most is asked of the free ones: half of them never run short
     for hour in range(10):
-        ag.schedule(Kind3.B, np.full(slots // 2, hour + 0.5), np.arange(slots // 2))
-        assert ag.pending() == slots // 2
-        assert ag.min_id(Kind3.B) == 0 and ag.min_id(Kind3.A) is None
+        ag.schedule(Kind3.B, np.full(n, hour + 0.5), np.arange(n) + 5)
+        assert ag.pending() == n
+        assert ag.min_id(Kind3.B) == 5 and ag.min_id(Kind3.A) is None
         out = ag.pop(hour)
-        assert list(out) == [Kind3.B] and len(out[Kind3.B][0]) == slots // 2
-    assert len(ag._ev_id) == slots and ag.pending() == 0
+        assert list(out) == [Kind3.B] and out[Kind3.B][0].tolist() == list(range(5, n + 5))
+        assert ag._state[1] == blocks  # every block is free again
+    assert len(ag._b_next) == blocks and ag.pending() == 0
 
 
 def test_array_agenda_kinds_must_count_from_zero():
