@@ -283,12 +283,30 @@ class Population:
         if costs is None or costs[0] is not c:
             costs = self._report_costs = (c, np.array([c.channel_cost_online, c.channel_cost_hotline,
                                                        c.channel_cost_offline]))
-        cost = costs[1][channel]
-        decay = self._decay(who, now)  # as in efficacy_at and trust_at, computed once for both
-        u = severity * self._relaxed(self.efficacy, self.efficacy0, who, decay) - cost - c.report_threshold
-        if c.report_trust_weight:
-            u = u + c.report_trust_weight * (self._relaxed(self.trust, self.trust0, who, decay) - 0.5)
-        z = -u / c.report_noise
+        if len(who) <= self.FEW:
+            # a few requesters: Python floats where the arrays below make one numpy call per operation on a few
+            # elements; the same operations in the same order (IEEE arithmetic; np.exp on arrays as there)
+            tau = self.tau_h
+            decay = np.exp(np.array([-(d if (d >= 0.0 or d != d) else 0.0) / tau  # np.maximum(now − t_set, 0)
+                                     for d in [now - a for a in self.t_set[who].tolist()]])).tolist()
+            cost = costs[1].tolist()
+            thr = c.report_threshold
+            u = [s * (b + (v - b) * f) - cost[ch] - thr for s, b, v, f, ch in zip(
+                severity.tolist(), self.efficacy0[who].tolist(), self.efficacy[who].tolist(), decay,
+                channel.tolist(), strict=True)]
+            w = c.report_trust_weight
+            if w:
+                u = [x + w * ((b + (v - b) * f) - 0.5) for x, b, v, f in zip(
+                    u, self.trust0[who].tolist(), self.trust[who].tolist(), decay, strict=True)]
+            noise = c.report_noise
+            z = np.array([-x / noise for x in u])
+        else:
+            cost = costs[1][channel]
+            decay = self._decay(who, now)  # as in efficacy_at and trust_at, computed once for both
+            u = severity * self._relaxed(self.efficacy, self.efficacy0, who, decay) - cost - c.report_threshold
+            if c.report_trust_weight:
+                u = u + c.report_trust_weight * (self._relaxed(self.trust, self.trust0, who, decay) - 0.5)
+            z = -u / c.report_noise
         if len(z) and z.max() > 700.0:
             with np.errstate(over="ignore"):  # a far-off threshold: exp overflows to inf, the chance to 0
                 return rng.random(len(who)) < 1.0 / (1.0 + np.exp(z))
