@@ -441,7 +441,8 @@ class Population:
         e_old = [b + (v - b) * g for b, v, g in zip(self.efficacy0[who].tolist(), self.efficacy[who].tolist(), f,
                                                      strict=True)]
         lr, elr = c.trust_learning_rate, c.efficacy_learning_rate
-        dt = [lr * (float(x) - v) for x, v in zip(satisfied.tolist(), t_old, strict=True)]
+        sat = satisfied.tolist()
+        dt = [lr * (float(x) - v) for x, v in zip(sat, t_old, strict=True)]
         t_new = [_clip01(v + d) for v, d in zip(t_old, dt, strict=True)]
         e_new = [_clip01(v + elr * (float(x) - v)) for x, v in zip(resolved.tolist(), e_old, strict=True)]
         self.trust[who] = t_new
@@ -450,15 +451,19 @@ class Population:
         self.trust_change[who] += np.array(dt)
         # _account over the rows in sorted order (the order of the array version's distinct rows)
         order = sorted(range(len(wl)), key=wl.__getitem__)
-        x = (np.array([t[i] for i in order]) - self._t_ref) / tau
-        if x.max() > self.REBASE_EXPONENT:
+        t_ref = self._t_ref
+        x = [(t[i] - t_ref) / tau for i in order]
+        if max(x) > self.REBASE_EXPONENT and all(v == v for v in x):  # as the array's max (NaN if any is)
             self._rebase()
         else:
-            w = np.exp(x)
+            w = np.exp(np.array(x))
             self._s_trust += float(np.dot(np.array([t_new[i] - t_old[i] for i in order]), w))
             self._s_efficacy += float(np.dot(np.array([e_new[i] - e_old[i] for i in order]), w))
-        good = satisfied.astype(bool)
-        self.last_good_channel[who[good]] = channel[good]
+        if all(sat):  # every outcome good (who are distinct): the channels without a selection
+            self.last_good_channel[who] = channel
+        elif any(sat):
+            good = satisfied.astype(bool)
+            self.last_good_channel[who[good]] = channel[good]
 
     def spread_trust(self, now: float | None = None) -> None:
         """Once a day: each contact of someone whose trust changed today moves by a share of that change
