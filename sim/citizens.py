@@ -283,12 +283,30 @@ class Population:
         if costs is None or costs[0] is not c:
             costs = self._report_costs = (c, np.array([c.channel_cost_online, c.channel_cost_hotline,
                                                        c.channel_cost_offline]))
-        cost = costs[1][channel]
-        decay = self._decay(who, now)  # as in efficacy_at and trust_at, computed once for both
-        u = severity * self._relaxed(self.efficacy, self.efficacy0, who, decay) - cost - c.report_threshold
-        if c.report_trust_weight:
-            u = u + c.report_trust_weight * (self._relaxed(self.trust, self.trust0, who, decay) - 0.5)
-        z = -u / c.report_noise
+        if len(who) <= self.FEW:
+            # a few requesters: Python floats where the arrays below make one numpy call per operation on a few
+            # elements; the same operations in the same order (IEEE arithmetic; np.exp on arrays as there)
+            tau = self.tau_h
+            decay = np.exp(np.array([-(d if (d >= 0.0 or d != d) else 0.0) / tau  # np.maximum(now − t_set, 0)
+                                     for d in [now - a for a in self.t_set[who].tolist()]])).tolist()
+            cost = costs[1].tolist()
+            thr = c.report_threshold
+            u = [s * (b + (v - b) * f) - cost[ch] - thr for s, b, v, f, ch in zip(
+                severity.tolist(), self.efficacy0[who].tolist(), self.efficacy[who].tolist(), decay,
+                channel.tolist(), strict=True)]
+            w = c.report_trust_weight
+            if w:
+                u = [x + w * ((b + (v - b) * f) - 0.5) for x, b, v, f in zip(
+                    u, self.trust0[who].tolist(), self.trust[who].tolist(), decay, strict=True)]
+            noise = c.report_noise
+            z = np.array([-x / noise for x in u])
+        else:
+            cost = costs[1][channel]
+            decay = self._decay(who, now)  # as in efficacy_at and trust_at, computed once for both
+            u = severity * self._relaxed(self.efficacy, self.efficacy0, who, decay) - cost - c.report_threshold
+            if c.report_trust_weight:
+                u = u + c.report_trust_weight * (self._relaxed(self.trust, self.trust0, who, decay) - 0.5)
+            z = -u / c.report_noise
         if len(z) and z.max() > 700.0:
             with np.errstate(over="ignore"):  # a far-off threshold: exp overflows to inf, the chance to 0
                 return rng.random(len(who)) < 1.0 / (1.0 + np.exp(z))
@@ -423,7 +441,8 @@ class Population:
         e_old = [b + (v - b) * g for b, v, g in zip(self.efficacy0[who].tolist(), self.efficacy[who].tolist(), f,
                                                      strict=True)]
         lr, elr = c.trust_learning_rate, c.efficacy_learning_rate
-        dt = [lr * (float(x) - v) for x, v in zip(satisfied.tolist(), t_old, strict=True)]
+        sat = satisfied.tolist()
+        dt = [lr * (float(x) - v) for x, v in zip(sat, t_old, strict=True)]
         t_new = [_clip01(v + d) for v, d in zip(t_old, dt, strict=True)]
         e_new = [_clip01(v + elr * (float(x) - v)) for x, v in zip(resolved.tolist(), e_old, strict=True)]
         self.trust[who] = t_new
@@ -432,15 +451,19 @@ class Population:
         self.trust_change[who] += np.array(dt)
         # _account over the rows in sorted order (the order of the array version's distinct rows)
         order = sorted(range(len(wl)), key=wl.__getitem__)
-        x = (np.array([t[i] for i in order]) - self._t_ref) / tau
-        if x.max() > self.REBASE_EXPONENT:
+        t_ref = self._t_ref
+        x = [(t[i] - t_ref) / tau for i in order]
+        if max(x) > self.REBASE_EXPONENT and all(v == v for v in x):  # as the array's max (NaN if any is)
             self._rebase()
         else:
-            w = np.exp(x)
+            w = np.exp(np.array(x))
             self._s_trust += float(np.dot(np.array([t_new[i] - t_old[i] for i in order]), w))
             self._s_efficacy += float(np.dot(np.array([e_new[i] - e_old[i] for i in order]), w))
-        good = satisfied.astype(bool)
-        self.last_good_channel[who[good]] = channel[good]
+        if all(sat):  # every outcome good (who are distinct): the channels without a selection
+            self.last_good_channel[who] = channel
+        elif any(sat):
+            good = satisfied.astype(bool)
+            self.last_good_channel[who[good]] = channel[good]
 
     def spread_trust(self, now: float | None = None) -> None:
         """Once a day: each contact of someone whose trust changed today moves by a share of that change

@@ -190,11 +190,15 @@ class Demand:
         channel = pop.choose_channel(who, rng) if (c.behaviour or c.channel_mix) else \
             np.full(k, Channel.ONLINE, dtype=np.int8)
         reachable = channel >= 0
-        if not report_all or not reachable.all():
-            rep = reachable.copy()
-            if not report_all:
-                rep[reachable] = pop.report(who[reachable], self.category_severity[cat[reachable]],
-                                            channel[reachable], rng)
+        all_reachable = bool(reachable.all())
+        if not report_all or not all_reachable:
+            if all_reachable:  # as below, without selecting everyone
+                rep = pop.report(who, self.category_severity[cat], channel, rng)
+            else:
+                rep = reachable.copy()
+                if not report_all:
+                    rep[reachable] = pop.report(who[reachable], self.category_severity[cat[reachable]],
+                                                channel[reachable], rng)
             who, cat, twp, ent, channel, urban = who[rep], cat[rep], twp[rep], ent[rep], channel[rep], urban[rep]
             k = len(who)
             if k == 0:

@@ -259,7 +259,9 @@ def advance_all(t_end, active, a_off, a_case, a_time, a_work, a_k, a_boost, serv
 
     Fast path (same result): when nobody waits and at least 16 cases arrive, all of which find a free server
     at their arrival time, each case starts on arrival, in arrival order (a case that would have to wait
-    sends the queue to the general event loop instead, which orders starts by key).
+    sends the queue to the general event loop instead, which orders starts by key). So also for a single
+    arrival before ``t_end`` (the commonest step of a department's queue), which the event loop would push,
+    pop and start at its arrival time.
     """
     busy = np.flatnonzero(active)  # only these queues have work (most of a bank's queues are idle)
     size = len(a_case) + nlive[busy].sum()
@@ -276,8 +278,17 @@ def advance_all(t_end, active, a_off, a_case, a_time, a_work, a_k, a_boost, serv
             continue  # every server busy (or the office closed) past this step
         c = servers[q]
         fo = foff[q]
-        if na >= 16 and nlive[q] == 0 and c > 0 and _start_all_on_arrival(
-                a_time[lo:lo + na], a_work[lo:lo + na], free, fo, c, always_open, open_hour):
+        fast = False
+        if nlive[q] == 0 and c > 0 and na > 0:
+            if na >= 16:
+                fast = _start_all_on_arrival(a_time[lo:lo + na], a_work[lo:lo + na], free, fo, c, always_open,
+                                             open_hour)
+            elif na == 1:  # as _start_all_on_arrival, in place (nothing to undo), and before t_end
+                t = a_time[lo]
+                if t < t_end and free[fo] <= t and (always_open or _is_open(t, open_hour)):
+                    _replace_min(free, fo, c, t + a_work[lo])
+                    fast = True
+        if fast:
             for i in range(na):
                 out_case[n_out] = a_case[lo + i]
                 out_start[n_out] = a_time[lo + i]
@@ -436,7 +447,29 @@ def _relax_and_shift_arrays(rows, t, f, trust, trust0, efficacy, efficacy0, t_se
 def _prepare_arrivals_arrays(q, cases, times, work, due, boost, mode, n_queues, hlen, hcap, active):
     """:func:`prepare_arrivals` in whole-array numpy calls, for the plain copy: the same sorted order
     (``np.lexsort`` is stable, as the three stable sorts), the same keys (:func:`queue_key` by mode, as
-    ``np.where``), the same offsets and short queues."""
+    ``np.where``), the same offsets and short queues. A single queue (the platform's) or a single arrival
+    takes a shorter way to the same arrays (each numpy call costs microseconds on these few elements)."""
+    n = len(cases)
+    if n == 1 or n_queues == 1:
+        order = np.lexsort((cases, times)) if n > 1 else None
+        if order is not None:
+            s_q, s_case, s_time, s_work, s_boost, s_due = (q[order], cases[order], times[order], work[order],
+                                                           boost[order], due[order])
+        else:
+            s_q, s_case, s_time, s_work, s_boost, s_due = q, cases, times, work, boost, due
+        q0 = int(s_q[0])
+        m = mode[q0]
+        keys = np.empty((n, 3))
+        keys[:, 0] = 0.0 if m == FIFO else (-s_boost).astype(np.float64)
+        keys[:, 1] = s_time if m <= SUPERVISED else (s_due if m == DEADLINE else s_work)
+        keys[:, 2] = 0.0 if m <= SUPERVISED else s_time
+        counts = np.zeros(n_queues, dtype=np.int64)
+        counts[q0] = n
+        a_off = np.zeros(n_queues + 1, dtype=np.int64)
+        a_off[q0 + 1:] = n
+        active[q0] = True
+        short = np.array([q0] if hlen[q0] + n + 1 > hcap[q0] else [], dtype=np.int64)
+        return s_q, s_case, s_time, s_work, s_boost, keys, a_off, counts, short
     order = np.lexsort((cases, times, q))
     s_q = q[order]
     s_case = cases[order]
