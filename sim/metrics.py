@@ -34,6 +34,36 @@ def _q(x: np.ndarray, *q: float) -> list[float]:
     return np.quantile(x, q).tolist() if len(x) else [float("nan")] * len(q)
 
 
+def _q_sorted(s: np.ndarray, *q: float) -> list[float]:
+    """The quantiles ``q`` of the values whose ascending sort (NaN last, as ``np.sort`` puts it) is ``s``, bit for
+    bit what :func:`_q` (``np.quantile``'s default ``linear`` method) gives for them, without a partition: numpy's
+    own steps read from the sorted values (virtual index (n − 1)·q, its floor and the next index, the last where
+    the index reaches n − 1, numpy's two-sided linear interpolation; all NaN when a value is NaN). NaN each when
+    ``s`` is empty."""
+    n = len(s)
+    if n == 0:
+        return [float("nan")] * len(q)
+    if np.isnan(s[-1]):  # a NaN among the values (np.quantile: the result is the last value, a NaN)
+        return [float(s[-1])] * len(q)
+    virtual = (n - 1) * np.asanyarray(q)
+    prev = np.floor(virtual)
+    nxt = prev + 1
+    above = virtual >= n - 1
+    prev[above] = -1
+    nxt[above] = -1
+    below = virtual < 0
+    prev[below] = 0
+    nxt[below] = 0
+    prev = prev.astype(np.intp)
+    nxt = nxt.astype(np.intp)
+    a, b = s[prev], s[nxt]
+    gamma = np.asanyarray(virtual - prev, dtype=virtual.dtype)  # numpy's gamma, from the indices as adjusted
+    diff = b - a
+    out = np.add(a, diff * gamma)
+    np.subtract(b, diff * (1 - gamma), out=out, where=gamma >= 0.5, casting="unsafe", dtype=type(out.dtype))
+    return out.tolist()
+
+
 class StoreCases:
     """The cases table (measured cases only, columns :data:`sim.results.CASE_COLUMNS`) read from a model's
     case store: whole (:meth:`frame`) or a piece at a time (:meth:`chunks`), with the same categories in
@@ -277,6 +307,7 @@ class CaseTally:
         self.response_target_h = float(response_target_h)
         self.counts = np.zeros((len(_COUNTS), N_CELLS), dtype=np.int64)
         self.spans: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {name: [] for name in _SPANS}
+        self._sorted = dict.fromkeys(_SPANS, False)  # whether spans[name] is one part sorted by hours
         self.daily = {name: np.zeros(0, dtype=np.int64) for name in _DAILY}
 
     def add(self, a: Mapping[str, np.ndarray], cells: np.ndarray | None = None) -> None:
@@ -292,6 +323,7 @@ class CaseTally:
             self.counts[k] += np.bincount(cells[ind], minlength=N_CELLS)
         for name, (which, hours) in spans.items():
             self.spans[name].append((hours, cells[which]))
+            self._sorted[name] = False
         self._add_daily(a)
 
     def _add_daily(self, a: Mapping[str, np.ndarray]) -> None:
@@ -334,9 +366,31 @@ class CaseTally:
         """Cases in each group of split ``split`` (an index into :data:`SPLITS`)."""
         return np.bincount(_CELL_GROUPS[split], weights=self.counts[0], minlength=_SIZES[split]).astype(np.int64)
 
+    def sorted_span(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """The span ``name`` (:data:`_SPANS`) of every case counted: its hours in ascending order (NaN last) and
+        the equity cell of each. Made once (the parts added so far become this one part, sorted), so that
+        :meth:`kpis` reads each group's quantiles from it without a partition per call: the hours of a group,
+        taken from it in order, are that group's hours sorted."""
+        parts = self.spans[name]
+        if not self._sorted[name]:
+            if parts:
+                hours = np.concatenate([h for h, _ in parts])
+                cells = np.concatenate([c for _, c in parts])
+                parts.clear()  # the parts' memory goes before the sort's
+            else:
+                hours, cells = np.zeros(0), np.zeros(0, dtype=np.int16)
+            order = np.argsort(hours)
+            hours = hours[order]
+            cells = cells[order]
+            del order
+            parts.append((hours, cells))
+            self._sorted[name] = True
+        return parts[0]
+
     def kpis(self, split: int | None = None, group: int | None = None) -> dict[str, float]:
         """The service KPIs of every case counted (``split`` None) or of group ``group`` of split ``split``;
-        definitions in :data:`sim.results.KPI_DOCS`."""
+        definitions in :data:`sim.results.KPI_DOCS`. The spans' quantiles are numpy's (``np.quantile``,
+        ``linear``), read from the sorted spans (:meth:`sorted_span`, :func:`_q_sorted`)."""
         if split is None:
             c = self.counts.sum(axis=1)
             in_group = None
@@ -346,8 +400,10 @@ class CaseTally:
         n = dict(zip(_COUNTS, c.tolist(), strict=True))
 
         def span(name: str, *q: float) -> list[float]:
-            parts = [h if in_group is None else h[in_group[cells]] for h, cells in self.spans[name]]
-            return _q(np.concatenate(parts) if parts else np.zeros(0), *q)
+            hours, cells = self.sorted_span(name)
+            if in_group is not None:
+                hours = hours[np.flatnonzero(in_group[cells])]  # the group's, still sorted (cheaper than a mask)
+            return _q_sorted(hours, *q)
 
         resp_q, close_q = span("response", 0.5, 0.9), span("close", 0.5, 0.9)
         rec, tru = _rate(n["recorded_final"], n["final"]), _rate(n["true_final"], n["final"])
