@@ -19,7 +19,7 @@ from common.store import CaseHistograms, case_histograms
 from experiments.single import CaseWriter, run_to_dir
 from sim import load_scenario, run_scenario
 from sim.cases import CaseStore
-from sim.metrics import SPLITS, CaseTally, StoreCases, _q_sorted
+from sim.metrics import SPLITS, CaseTally, StoreCases, _q_runs, _q_sorted
 from sim.model import GovernanceModel
 
 
@@ -106,9 +106,22 @@ def test_the_tally_reads_the_quantiles_numpy_gives_bit_for_bit_and_sorts_again_a
                 want = np.quantile(x, q)
                 got = np.array(_q_sorted(np.sort(x), *q))
                 assert (got.view(np.int64) == want.view(np.int64)).all(), (n, q)
+    for _ in range(300):  # several sorted runs (a group's cells) within all values (other groups', NaN and inf)
+        runs = [np.sort(rng.choice([rng.exponential(30.0, k), rng.integers(0, 3, k) * 1.0]))
+                for k in rng.integers(0, 40, rng.integers(1, 6))]
+        others = np.concatenate([rng.exponential(30.0, 20), [np.inf, np.nan][: rng.integers(0, 3)]])
+        everything = np.sort(np.concatenate([*runs, others]))
+        values = np.concatenate(runs)
+        for q in ((0.5, 0.9), (0.0, 1.0)):
+            got = np.array(_q_runs(everything, runs, *q))
+            if len(values):
+                assert (got.view(np.int64) == np.quantile(values, q).view(np.int64)).all(), q
+            else:
+                assert np.isnan(got).all()
     x = rng.exponential(30.0, 50)
     x[7] = np.nan
     assert all(math.isnan(v) for v in _q_sorted(np.sort(x), 0.5, 0.9))
+    assert all(math.isnan(v) for v in _q_runs(np.sort(x), [np.sort(x[:10]), np.sort(x[10:])], 0.5, 0.9))
     assert all(math.isnan(v) for v in _q_sorted(np.zeros(0), 0.5, 0.9))
     # kpis between additions: the spans sorted for the first call take the later cases in
     model = GovernanceModel(load_scenario("scenarios/zzic.yaml", {"run.days": 30}))
