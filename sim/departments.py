@@ -48,6 +48,7 @@ if TYPE_CHECKING:  # pragma: no cover
 Starts = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 N_KINDS = len(Violation)
+_CHERRY = int(Violation.CHERRY)  # the violation code of cherry-picking (choose_order)
 ACTIONS = (Action.PROPER, Action.PERFUNCTORY, Action.SIT, Action.BOUNCE)
 _ACTION_CODES = np.asarray(ACTIONS, dtype=np.int8)  # the action of each column of the utilities
 
@@ -276,16 +277,17 @@ class DepartmentTable:
         ``CHERRY`` violation in its record. With nobody waiting it keeps the order it was told."""
         s = model.settings.departments
         on = False
-        waiting = float(self.waiting[d])
+        waiting = float(self.waiting.item(d))  # .item: a Python number without a numpy scalar between
         if waiting > 0 and s.effort_choice:
-            k = int(Violation.CHERRY)
-            n = float(self.committed[d, k, 0])
-            expected = float(self.sanctions[d, k, 0]) / n if n > 0 else 0.0
-            u = s.cherry_gain * waiting / max(float(self.staff[d]), 1.0) - expected
+            k = _CHERRY
+            n = float(self.committed.item(d, k, 0))
+            expected = float(self.sanctions.item(d, k, 0)) / n if n > 0 else 0.0
+            u = s.cherry_gain * waiting / max(float(self.staff.item(d)), 1.0) - expected
             on = bool(model.rng_departments.random() < 1.0 / (1.0 + math.exp(-u / s.choice_noise)))
             if on:
                 self.today_committed[d, k, 0] += 1.0
-        self.queues.set_easy_first(d, on, model.cases.due, model.cases.boost)
+        if bool(self.easy_first.item(d)) != on:  # else set_easy_first does nothing
+            self.queues.set_easy_first(d, on, model.cases.due, model.cases.boost)
 
     def expected_sanction(self, depts: np.ndarray, kind: Violation, threat: np.ndarray) -> np.ndarray:
         """Sanction units a department expects per violation of ``kind`` (0 with no record and no prior)."""

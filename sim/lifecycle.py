@@ -572,7 +572,10 @@ def stay_overdue(m: GovernanceModel, day_start: float) -> None:
     unchanged). So a department's expected sanction for either kind is a sanction per overdue day, whatever
     observer (tracking, an inspection's ladder, an escalation) imposed it."""
     cs = m.cases
-    ids = _unreplied(m, cs.open_ids())
+    ids = cs.open_ids()
+    st = cs.status[ids]
+    ids = ids[(st >= Status.IN_TRANSIT) & (st <= Status.IN_SERVICE)]
+    ids = ids[np.isnan(cs.replied[ids])]  # as _unreplied, the reply time read only for the cases in question
     late = cs.due[ids] < day_start
     _violated(m, ids[late], Violation.LATE)
     ids = ids[~late]

@@ -34,6 +34,75 @@ def _q(x: np.ndarray, *q: float) -> list[float]:
     return np.quantile(x, q).tolist() if len(x) else [float("nan")] * len(q)
 
 
+def _ranks(n: int, q: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``np.quantile``'s (default ``linear`` method) indices into the ``n`` (> 0) sorted values and weights for
+    the quantiles ``q``, made with numpy's own steps: virtual index (n − 1)·q, its floor and the next index (both
+    −1, the last, where the virtual index reaches n − 1), and the weight of the next value."""
+    virtual = (n - 1) * np.asanyarray(q)
+    prev = np.floor(virtual)
+    nxt = prev + 1
+    above = virtual >= n - 1
+    prev[above] = -1
+    nxt[above] = -1
+    below = virtual < 0
+    prev[below] = 0
+    nxt[below] = 0
+    prev = prev.astype(np.intp)
+    nxt = nxt.astype(np.intp)
+    gamma = np.asanyarray(virtual - prev, dtype=virtual.dtype)  # numpy's gamma, from the indices as adjusted
+    return prev, nxt, gamma
+
+
+def _lerp(a: np.ndarray, b: np.ndarray, gamma: np.ndarray) -> list[float]:
+    """numpy's linear interpolation between the values ``a`` and ``b`` (``np.quantile``'s, from either end)."""
+    diff = b - a
+    out = np.add(a, diff * gamma)
+    np.subtract(b, diff * (1 - gamma), out=out, where=gamma >= 0.5, casting="unsafe", dtype=type(out.dtype))
+    return out.tolist()
+
+
+def _q_sorted(s: np.ndarray, *q: float) -> list[float]:
+    """The quantiles ``q`` of the values whose ascending sort (NaN last, as ``np.sort`` puts it) is ``s``, bit for
+    bit what :func:`_q` (``np.quantile``'s default ``linear`` method) gives for them, without a partition:
+    numpy's steps (:func:`_ranks`, :func:`_lerp`) on the sorted values (all NaN when a value is NaN). NaN each
+    when ``s`` is empty."""
+    n = len(s)
+    if n == 0:
+        return [float("nan")] * len(q)
+    if np.isnan(s[-1]):  # a NaN among the values (np.quantile: the result is the last value, a NaN)
+        return [float(s[-1])] * len(q)
+    prev, nxt, gamma = _ranks(n, q)
+    return _lerp(s[prev], s[nxt], gamma)
+
+
+def _q_runs(everything: np.ndarray, runs: list[np.ndarray], *q: float) -> list[float]:
+    """The quantiles ``q`` of the values of several sorted ``runs`` together (each ascending, NaN last), as
+    :func:`_q_sorted` of their merged sort, without merging them: each value needed (the k-th smallest) is found by
+    bisection over ``everything`` (all values of which the runs are part, sorted: the k-th is the first of them with
+    at least k + 1 values of the runs at or below it, counted with a binary search in each run)."""
+    runs = [r for r in runs if len(r)]
+    n = sum(len(r) for r in runs)
+    if n == 0:
+        return [float("nan")] * len(q)
+    for r in runs:
+        if np.isnan(r[-1]):
+            return [float(r[-1])] * len(q)
+    prev, nxt, gamma = _ranks(n, q)
+    ranks = np.concatenate([prev, nxt])
+    ranks[ranks < 0] += n
+    lo = np.zeros(len(ranks), dtype=np.intp)
+    hi = np.full(len(ranks), len(everything) - 1, dtype=np.intp)
+    while (lo < hi).any():
+        mid = (lo + hi) // 2
+        v = everything[mid]
+        count = sum(np.searchsorted(r, v, side="right") for r in runs)
+        enough = count > ranks
+        hi = np.where(enough, mid, hi)
+        lo = np.where(enough, lo, mid + 1)
+    found = everything[lo]
+    return _lerp(found[: len(prev)], found[len(prev):], gamma)
+
+
 class StoreCases:
     """The cases table (measured cases only, columns :data:`sim.results.CASE_COLUMNS`) read from a model's
     case store: whole (:meth:`frame`) or a piece at a time (:meth:`chunks`), with the same categories in
@@ -277,6 +346,7 @@ class CaseTally:
         self.response_target_h = float(response_target_h)
         self.counts = np.zeros((len(_COUNTS), N_CELLS), dtype=np.int64)
         self.spans: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {name: [] for name in _SPANS}
+        self._by_cell: dict[str, tuple | None] = {}  # per span, sorted_span's arrays (None: not made for the parts)
         self.daily = {name: np.zeros(0, dtype=np.int64) for name in _DAILY}
 
     def add(self, a: Mapping[str, np.ndarray], cells: np.ndarray | None = None) -> None:
@@ -292,6 +362,7 @@ class CaseTally:
             self.counts[k] += np.bincount(cells[ind], minlength=N_CELLS)
         for name, (which, hours) in spans.items():
             self.spans[name].append((hours, cells[which]))
+            self._by_cell[name] = None
         self._add_daily(a)
 
     def _add_daily(self, a: Mapping[str, np.ndarray]) -> None:
@@ -334,9 +405,34 @@ class CaseTally:
         """Cases in each group of split ``split`` (an index into :data:`SPLITS`)."""
         return np.bincount(_CELL_GROUPS[split], weights=self.counts[0], minlength=_SIZES[split]).astype(np.int64)
 
+    def sorted_span(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The span ``name`` (:data:`_SPANS`) of every case counted, sorted: all its hours in ascending order (NaN
+        last); its hours by equity cell, cell after cell, each cell's in ascending order; and the offsets at which
+        each cell's hours begin in those (``N_CELLS + 1``, the last the end). Made once (the parts added so far
+        become one part, the hours by cell), so that :meth:`kpis` reads every group's quantiles from them without
+        a partition per call (:func:`_q_runs`: a group's cells are sorted runs)."""
+        parts = self.spans[name]
+        if self._by_cell.get(name) is None or len(parts) != 1:
+            if parts:
+                hours = np.concatenate([h for h, _ in parts])
+                cells = np.concatenate([c for _, c in parts])
+                parts.clear()  # the parts' memory goes before the sort's
+            else:
+                hours, cells = np.zeros(0), np.zeros(0, dtype=np.int16)
+            size = np.bincount(cells, minlength=N_CELLS)
+            bounds = np.concatenate([[0], np.cumsum(size)])
+            by_cell = hours[np.argsort(cells, kind="stable")]  # a counting sort of the cells
+            for c in np.flatnonzero(size > 1).tolist():
+                by_cell[bounds[c]: bounds[c + 1]].sort()
+            hours.sort()
+            parts.append((by_cell, np.repeat(np.arange(N_CELLS, dtype=np.int16), size)))
+            self._by_cell[name] = (hours, by_cell, bounds)
+        return self._by_cell[name]
+
     def kpis(self, split: int | None = None, group: int | None = None) -> dict[str, float]:
         """The service KPIs of every case counted (``split`` None) or of group ``group`` of split ``split``;
-        definitions in :data:`sim.results.KPI_DOCS`."""
+        definitions in :data:`sim.results.KPI_DOCS`. The spans' quantiles are numpy's (``np.quantile``,
+        ``linear``), read from the sorted spans (:meth:`sorted_span`; :func:`_q_sorted`, :func:`_q_runs`)."""
         if split is None:
             c = self.counts.sum(axis=1)
             in_group = None
@@ -346,8 +442,10 @@ class CaseTally:
         n = dict(zip(_COUNTS, c.tolist(), strict=True))
 
         def span(name: str, *q: float) -> list[float]:
-            parts = [h if in_group is None else h[in_group[cells]] for h, cells in self.spans[name]]
-            return _q(np.concatenate(parts) if parts else np.zeros(0), *q)
+            hours, by_cell, bounds = self.sorted_span(name)
+            if in_group is None:
+                return _q_sorted(hours, *q)
+            return _q_runs(hours, [by_cell[bounds[c]: bounds[c + 1]] for c in np.flatnonzero(in_group).tolist()], *q)
 
         resp_q, close_q = span("response", 0.5, 0.9), span("close", 0.5, 0.9)
         rec, tru = _rate(n["recorded_final"], n["final"]), _rate(n["true_final"], n["final"])

@@ -194,7 +194,8 @@ class QueueBank:
         self.easy_first[q] = on
         if self.nlive[q] == 0:
             return
-        self.k.rekey(q, int(self._modes()[q]), np.asarray(due, dtype=float), np.asarray(boost, dtype=np.int8),
+        mode = EASY_FIRST if on else int(self.mode[q])  # the queue's entry of _modes(), without making them all
+        self.k.rekey(q, mode, np.asarray(due, dtype=float), np.asarray(boost, dtype=np.int8),
               self.heap, self.hoff, self.hlen, self.nlive, self.live_seq, self.key_boost, self.seq)
 
     def _modes(self) -> np.ndarray:

@@ -19,7 +19,7 @@ from common.store import CaseHistograms, case_histograms
 from experiments.single import CaseWriter, run_to_dir
 from sim import load_scenario, run_scenario
 from sim.cases import CaseStore
-from sim.metrics import SPLITS, CaseTally, StoreCases
+from sim.metrics import SPLITS, CaseTally, StoreCases, _q_runs, _q_sorted
 from sim.model import GovernanceModel
 
 
@@ -95,6 +95,50 @@ def test_the_tally_does_not_depend_on_how_the_cases_are_cut():
         for g in groups:
             _same_summary(whole.kpis(split, g), cut.kpis(split, g))
     assert whole.kpis()["cases"] == len(src) == sum(whole.group_sizes(0))
+
+
+def test_the_tally_reads_the_quantiles_numpy_gives_bit_for_bit_and_sorts_again_after_more_cases():
+    rng = np.random.default_rng(7)
+    for n in (1, 2, 3, 10, 11, 101, 2_000):
+        for x in (rng.exponential(30.0, n), np.round(rng.exponential(30.0, n), 1), rng.integers(0, 4, n) * 1.5,
+                  rng.random(n) * 1e6 + 1e9):
+            for q in ((0.5, 0.9), (0.5,), (0.0, 1.0), (0.1, 0.25, 0.75, 0.99)):
+                want = np.quantile(x, q)
+                got = np.array(_q_sorted(np.sort(x), *q))
+                assert (got.view(np.int64) == want.view(np.int64)).all(), (n, q)
+    for _ in range(300):  # several sorted runs (a group's cells) within all values (other groups', NaN and inf)
+        runs = [np.sort(rng.choice([rng.exponential(30.0, k), rng.integers(0, 3, k) * 1.0]))
+                for k in rng.integers(0, 40, rng.integers(1, 6))]
+        others = np.concatenate([rng.exponential(30.0, 20), [np.inf, np.nan][: rng.integers(0, 3)]])
+        everything = np.sort(np.concatenate([*runs, others]))
+        values = np.concatenate(runs)
+        for q in ((0.5, 0.9), (0.0, 1.0)):
+            got = np.array(_q_runs(everything, runs, *q))
+            if len(values):
+                assert (got.view(np.int64) == np.quantile(values, q).view(np.int64)).all(), q
+            else:
+                assert np.isnan(got).all()
+    x = rng.exponential(30.0, 50)
+    x[7] = np.nan
+    assert all(math.isnan(v) for v in _q_sorted(np.sort(x), 0.5, 0.9))
+    assert all(math.isnan(v) for v in _q_runs(np.sort(x), [np.sort(x[:10]), np.sort(x[10:])], 0.5, 0.9))
+    assert all(math.isnan(v) for v in _q_sorted(np.zeros(0), 0.5, 0.9))
+    # kpis between additions: the spans sorted for the first call take the later cases in
+    model = GovernanceModel(load_scenario("scenarios/zzic.yaml", {"run.days": 30}))
+    model.run()
+    src = StoreCases(model)
+    whole, cut = CaseTally(model.end_h, 24.0), CaseTally(model.end_h, 24.0)
+    whole.add(src.arrays(), src.cells())
+    half = len(src) // 2
+    cut.add(src.arrays(0, half), src.cells(0, half))
+    cut.kpis(0, 1)
+    cut.add(src.arrays(half), src.cells(half))
+    for split in [None, *range(len(SPLITS))]:
+        for g in [None] if split is None else range(len(SPLITS[split][1])):
+            _same_summary(whole.kpis(split, g), cut.kpis(split, g))
+            a, b = whole.kpis(split, g), cut.kpis(split, g)
+            for k in ("median_response_h", "p90_response_h", "median_close_h", "p90_close_h", "median_relay_h"):
+                assert np.float64(a[k]).view(np.int64) == np.float64(b[k]).view(np.int64), k
 
 
 def test_release_returns_pages_and_the_store_searches_from_released_rows():
