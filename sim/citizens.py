@@ -116,12 +116,20 @@ class Population:
         if k == 0 or n < 2:
             self.contacts = np.zeros((n, 0), dtype=np.int32)
             return
-        local = rng.random((n, k)) < local_share
-        start = self.offset[self.region, 0]
-        size = self.count[self.region, 0] + self.count[self.region, 1]
-        local_pick = start[:, None] + (rng.random((n, k)) * size[:, None]).astype(np.int64)
-        any_pick = rng.integers(0, n, size=(n, k))
-        self.contacts = np.where(local, local_pick, any_pick).astype(np.int32)
+        # the same draws and operations as local = random < share, local_pick = start + ⌊random × size⌋,
+        # any_pick = integers(0, n), contacts = where(local, local_pick, any_pick), with fewer temporary
+        # (n, k) arrays (a large array's first use costs its pages, which at a million citizens is most of it)
+        draws = rng.random((n, k))
+        local = draws < local_share
+        rng.random(out=draws)
+        draws *= (self.count[self.region, 0] + self.count[self.region, 1])[:, None]
+        local_pick = draws.astype(np.int64)
+        del draws
+        local_pick += self.offset[self.region, 0][:, None]
+        contacts = rng.integers(0, n, size=(n, k))
+        np.copyto(contacts, local_pick, where=local)
+        del local_pick
+        self.contacts = contacts.astype(np.int32)
 
     # ------------------------------------------------------------------------------------ memory
     REBASE_EXPONENT = 300.0  # rebase the running sums' reference time when (now − t_ref)/τ exceeds this
