@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import platform as _platform
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,11 +28,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def _rate(num: np.ndarray | float, den: float) -> float:
     return float(np.sum(num) / den) if den > 0 else float("nan")
-
-
-def _q(x: np.ndarray, *q: float) -> list[float]:
-    """The quantiles ``q`` of ``x`` (NaN each when ``x`` is empty), from one partition of ``x``."""
-    return np.quantile(x, q).tolist() if len(x) else [float("nan")] * len(q)
 
 
 def _ranks(n: int, q: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -61,25 +57,15 @@ def _lerp(a: np.ndarray, b: np.ndarray, gamma: np.ndarray) -> list[float]:
     return out.tolist()
 
 
-def _q_sorted(s: np.ndarray, *q: float) -> list[float]:
-    """The quantiles ``q`` of the values whose ascending sort (NaN last, as ``np.sort`` puts it) is ``s``, bit for
-    bit what :func:`_q` (``np.quantile``'s default ``linear`` method) gives for them, without a partition:
-    numpy's steps (:func:`_ranks`, :func:`_lerp`) on the sorted values (all NaN when a value is NaN). NaN each
-    when ``s`` is empty."""
-    n = len(s)
-    if n == 0:
-        return [float("nan")] * len(q)
-    if np.isnan(s[-1]):  # a NaN among the values (np.quantile: the result is the last value, a NaN)
-        return [float(s[-1])] * len(q)
-    prev, nxt, gamma = _ranks(n, q)
-    return _lerp(s[prev], s[nxt], gamma)
+def _q_runs(grid: np.ndarray, runs: list[np.ndarray], *q: float) -> list[float]:
+    """The quantiles ``q`` of the values of several sorted ``runs`` together (each ascending, NaN last), bit for
+    bit what ``np.quantile`` (default ``linear`` method) gives for them (NaN each when there are none), without
+    merging them, with numpy's steps (:func:`_ranks`, :func:`_lerp`).
 
-
-def _q_runs(everything: np.ndarray, runs: list[np.ndarray], *q: float) -> list[float]:
-    """The quantiles ``q`` of the values of several sorted ``runs`` together (each ascending, NaN last), as
-    :func:`_q_sorted` of their merged sort, without merging them: each value needed (the k-th smallest) is found by
-    bisection over ``everything`` (all values of which the runs are part, sorted: the k-th is the first of them with
-    at least k + 1 values of the runs at or below it, counted with a binary search in each run)."""
+    ``grid``: sorted values (NaN last) whose last is at least every value of the runs (or NaN), e.g. a sample of
+    them with their largest. Each value needed, the k-th smallest, lies between the last grid value with at most
+    k values of the runs at or below it and the next (found by bisection over the grid, the values counted with a
+    binary search in each run); it is taken from the runs' values between those two, sorted."""
     runs = [r for r in runs if len(r)]
     n = sum(len(r) for r in runs)
     if n == 0:
@@ -91,15 +77,18 @@ def _q_runs(everything: np.ndarray, runs: list[np.ndarray], *q: float) -> list[f
     ranks = np.concatenate([prev, nxt])
     ranks[ranks < 0] += n
     lo = np.zeros(len(ranks), dtype=np.intp)
-    hi = np.full(len(ranks), len(everything) - 1, dtype=np.intp)
-    while (lo < hi).any():
+    hi = np.full(len(ranks), len(grid) - 1, dtype=np.intp)
+    while (lo < hi).any():  # lo: the first grid value with more than k values at or below it
         mid = (lo + hi) // 2
-        v = everything[mid]
-        count = sum(np.searchsorted(r, v, side="right") for r in runs)
-        enough = count > ranks
+        enough = sum(np.searchsorted(r, grid[mid], side="right") for r in runs) > ranks
         hi = np.where(enough, mid, hi)
         lo = np.where(enough, lo, mid + 1)
-    found = everything[lo]
+    top = [np.searchsorted(r, grid[lo], side="right") for r in runs]
+    bottom = [np.searchsorted(r, grid[np.maximum(lo - 1, 0)], side="right") * (lo > 0) for r in runs]
+    found = np.empty(len(ranks))
+    for i, k in enumerate(ranks.tolist()):
+        between = np.sort(np.concatenate([r[b[i]: t[i]] for r, b, t in zip(runs, bottom, top, strict=True)]))
+        found[i] = between[k - sum(int(b[i]) for b in bottom)]
     return _lerp(found[: len(prev)], found[len(prev):], gamma)
 
 
@@ -346,7 +335,8 @@ class CaseTally:
         self.response_target_h = float(response_target_h)
         self.counts = np.zeros((len(_COUNTS), N_CELLS), dtype=np.int64)
         self.spans: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {name: [] for name in _SPANS}
-        self._by_cell: dict[str, tuple | None] = {}  # per span, sorted_span's arrays (None: not made for the parts)
+        self._by_cell: dict[str, tuple] = {}  # per span, sorted_span's arrays, held within sorted_spans
+        self._hold = False
         self.daily = {name: np.zeros(0, dtype=np.int64) for name in _DAILY}
 
     def add(self, a: Mapping[str, np.ndarray], cells: np.ndarray | None = None) -> None:
@@ -362,7 +352,7 @@ class CaseTally:
             self.counts[k] += np.bincount(cells[ind], minlength=N_CELLS)
         for name, (which, hours) in spans.items():
             self.spans[name].append((hours, cells[which]))
-            self._by_cell[name] = None
+            self._by_cell.pop(name, None)
         self._add_daily(a)
 
     def _add_daily(self, a: Mapping[str, np.ndarray]) -> None:
@@ -405,34 +395,59 @@ class CaseTally:
         """Cases in each group of split ``split`` (an index into :data:`SPLITS`)."""
         return np.bincount(_CELL_GROUPS[split], weights=self.counts[0], minlength=_SIZES[split]).astype(np.int64)
 
+    #: :meth:`sorted_span` keeps every SPAN_GRID-th hour of each cell's sorted hours (and the last) as the grid over
+    #: which :func:`_q_runs` looks for a quantile's values (a finer grid: more bisection steps, fewer values between).
+    SPAN_GRID = 64
+
     def sorted_span(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The span ``name`` (:data:`_SPANS`) of every case counted, sorted: all its hours in ascending order (NaN
-        last); its hours by equity cell, cell after cell, each cell's in ascending order; and the offsets at which
-        each cell's hours begin in those (``N_CELLS + 1``, the last the end). Made once (the parts added so far
-        become one part, the hours by cell), so that :meth:`kpis` reads every group's quantiles from them without
-        a partition per call (:func:`_q_runs`: a group's cells are sorted runs)."""
+        """The span ``name`` (:data:`_SPANS`) of every case counted, by equity cell: its hours cell after cell,
+        each cell's in ascending order (NaN last); the offsets at which each cell's hours begin (``N_CELLS + 1``,
+        the last the end); and a sorted sample of the hours, :func:`_q_runs`'s grid. Made afresh for each call,
+        except within :meth:`sorted_spans` (then once, until cases are added)."""
+        got = self._by_cell.get(name)
+        if got is not None:
+            return got
         parts = self.spans[name]
-        if self._by_cell.get(name) is None or len(parts) != 1:
-            if parts:
-                hours = np.concatenate([h for h, _ in parts])
-                cells = np.concatenate([c for _, c in parts])
-                parts.clear()  # the parts' memory goes before the sort's
-            else:
-                hours, cells = np.zeros(0), np.zeros(0, dtype=np.int16)
-            size = np.bincount(cells, minlength=N_CELLS)
-            bounds = np.concatenate([[0], np.cumsum(size)])
-            by_cell = hours[np.argsort(cells, kind="stable")]  # a counting sort of the cells
-            for c in np.flatnonzero(size > 1).tolist():
-                by_cell[bounds[c]: bounds[c + 1]].sort()
-            hours.sort()
-            parts.append((by_cell, np.repeat(np.arange(N_CELLS, dtype=np.int16), size)))
-            self._by_cell[name] = (hours, by_cell, bounds)
-        return self._by_cell[name]
+        size = np.zeros(N_CELLS, dtype=np.int64)
+        for _, cells in parts:
+            size += np.bincount(cells, minlength=N_CELLS)
+        bounds = np.concatenate([[0], np.cumsum(size)])
+        by_cell = np.empty(int(bounds[-1]))
+        at = bounds[:-1].copy()  # where each cell's next hours go
+        for hours, cells in parts:  # a part at a time, so that no copy of the whole span is made but this one
+            count = np.bincount(cells, minlength=N_CELLS)
+            start = np.concatenate([[0], np.cumsum(count)]).tolist()
+            hours = hours[np.argsort(cells, kind="stable")]  # a counting sort of the part's cells
+            for c in np.flatnonzero(count).tolist():
+                by_cell[at[c]: at[c] + count[c]] = hours[start[c]: start[c + 1]]
+            at += count
+        sample = []
+        for c in np.flatnonzero(size).tolist():
+            run = by_cell[bounds[c]: bounds[c + 1]]
+            run.sort()
+            sample += [run[:: self.SPAN_GRID], run[-1:]]
+        grid = np.sort(np.concatenate(sample)) if sample else np.zeros(0)
+        got = (by_cell, bounds, grid)
+        if self._hold:
+            self._by_cell[name] = got
+        return got
+
+    @contextmanager
+    def sorted_spans(self) -> Iterator[CaseTally]:
+        """Within this context each span is sorted by cell (:meth:`sorted_span`) once, for all :meth:`kpis` calls,
+        and released at its end: the sorted copy (8 bytes a span's case) is held only while the KPIs are read."""
+        self._hold = True
+        try:
+            yield self
+        finally:
+            self._hold = False
+            self._by_cell.clear()
 
     def kpis(self, split: int | None = None, group: int | None = None) -> dict[str, float]:
         """The service KPIs of every case counted (``split`` None) or of group ``group`` of split ``split``;
         definitions in :data:`sim.results.KPI_DOCS`. The spans' quantiles are numpy's (``np.quantile``,
-        ``linear``), read from the sorted spans (:meth:`sorted_span`; :func:`_q_sorted`, :func:`_q_runs`)."""
+        ``linear``), read from the spans sorted by cell (:meth:`sorted_span`, :func:`_q_runs`; sorted once for
+        many calls within :meth:`sorted_spans`)."""
         if split is None:
             c = self.counts.sum(axis=1)
             in_group = None
@@ -442,10 +457,9 @@ class CaseTally:
         n = dict(zip(_COUNTS, c.tolist(), strict=True))
 
         def span(name: str, *q: float) -> list[float]:
-            hours, by_cell, bounds = self.sorted_span(name)
-            if in_group is None:
-                return _q_sorted(hours, *q)
-            return _q_runs(hours, [by_cell[bounds[c]: bounds[c + 1]] for c in np.flatnonzero(in_group).tolist()], *q)
+            by_cell, bounds, grid = self.sorted_span(name)
+            cells = range(N_CELLS) if in_group is None else np.flatnonzero(in_group).tolist()
+            return _q_runs(grid, [by_cell[bounds[c]: bounds[c + 1]] for c in cells], *q)
 
         resp_q, close_q = span("response", 0.5, 0.9), span("close", 0.5, 0.9)
         rec, tru = _rate(n["recorded_final"], n["final"]), _rate(n["true_final"], n["final"])
@@ -511,28 +525,29 @@ def build_result(model: GovernanceModel, final: bool = False, start: int = 0,
     for lo in range(0, len(table), TALLY_ROWS):  # a piece at a time: the KPIs' columns are never copied whole
         hi = min(lo + TALLY_ROWS, len(table))
         tally.add(table.arrays(lo, hi), table.cells(lo, hi))
-    k = tally.kpis()
-    k["backlog_end"] = float(len(model.cases.open_ids()))
-    k["mean_trust"] = model.population.mean_trust(float(model.hour))
-    problems = model.problems.sum()
-    k["participation_rate"] = _rate(model.reported.sum(), problems)
-    area = [name for name, _ in SPLITS].index("area")
-    by_area = tally.group_sizes(area)
-    k["digital_gap"] = (tally.kpis(area, 1)["online_share"] - tally.kpis(area, 0)["online_share"]
-                        if (by_area > 0).all() else float("nan"))
-    t = model.departments
-    k["relay_wait_h"] = _rate(t.wait_h[t.relay], t.starts[t.relay].sum())
-    k.update(model.ledger.kpis())
-    summary = {name: float(k[name]) for name in KPI_NAMES}
+    with tally.sorted_spans():  # the spans sorted once for every KPI call below, released after them
+        k = tally.kpis()
+        k["backlog_end"] = float(len(model.cases.open_ids()))
+        k["mean_trust"] = model.population.mean_trust(float(model.hour))
+        problems = model.problems.sum()
+        k["participation_rate"] = _rate(model.reported.sum(), problems)
+        area = [name for name, _ in SPLITS].index("area")
+        by_area = tally.group_sizes(area)
+        k["digital_gap"] = (tally.kpis(area, 1)["online_share"] - tally.kpis(area, 0)["online_share"]
+                            if (by_area > 0).all() else float("nan"))
+        t = model.departments
+        k["relay_wait_h"] = _rate(t.wait_h[t.relay], t.starts[t.relay].sum())
+        k.update(model.ledger.kpis())
+        summary = {name: float(k[name]) for name in KPI_NAMES}
 
-    # splits for equity analysis: the groups with cases, in the order of their names
-    rows = []
-    for i, (by, labels) in enumerate(SPLITS):
-        sizes = tally.group_sizes(i)
-        for g in sorted(labels[c] for c in np.flatnonzero(sizes).tolist()):
-            gk = tally.kpis(i, labels.index(g))
-            for name, val in gk.items():
-                rows.append((by, g, name, float(val)))
+        # splits for equity analysis: the groups with cases, in the order of their names
+        rows = []
+        for i, (by, labels) in enumerate(SPLITS):
+            sizes = tally.group_sizes(i)
+            for g in sorted(labels[c] for c in np.flatnonzero(sizes).tolist()):
+                gk = tally.kpis(i, labels.index(g))
+                for name, val in gk.items():
+                    rows.append((by, g, name, float(val)))
     # participation by area and kind (problems met vs reported)
     for ai, area_name in enumerate(("rural", "urban")):
         rows.append(("area", area_name, "participation_rate",

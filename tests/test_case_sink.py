@@ -19,7 +19,7 @@ from common.store import CaseHistograms, case_histograms
 from experiments.single import CaseWriter, run_to_dir
 from sim import load_scenario, run_scenario
 from sim.cases import CaseStore
-from sim.metrics import SPLITS, CaseTally, StoreCases, _q_runs, _q_sorted
+from sim.metrics import SPLITS, CaseTally, StoreCases, _q_runs
 from sim.model import GovernanceModel
 
 
@@ -104,13 +104,16 @@ def test_the_tally_reads_the_quantiles_numpy_gives_bit_for_bit_and_sorts_again_a
                   rng.random(n) * 1e6 + 1e9):
             for q in ((0.5, 0.9), (0.5,), (0.0, 1.0), (0.1, 0.25, 0.75, 0.99)):
                 want = np.quantile(x, q)
-                got = np.array(_q_sorted(np.sort(x), *q))
+                s = np.sort(x)
+                got = np.array(_q_runs(s, [s], *q))
                 assert (got.view(np.int64) == want.view(np.int64)).all(), (n, q)
     for _ in range(300):  # several sorted runs (a group's cells) within all values (other groups', NaN and inf)
         runs = [np.sort(rng.choice([rng.exponential(30.0, k), rng.integers(0, 3, k) * 1.0]))
                 for k in rng.integers(0, 40, rng.integers(1, 6))]
         others = np.concatenate([rng.exponential(30.0, 20), [np.inf, np.nan][: rng.integers(0, 3)]])
         everything = np.sort(np.concatenate([*runs, others]))
+        if rng.random() < 0.5:  # a sparser grid: a sample of the runs with their largest
+            everything = np.sort(np.concatenate([*(r[::3] for r in runs), *(r[-1:] for r in runs), others[:2]]))
         values = np.concatenate(runs)
         for q in ((0.5, 0.9), (0.0, 1.0)):
             got = np.array(_q_runs(everything, runs, *q))
@@ -120,9 +123,9 @@ def test_the_tally_reads_the_quantiles_numpy_gives_bit_for_bit_and_sorts_again_a
                 assert np.isnan(got).all()
     x = rng.exponential(30.0, 50)
     x[7] = np.nan
-    assert all(math.isnan(v) for v in _q_sorted(np.sort(x), 0.5, 0.9))
+    assert all(math.isnan(v) for v in _q_runs(np.sort(x), [np.sort(x)], 0.5, 0.9))
     assert all(math.isnan(v) for v in _q_runs(np.sort(x), [np.sort(x[:10]), np.sort(x[10:])], 0.5, 0.9))
-    assert all(math.isnan(v) for v in _q_sorted(np.zeros(0), 0.5, 0.9))
+    assert all(math.isnan(v) for v in _q_runs(np.zeros(0), [np.zeros(0)], 0.5, 0.9))
     # kpis between additions: the spans sorted for the first call take the later cases in
     model = GovernanceModel(load_scenario("scenarios/zzic.yaml", {"run.days": 30}))
     model.run()
@@ -131,14 +134,17 @@ def test_the_tally_reads_the_quantiles_numpy_gives_bit_for_bit_and_sorts_again_a
     whole.add(src.arrays(), src.cells())
     half = len(src) // 2
     cut.add(src.arrays(0, half), src.cells(0, half))
-    cut.kpis(0, 1)
-    cut.add(src.arrays(half), src.cells(half))
-    for split in [None, *range(len(SPLITS))]:
-        for g in [None] if split is None else range(len(SPLITS[split][1])):
-            _same_summary(whole.kpis(split, g), cut.kpis(split, g))
-            a, b = whole.kpis(split, g), cut.kpis(split, g)
-            for k in ("median_response_h", "p90_response_h", "median_close_h", "p90_close_h", "median_relay_h"):
-                assert np.float64(a[k]).view(np.int64) == np.float64(b[k]).view(np.int64), k
+    with whole.sorted_spans(), cut.sorted_spans():
+        cut.kpis(0, 1)
+        cut.add(src.arrays(half), src.cells(half))
+        for split in [None, *range(len(SPLITS))]:
+            for g in [None] if split is None else range(len(SPLITS[split][1])):
+                a, b = whole.kpis(split, g), cut.kpis(split, g)
+                _same_summary(a, b)
+                for k in ("median_response_h", "p90_response_h", "median_close_h", "p90_close_h", "median_relay_h"):
+                    assert np.float64(a[k]).view(np.int64) == np.float64(b[k]).view(np.int64), k
+                assert a == whole.kpis(split, g) or math.isnan(a["median_relay_h"])  # held: the same again
+    assert not whole._by_cell and not cut._by_cell  # released
 
 
 def test_release_returns_pages_and_the_store_searches_from_released_rows():
