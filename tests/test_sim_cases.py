@@ -404,6 +404,7 @@ def _kernel_copies():
     return [pytest.param(plain, id="plain"), pytest.param(kernels(True), id="compiled")]
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered in cast")  # Agenda's hour of inf / NaN
 @pytest.mark.parametrize("kern", _kernel_copies())
 def test_array_agenda_gives_what_the_agenda_gives(kern, monkeypatch):
     """Interleaved scheduling and popping, as the model does it, with ties, events into the hour being
