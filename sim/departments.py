@@ -51,6 +51,7 @@ N_KINDS = len(Violation)
 _CHERRY = int(Violation.CHERRY)  # the violation code of cherry-picking (choose_order)
 ACTIONS = (Action.PROPER, Action.PERFUNCTORY, Action.SIT, Action.BOUNCE)
 _ACTION_CODES = np.asarray(ACTIONS, dtype=np.int8)  # the action of each column of the utilities
+_UTILITY_KINDS = np.array([Violation.LATE, Violation.PERFUNCTORY, Violation.BOUNCED])  # the sanctions they weigh
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -296,10 +297,10 @@ class DepartmentTable:
         ``threat`` the class (bool or 0/1); add 2 × kind for another kind (:meth:`expected_at`)."""
         return depts.astype(np.intp) * (N_KINDS * 2) + threat
 
-    def expected_at(self, cells: np.ndarray, kind: Violation) -> np.ndarray:
-        """The column ``kind`` of :meth:`expected_sanctions` (the same operations) for the flat ``cells``
-        (:meth:`cells`), by two flat gathers."""
-        at = cells + 2 * int(kind)
+    def expected_at(self, cells: np.ndarray, kinds: Violation | np.ndarray) -> np.ndarray:
+        """The column ``kinds`` of :meth:`expected_sanctions` (the same operations) for the flat ``cells``
+        (:meth:`cells`), by two flat gathers; for an array of kinds, one row per kind."""
+        at = cells + 2 * np.asarray(kinds, dtype=np.intp)[..., None] if np.ndim(kinds) else cells + 2 * int(kinds)
         n = self.committed.reshape(-1).take(at)  # a view of the (contiguous) beliefs, or a copy: read only
         some = n > 0
         return np.where(some, self.sanctions.reshape(-1).take(at) / np.where(some, n, 1.0), 0.0)
@@ -349,11 +350,8 @@ class ActionChoice:
         threat = cs.tattle[cases] | cs.collective[cases]
         c = 1.0 + s.load_weight * np.maximum(t.load(dept), 0.0)
         relay = t.relay[dept]
-        # the expected sanctions of the three kinds used (the columns of t.expected_sanctions, flat gathers)
-        cells = t.cells(dept, threat)
-        e_late = t.expected_at(cells, Violation.LATE)
-        e_perf = t.expected_at(cells, Violation.PERFUNCTORY)
-        e_bounced = t.expected_at(cells, Violation.BOUNCED)
+        # the expected sanctions of the three kinds used (rows: the columns of t.expected_sanctions), at once
+        e_late, e_perf, e_bounced = t.expected_at(t.cells(dept, threat), _UTILITY_KINDS)
         u = np.empty((len(cases), 4))
         if relay.any():
             # passing an order on is a fraction of the effort of handling it (relay_effort)
