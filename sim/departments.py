@@ -397,13 +397,19 @@ class ActionChoice:
         cs = m.cases
         if len(cases) == 0:
             return np.zeros(0, bool)
-        covered = m.levers.mandate.covers(cs.created[cases])  # a case keeps the mandate it was created under
-        if not covered.any():
-            return np.zeros(len(cases), bool)
+        mandate = m.levers.mandate
+        if mandate.earlier is None:  # one mandate for every case (what covers says without the creation times)
+            if not mandate.active:
+                return np.zeros(len(cases), bool)
+            covered = None  # every case
+        else:
+            covered = mandate.covers(cs.created[cases])  # a case keeps the mandate it was created under
+            if not covered.any():
+                return np.zeros(len(cases), bool)
         threat = cs.tattle[cases] | cs.collective[cases]
         e = m.departments.expected_sanction(cs.dept[cases], Violation.UNSIGNED, threat)
         sign = rng.random(len(cases)) < -np.expm1(-np.maximum(e - self.s.sign_effort, 0.0) / self.s.choice_noise)
-        return sign & covered
+        return sign if covered is None else sign & covered
 
     def resolve_probability(self, cases: np.ndarray) -> np.ndarray:
         """Chance that proper handling solves the problem: difficulty, and supervision or escalation."""

@@ -160,8 +160,9 @@ def choose(m: GovernanceModel, ids: np.ndarray, times: np.ndarray, pressure: flo
     action = m.choice.decide(ids, m.rng_departments, pressure)
     cs.action[ids] = action
     mandate = m.levers.mandate
+    b = action == Action.BOUNCE
     if mandate.earlier is not None or mandate.active:  # else no case is under a mandate: nobody signs
-        stay = (action != Action.BOUNCE) & ~m.departments.relay[cs.dept[ids]]  # a relay never signs for a case
+        stay = ~b & ~m.departments.relay[cs.dept[ids]]  # a relay never signs for a case
         sign = np.zeros(len(ids), bool)
         sign[stay] = m.choice.sign_now(ids[stay], m.rng_mandate)
         if sign.any():
@@ -170,9 +171,8 @@ def choose(m: GovernanceModel, ids: np.ndarray, times: np.ndarray, pressure: flo
             first = cs.first_response[s_ids]
             cs.first_response[s_ids] = np.where(np.isnan(first), when, first)
     cs.status[ids[action == Action.SIT]] = Status.NEGLECTED
-    work = (action == Action.PROPER) | (action == Action.PERFUNCTORY)
+    work = action <= Action.PERFUNCTORY  # PROPER or PERFUNCTORY (decide chooses no NONE)
     take_up(m, ids[work], times[work], action[work] == Action.PERFUNCTORY)
-    b = action == Action.BOUNCE
     if b.any():
         bounce(m, ids[b], times[b])
 
@@ -525,7 +525,7 @@ def press(m: GovernanceModel, ids: np.ndarray, now: float, pressure: float) -> N
     costing ``pressure`` (effort units) more."""
     cs = m.cases
     st = cs.status[ids]
-    cs.boost[ids] = np.maximum(cs.boost[ids], np.where(cs.compelled(ids), 2, 1)).astype(np.int8)
+    cs.boost[ids] = np.maximum(cs.boost[ids], np.where(cs.compelled(ids), np.int8(2), np.int8(1)))  # int8 throughout
     m.departments.raise_priority(ids[st == Status.QUEUED], cs)
     neg = ids[st == Status.NEGLECTED]
     if len(neg):
