@@ -80,6 +80,9 @@ _COLUMNS: tuple[tuple[str, Any, Any], ...] = (
     *((f, np.bool_, False) for f in _BOOL_FIELDS), *((f, np.int32, -1) for f in _ID_FIELDS),
 )
 
+#: The columns whose default is not zero, with it: fresh rows of the others need no writing (see CaseStore.add).
+_NONZERO_DEFAULTS: tuple[tuple[str, Any], ...] = tuple((f, d) for f, _, d in _COLUMNS if d != 0)  # NaN != 0
+
 #: Most cases a store can hold (ids are int32 in ``repeat_of``).
 MAX_CASES = 2**31 - 1
 
@@ -115,10 +118,11 @@ class CaseStore:
     reads as zeros, or as :attr:`POISON` in tests). Searches by creation time start at ``released``.
 
     Grows by half its size when full (a good first ``capacity`` avoids copies altogether). Rows are
-    allocated but not written (``np.empty``) until shortly before they are needed: an ``add`` that reaches
-    past the rows holding their defaults writes the defaults of every column into the next
-    :attr:`DEFAULTS_AHEAD` rows (or more, as the ``add`` needs) at once, so most adds write only the columns
-    they are given, and the memory of the unused capacity beyond is not touched and costs no resident memory.
+    allocated but not written (anonymous memory maps, which read as zeros) until shortly before they are
+    needed: an ``add`` that reaches past the rows holding their defaults writes the defaults of every column
+    whose default is not zero (the zeros are there already) into the next :attr:`DEFAULTS_AHEAD` rows (or
+    more, as the ``add`` needs) at once, so most adds write only the columns they are given, and the memory
+    of the unused capacity beyond is not touched and costs no resident memory.
     """
 
     #: Rows ahead of ``n`` that an ``add`` fills with the columns' defaults when it needs fresh rows.
@@ -184,9 +188,11 @@ class CaseStore:
         end = n + k
         if end > self.capacity:
             self._grow(end)
-        if end > self._filled:  # fresh rows: the defaults of every column, for the next rows too
+        if end > self._filled:  # fresh rows: the defaults of the columns, for the next rows too
             fresh = slice(self._filled, min(max(end, n + self.DEFAULTS_AHEAD), self.capacity))
-            for name, _, default in _COLUMNS:
+            # rows at or past _filled were never written (an anonymous memory map reads as zeros, and _grow
+            # copies only rows before _filled), so only the columns whose default is not zero are written
+            for name, default in _NONZERO_DEFAULTS:
                 getattr(self, name)[fresh] = default
             self._filled = fresh.stop
         new = slice(n, end)

@@ -282,9 +282,15 @@ class Population:
         # that last satisfied; one table row per (digital access, last good channel)
         table, reachable, all_reachable = self._channel_table()
         row = 4 * self.digital[who] + self.last_good_channel[who] + 1
-        util = table[row]
-        gumbel = -np.log(-np.log(rng.random((n, 3))))
-        choice = (util / c.channel_choice_scale + gumbel).argmax(axis=1).astype(np.int8)
+        util = table[row]  # a new array: scaled and noised in place
+        gumbel = rng.random((n, 3))  # −log(−log(uniform)), in place
+        np.log(gumbel, out=gumbel)
+        np.negative(gumbel, out=gumbel)
+        np.log(gumbel, out=gumbel)
+        np.negative(gumbel, out=gumbel)
+        util /= c.channel_choice_scale
+        util += gumbel
+        choice = util.argmax(axis=1).astype(np.int8)
         if all_reachable:
             return choice
         # no open channel for this requester (e.g. online only, without internet access): -1, cannot report
@@ -374,7 +380,7 @@ class Population:
         """Move trust and efficacy toward the outcome (after relaxing them to ``now``, hours; default: the
         model's clock); remember a channel that worked. Up to :attr:`FEW` outcomes of distinct people are
         worked out in Python floats (:meth:`_learn_one`, :meth:`_learn_few`: the same operations, the same
-        results), more with one numpy call per step."""
+        results), more with one numpy call per step (:meth:`_learn_distinct` when the people are distinct)."""
         c = self.model.settings.citizens
         if len(who) == 0:
             return
@@ -387,6 +393,13 @@ class Population:
             wl = who.tolist()
             if len(set(wl)) == len(wl):  # one outcome per person
                 self._learn_few(who, wl, satisfied, resolved, channel, now)
+                self.changed.append(who)
+                return
+        if len(who) <= self.n // self.DISTINCT_SORT_SHARE:  # (else _distinct marks flags rather than sorting)
+            perm = np.argsort(who)
+            s = who[perm]  # the values of np.sort(who)
+            if (s[1:] != s[:-1]).all():  # one outcome per person
+                self._learn_distinct(who, perm, satisfied, resolved, channel, now)
                 self.changed.append(who)
                 return
         rows = self._distinct(who)
@@ -406,6 +419,32 @@ class Population:
         good = satisfied.astype(bool)
         self.last_good_channel[who[good]] = channel[good]
         self.changed.append(who)
+
+    def _learn_distinct(self, who: np.ndarray, perm: np.ndarray, satisfied: np.ndarray, resolved: np.ndarray,
+                        channel: np.ndarray, now: float) -> None:
+        """:meth:`learn` for outcomes of distinct people (``perm`` sorts ``who``): the same operations on the same
+        values, in the order of ``who`` instead of the sorted rows (each person's values alone; no ``np.add.at``
+        needed), and the running sums taken over the rows in sorted order as there."""
+        c = self.model.settings.citizens
+        # _bring_up
+        t_prev = self.t_set[who]
+        t = np.maximum(t_prev, now)
+        f = np.exp(-(t - t_prev) / self.tau_h)
+        b = self.trust0[who]
+        t_old = b + (self.trust[who] - b) * f
+        b = self.efficacy0[who]
+        e_old = b + (self.efficacy[who] - b) * f
+        # the outcome: one addition each, then the clip
+        dt = c.trust_learning_rate * (satisfied.astype(float) - t_old)
+        t_new = np.minimum(1.0, np.maximum(0.0, t_old + dt))
+        e_new = np.minimum(1.0, np.maximum(0.0, e_old + c.efficacy_learning_rate * (resolved.astype(float) - e_old)))
+        self.trust[who] = t_new
+        self.efficacy[who] = e_new
+        self.t_set[who] = t
+        self.trust_change[who] += dt
+        self._account(t[perm], (t_new - t_old)[perm], (e_new - e_old)[perm])
+        good = satisfied.astype(bool)
+        self.last_good_channel[who[good]] = channel[good]
 
     def _learn_one(self, r: int, sat: float, resolved: float, channel: np.ndarray, now: float) -> None:
         """:meth:`learn` for one outcome (row ``r``; ``sat`` and ``resolved`` 1.0 or 0.0; ``channel`` of length

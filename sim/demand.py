@@ -226,7 +226,7 @@ class Demand:
             self._cells_of = (self.route_first, self.route_len)
             self._cell_route = np.stack([self.route_first.ravel(), m.hierarchy.handler.ravel(),
                                          self.route_len.ravel()]).astype(np.int64)
-        route = self._cell_route[:, cat.astype(np.intp) * self.route_first.shape[1] + twp]
+        route = self._cell_route.take(cat.astype(np.intp) * self.route_first.shape[1] + twp, axis=1)
         ids = m.cases.add(  # status: AWAITING_INTAKE, the column's default
             **columns, due=self._due(created, cat), service_time=self._service_times(cat),
             dept=route[0], handler=route[1], hops=route[2], measured=created >= m.warmup_h,

@@ -51,6 +51,7 @@ N_KINDS = len(Violation)
 _CHERRY = int(Violation.CHERRY)  # the violation code of cherry-picking (choose_order)
 ACTIONS = (Action.PROPER, Action.PERFUNCTORY, Action.SIT, Action.BOUNCE)
 _ACTION_CODES = np.asarray(ACTIONS, dtype=np.int8)  # the action of each column of the utilities
+_UTILITY_KINDS = np.array([Violation.LATE, Violation.PERFUNCTORY, Violation.BOUNCED])  # the sanctions they weigh
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -150,8 +151,9 @@ class DepartmentTable:
     def enqueue(self, ids: np.ndarray, times: np.ndarray, cases: CaseStore) -> None:
         """Cases join their departments' queues at ``times`` (handed to the queues by :meth:`work`)."""
         dept = cases.dept[ids]
-        np.add.at(self.waiting, dept, 1)
-        np.add.at(self.received, dept, 1)
+        # a float 1.0: np.add.at's fast loop for a float column (an int 1 takes its slow, casting path)
+        np.add.at(self.waiting, dept, 1.0)
+        np.add.at(self.received, dept, 1.0)
         cases.queued_at[ids] = times  # the arrival time its queue key was made with
         self.arrivals.append((ids, times))
 
@@ -162,7 +164,7 @@ class DepartmentTable:
         dept = cases.dept[ids]
         left = self.queues.remove(dept, ids)
         self.cancelled.update(ids[~left].tolist())  # still among this step's arrivals
-        np.add.at(self.waiting, dept, -1)
+        np.add.at(self.waiting, dept, -1.0)
 
     def raise_priority(self, ids: np.ndarray, cases: CaseStore) -> None:
         """Queued cases move up their queues as their ``boost`` now says."""
@@ -208,7 +210,7 @@ class DepartmentTable:
         if len(started) == 0:
             return None
         dept = cases.dept[started]
-        np.add.at(self.waiting, dept, -1)
+        np.add.at(self.waiting, dept, -1.0)
         measured = cases.measured[started]
         if measured.any():
             np.add.at(self.wait_h, dept[measured], begun[measured] - cases.held_since[started[measured]])
@@ -289,11 +291,25 @@ class DepartmentTable:
         if bool(self.easy_first.item(d)) != on:  # else set_easy_first does nothing
             self.queues.set_easy_first(d, on, model.cases.due, model.cases.boost)
 
+    @staticmethod
+    def cells(depts: np.ndarray, threat: np.ndarray) -> np.ndarray:
+        """Flat indices of (department, kind 0, request class) in the (departments, kinds, 2) belief arrays,
+        ``threat`` the class (bool or 0/1); add 2 × kind for another kind (:meth:`expected_at`)."""
+        return depts.astype(np.intp) * (N_KINDS * 2) + threat
+
+    def expected_at(self, cells: np.ndarray, kinds: Violation | np.ndarray) -> np.ndarray:
+        """The column ``kinds`` of :meth:`expected_sanctions` (the same operations) for the flat ``cells``
+        (:meth:`cells`), by two flat gathers; for an array of kinds, one row per kind."""
+        at = cells + 2 * np.asarray(kinds, dtype=np.intp)[..., None] if np.ndim(kinds) else cells + 2 * int(kinds)
+        n = self.committed.reshape(-1).take(at)  # a view of the (contiguous) beliefs, or a copy: read only
+        some = n > 0
+        return np.where(some, self.sanctions.reshape(-1).take(at) / np.where(some, n, 1.0), 0.0)
+
     def expected_sanction(self, depts: np.ndarray, kind: Violation, threat: np.ndarray) -> np.ndarray:
         """Sanction units a department expects per violation of ``kind`` (0 with no record and no prior)."""
-        idx = (depts, int(kind), threat.astype(np.int64))
-        n = self.committed[idx]
-        return np.where(n > 0, self.sanctions[idx] / np.maximum(n, 1e-300), 0.0)
+        at = self.cells(depts, threat.astype(np.int64)) + 2 * int(kind)
+        n = self.committed.reshape(-1).take(at)
+        return np.where(n > 0, self.sanctions.reshape(-1).take(at) / np.maximum(n, 1e-300), 0.0)
 
     def expected_sanctions(self, depts: np.ndarray, threat: np.ndarray) -> np.ndarray:
         """(n, kinds) expected sanction per violation of every kind at once (as :meth:`expected_sanction`)."""
@@ -334,20 +350,20 @@ class ActionChoice:
         threat = cs.tattle[cases] | cs.collective[cases]
         c = 1.0 + s.load_weight * np.maximum(t.load(dept), 0.0)
         relay = t.relay[dept]
-        e = t.expected_sanctions(dept, threat)
-        e_late = e[:, Violation.LATE]
+        # the expected sanctions of the three kinds used (rows: the columns of t.expected_sanctions), at once
+        e_late, e_perf, e_bounced = t.expected_at(t.cells(dept, threat), _UTILITY_KINDS)
         u = np.empty((len(cases), 4))
         if relay.any():
             # passing an order on is a fraction of the effort of handling it (relay_effort)
             u[:, 0] = s.duty - c * np.where(relay, s.relay_effort, 1.0) - t.late_share(dept) * e_late
             # a relay cannot reply, so it cannot reply perfunctorily
-            u[:, 1] = np.where(relay, -np.inf, -c * s.perfunctory_effort - e[:, Violation.PERFUNCTORY])
+            u[:, 1] = np.where(relay, -np.inf, -c * s.perfunctory_effort - e_perf)
         else:  # as above with no relay (c × 1.0 is c)
             u[:, 0] = s.duty - c - t.late_share(dept) * e_late
-            u[:, 1] = -c * s.perfunctory_effort - e[:, Violation.PERFUNCTORY]
+            u[:, 1] = -c * s.perfunctory_effort - e_perf
         u[:, 2] = -e_late - pressure
         u[:, 3] = np.where(cs.bounced[cases] < m.settings.platform.max_bounces,
-                           -c * s.bounce_effort - e[:, Violation.BOUNCED], -np.inf)
+                           -c * s.bounce_effort - e_bounced, -np.inf)
         return u
 
     def decide(self, cases: np.ndarray, rng: np.random.Generator, pressure: float = 0.0) -> np.ndarray:
@@ -360,11 +376,17 @@ class ActionChoice:
         if not self.s.effort_choice:
             return np.full(n, Action.PROPER, dtype=np.int8)
         cs = self.model.cases
-        gumbel = -np.log(-np.log(rng.random((n, 4))))
-        pick = (self.utilities(cases, pressure) / self.s.choice_noise + gumbel).argmax(axis=1)
-        action = _ACTION_CODES[pick]
-        must = cs.compelled(cases) | cs.reopened[cases]
-        return np.where(must, np.int8(Action.PROPER), action)
+        gumbel = rng.random((n, 4))  # −log(−log(uniform)), in place
+        np.log(gumbel, out=gumbel)
+        np.negative(gumbel, out=gumbel)
+        np.log(gumbel, out=gumbel)
+        np.negative(gumbel, out=gumbel)
+        u = self.utilities(cases, pressure)  # a new array: scaled and noised in place
+        u /= self.s.choice_noise
+        u += gumbel
+        action = _ACTION_CODES[u.argmax(axis=1)]  # a new array
+        action[cs.compelled(cases) | cs.reopened[cases]] = Action.PROPER
+        return action
 
     def sign_now(self, cases: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Under a response mandate (the one each case was created under): which cases the department signs
@@ -375,13 +397,19 @@ class ActionChoice:
         cs = m.cases
         if len(cases) == 0:
             return np.zeros(0, bool)
-        covered = m.levers.mandate.covers(cs.created[cases])  # a case keeps the mandate it was created under
-        if not covered.any():
-            return np.zeros(len(cases), bool)
+        mandate = m.levers.mandate
+        if mandate.earlier is None:  # one mandate for every case (what covers says without the creation times)
+            if not mandate.active:
+                return np.zeros(len(cases), bool)
+            covered = None  # every case
+        else:
+            covered = mandate.covers(cs.created[cases])  # a case keeps the mandate it was created under
+            if not covered.any():
+                return np.zeros(len(cases), bool)
         threat = cs.tattle[cases] | cs.collective[cases]
         e = m.departments.expected_sanction(cs.dept[cases], Violation.UNSIGNED, threat)
         sign = rng.random(len(cases)) < -np.expm1(-np.maximum(e - self.s.sign_effort, 0.0) / self.s.choice_noise)
-        return sign & covered
+        return sign if covered is None else sign & covered
 
     def resolve_probability(self, cases: np.ndarray) -> np.ndarray:
         """Chance that proper handling solves the problem: difficulty, and supervision or escalation."""

@@ -88,7 +88,11 @@ def accept(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
         cs.recorded_resolved[d_ids] = True
         m.ledger.work("operators", float(cs.intake_time[d_ids].sum()), float(d_t[0]))
         after_reply(m, d_ids, d_t)
-    o_ids, o_t = (ids[~direct], times[~direct]) if any_direct else (ids, times)
+    if any_direct:
+        other = ~direct
+        o_ids, o_t = ids[other], times[other]
+    else:
+        o_ids, o_t = ids, times
     if len(o_ids):
         m.ledger.work("operators", float(cs.intake_time[o_ids].sum()), float(o_t[0]))
         dispatch(m, o_ids, o_t)
@@ -142,7 +146,8 @@ def arrive(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
         r_ids = ids[relay]
         d = m.settings.departments
         cs.relay_time[r_ids] = d.relay_handling_h * m.rng_service.lognormal(0.0, d.relay_handling_sigma, len(r_ids))
-        h_ids, h_t = ids[~relay], times[~relay]
+        handler = ~relay
+        h_ids, h_t = ids[handler], times[handler]
     else:
         h_ids, h_t = ids, times
     arrived = cs.dept_arrival[h_ids]
@@ -160,8 +165,9 @@ def choose(m: GovernanceModel, ids: np.ndarray, times: np.ndarray, pressure: flo
     action = m.choice.decide(ids, m.rng_departments, pressure)
     cs.action[ids] = action
     mandate = m.levers.mandate
+    b = action == Action.BOUNCE
     if mandate.earlier is not None or mandate.active:  # else no case is under a mandate: nobody signs
-        stay = (action != Action.BOUNCE) & ~m.departments.relay[cs.dept[ids]]  # a relay never signs for a case
+        stay = ~b & ~m.departments.relay[cs.dept[ids]]  # a relay never signs for a case
         sign = np.zeros(len(ids), bool)
         sign[stay] = m.choice.sign_now(ids[stay], m.rng_mandate)
         if sign.any():
@@ -170,9 +176,8 @@ def choose(m: GovernanceModel, ids: np.ndarray, times: np.ndarray, pressure: flo
             first = cs.first_response[s_ids]
             cs.first_response[s_ids] = np.where(np.isnan(first), when, first)
     cs.status[ids[action == Action.SIT]] = Status.NEGLECTED
-    work = (action == Action.PROPER) | (action == Action.PERFUNCTORY)
+    work = action <= Action.PERFUNCTORY  # PROPER or PERFUNCTORY (decide chooses no NONE)
     take_up(m, ids[work], times[work], action[work] == Action.PERFUNCTORY)
-    b = action == Action.BOUNCE
     if b.any():
         bounce(m, ids[b], times[b])
 
@@ -219,7 +224,8 @@ def come_back(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
     routing and, when it sees the order was right (chance ``classification_accuracy``), flags the bounce
     against the department; either way it sends the order back (an ``ARRIVE``)."""
     cs = m.cases
-    ids, times = ids[cs.status[ids] == Status.IN_TRANSIT], times[cs.status[ids] == Status.IN_TRANSIT]
+    back = cs.status[ids] == Status.IN_TRANSIT
+    ids, times = ids[back], times[back]
     if len(ids) == 0:
         return
     if m.levers.tracking.on:
@@ -370,19 +376,21 @@ def judge(m: GovernanceModel, ids: np.ndarray, times: np.ndarray, callback: bool
         pop.learn(cs.citizen[ids], sat, cs.true_resolved[ids], cs.channel[ids])
         persist(m, ids, times)
         return
-    unsat = ids[~sat]
-    u_t = times[~sat]
+    no = ~sat
+    unsat = ids[no]
+    u_t = times[no]
     reopen = np.zeros(len(unsat), bool)
     if callback and len(unsat):
         may = m.levers.callback.may_reopen(cs.reopen_count[unsat])
         if may is not None:
             reopen = may & (rng.random(len(unsat)) < c.reopen_propensity)
     if found_false is not None:  # the platform reopens what it found falsely closed, satisfied or not
-        reopen |= found_false[~sat]
-        forced = ids[sat & found_false]
+        reopen |= found_false[no]
+        forced_at = sat & found_false
+        forced = ids[forced_at]
         if len(forced):
             unsat = np.concatenate([unsat, forced])
-            u_t = np.concatenate([u_t, times[sat & found_false]])
+            u_t = np.concatenate([u_t, times[forced_at]])
             reopen = np.concatenate([reopen, np.ones(len(forced), bool)])
             sat = sat & ~found_false
     esc = np.zeros(len(unsat), bool)
@@ -399,7 +407,8 @@ def judge(m: GovernanceModel, ids: np.ndarray, times: np.ndarray, callback: bool
     if len(r_ids):
         cs.reopened[r_ids] = True
         cs.reopen_count[r_ids] += 1
-    e_ids, e_t = unsat[esc & ~reopen], u_t[esc & ~reopen]
+    up = esc & ~reopen
+    e_ids, e_t = unsat[up], u_t[up]
     if len(e_ids):
         m.upper_supervisor.act_on_escalation(e_ids, float(e_t.max()))
     if len(r_ids) or len(e_ids):
@@ -447,14 +456,15 @@ def lose_patience(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> Non
         e_ids = ids[esc]
         m.upper_supervisor.act_on_escalation(e_ids, float(times.max()))
         m.agenda.schedule(Event.PATIENCE, times[esc] + m.settings.citizens.patience_h, e_ids)
-    g_ids = ids[~esc]
+    give_up = ~esc
+    g_ids = ids[give_up]
     if len(g_ids):
         m.departments.withdraw(g_ids[cs.status[g_ids] == Status.QUEUED], cs)
         cs.status[g_ids] = Status.ABANDONED
         cs.satisfied[g_ids] = 0
         m.population.learn(cs.citizen[g_ids], np.zeros(len(g_ids), bool), np.zeros(len(g_ids), bool),
                            cs.channel[g_ids])
-        persist(m, g_ids, times[~esc])
+        persist(m, g_ids, times[give_up])
 
 
 def _dismiss(m: GovernanceModel, ids: np.ndarray, esc: np.ndarray) -> np.ndarray:
@@ -525,7 +535,7 @@ def press(m: GovernanceModel, ids: np.ndarray, now: float, pressure: float) -> N
     costing ``pressure`` (effort units) more."""
     cs = m.cases
     st = cs.status[ids]
-    cs.boost[ids] = np.maximum(cs.boost[ids], np.where(cs.compelled(ids), 2, 1)).astype(np.int8)
+    cs.boost[ids] = np.maximum(cs.boost[ids], np.where(cs.compelled(ids), np.int8(2), np.int8(1)))  # int8 throughout
     m.departments.raise_priority(ids[st == Status.QUEUED], cs)
     neg = ids[st == Status.NEGLECTED]
     if len(neg):
