@@ -88,7 +88,8 @@ MAX_CASES = 2**31 - 1
 
 
 def _column(capacity: int, dtype: Any) -> np.ndarray:
-    """An uninitialised column of ``capacity`` rows in its own anonymous memory map, so that
+    """A column of ``capacity`` rows in its own anonymous memory map (which reads as zeros until written: the
+    store relies on it, :meth:`CaseStore.add`), so that
     :meth:`CaseStore.release` can hand whole pages of it back to the operating system."""
     size = max(capacity * np.dtype(dtype).itemsize, 1)
     if hasattr(mmap, "MAP_PRIVATE") and hasattr(mmap, "MAP_ANONYMOUS"):  # private: released pages are freed
