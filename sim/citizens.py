@@ -36,6 +36,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from .model import GovernanceModel
 
 
+def _weighted_sum(d: np.ndarray, w: np.ndarray) -> float:
+    """Σ d·w, as numpy sums the products (pairwise), for the running sums of trust and efficacy. Not ``np.dot``:
+    BLAS splits a long dot product (over 10,000 terms) across threads, so its last bits depended on the number
+    of threads, and its idle threads kept a second core busy."""
+    return float(np.add.reduce(d * w))
+
+
 def _clip01(v: float) -> float:
     """``v`` clipped to 0–1 as ``np.clip`` does it (−0.0 and NaN kept)."""
     if v < 0.0:
@@ -166,8 +173,8 @@ class Population:
         """Move the running sums' reference time to the latest t_set and recompute them over all rows."""
         self._t_ref = float(self.t_set.max())
         w = np.exp((self.t_set - self._t_ref) / self.tau_h)
-        self._s_trust = float(np.dot(self.trust - self.trust0, w))
-        self._s_efficacy = float(np.dot(self.efficacy - self.efficacy0, w))
+        self._s_trust = _weighted_sum(self.trust - self.trust0, w)
+        self._s_efficacy = _weighted_sum(self.efficacy - self.efficacy0, w)
 
     def _bring_up(self, rows: np.ndarray, now: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Relax the stored trust and efficacy of ``rows`` (unique indices) to hour ``now`` and set their
@@ -197,9 +204,9 @@ class Population:
             return
         w = np.exp(x)
         if d_trust is not None:
-            self._s_trust += float(np.dot(d_trust, w))
+            self._s_trust += _weighted_sum(d_trust, w)
         if d_efficacy is not None:
-            self._s_efficacy += float(np.dot(d_efficacy, w))
+            self._s_efficacy += _weighted_sum(d_efficacy, w)
 
     #: :meth:`_distinct` sorts an ``idx`` of up to n / DISTINCT_SORT_SHARE indices and marks flags for a longer one.
     #: numpy's (SIMD) sort takes about 3 ns an index (int32; 5 ns int64), the flags' scan (``flatnonzero`` over
@@ -474,7 +481,7 @@ class Population:
             self._rebase()
         else:
             w = float(np.exp(x))
-            self._s_trust += (t_new - t_old) * w  # np.dot of one pair is their product
+            self._s_trust += (t_new - t_old) * w  # the sum of one product is that product
             self._s_efficacy += (e_new - e_old) * w
         if sat:
             self.last_good_channel[r] = channel[0]
@@ -486,7 +493,7 @@ class Population:
                    channel: np.ndarray, now: float) -> None:
         """:meth:`learn` for a few outcomes of distinct people (``wl``: ``who`` as a list), in Python floats
         where the array version makes one numpy call per step: the same operations in the same order (IEEE
-        arithmetic; ``np.exp`` and the running sums' ``np.dot`` on arrays as there, the sums over the rows in
+        arithmetic; ``np.exp`` and the running sums (:func:`_weighted_sum`) on arrays as there, the sums over the rows in
         sorted order)."""
         c = self.model.settings.citizens
         tau = self.tau_h
@@ -514,8 +521,8 @@ class Population:
             self._rebase()
         else:
             w = np.exp(np.array(x))
-            self._s_trust += float(np.dot(np.array([t_new[i] - t_old[i] for i in order]), w))
-            self._s_efficacy += float(np.dot(np.array([e_new[i] - e_old[i] for i in order]), w))
+            self._s_trust += _weighted_sum(np.array([t_new[i] - t_old[i] for i in order]), w)
+            self._s_efficacy += _weighted_sum(np.array([e_new[i] - e_old[i] for i in order]), w)
         if all(sat):  # every outcome good (who are distinct): the channels without a selection
             self.last_good_channel[who] = channel
         elif any(sat):

@@ -249,3 +249,31 @@ def test_new_settings_have_their_documented_defaults():
     c = Scenario().citizens
     assert (c.trust_memory_days, c.report_trust_weight, c.escalation_cost, c.escalation_risk) == \
         (90.0, 0.2, 0.05, 0.1)
+
+
+def test_the_running_sums_do_not_depend_on_the_number_of_blas_threads():
+    """The running sums of trust and efficacy add a day's changes over many requesters at once (tens of
+    thousands in a city of a million). BLAS would split such a dot product across threads, and the last
+    bits of the sum would then depend on how many; the model's sums must come out the same either way."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import numpy as np; from sim.citizens import _weighted_sum; rng = np.random.default_rng(4); "
+            "d = rng.normal(size=200_000); w = np.exp(rng.normal(size=200_000)); "
+            "print(repr(_weighted_sum(d, w)))")
+    root = Path(__file__).resolve().parents[1]
+    out = []
+    for threads in ("1", "2", "4"):
+        env = {**os.environ, "OPENBLAS_NUM_THREADS": threads, "OMP_NUM_THREADS": threads,
+               "MKL_NUM_THREADS": threads, "PYTHONPATH": str(root)}
+        run = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True,
+                             check=True)
+        out.append(float(run.stdout))
+    assert out[0] == out[1] == out[2]
+    from sim.citizens import _weighted_sum
+
+    rng = np.random.default_rng(4)
+    d, w = rng.normal(size=200_000), np.exp(rng.normal(size=200_000))
+    assert math.isclose(_weighted_sum(d, w), math.fsum((d * w).tolist()), rel_tol=1e-12)  # and it is the sum
