@@ -43,6 +43,17 @@ def _weighted_sum(d: np.ndarray, w: np.ndarray) -> float:
     return float(np.add.reduce(d * w))
 
 
+def gumbel_noise(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    """Standard Gumbel draws −log(−log(u)) of ``shape`` for a logit choice, made in place on one array of
+    uniforms from ``rng``."""
+    g = rng.random(shape)
+    np.log(g, out=g)
+    np.negative(g, out=g)
+    np.log(g, out=g)
+    np.negative(g, out=g)
+    return g
+
+
 def _clip01(v: float) -> float:
     """``v`` clipped to 0–1 as ``np.clip`` does it (−0.0 and NaN kept)."""
     if v < 0.0:
@@ -290,13 +301,8 @@ class Population:
         table, reachable, all_reachable = self._channel_table()
         row = 4 * self.digital[who] + self.last_good_channel[who] + 1
         util = table[row]  # a new array: scaled and noised in place
-        gumbel = rng.random((n, 3))  # −log(−log(uniform)), in place
-        np.log(gumbel, out=gumbel)
-        np.negative(gumbel, out=gumbel)
-        np.log(gumbel, out=gumbel)
-        np.negative(gumbel, out=gumbel)
         util /= c.channel_choice_scale
-        util += gumbel
+        util += gumbel_noise(rng, (n, 3))
         choice = util.argmax(axis=1).astype(np.int8)
         if all_reachable:
             return choice

@@ -38,6 +38,7 @@ import mesa
 import numpy as np
 
 from .cases import Action, CaseStore, Violation
+from .citizens import gumbel_noise
 from .hierarchy import PREFECTURE_INDEX
 from .queues import QueueBank
 
@@ -298,8 +299,8 @@ class DepartmentTable:
         return depts.astype(np.intp) * (N_KINDS * 2) + threat
 
     def expected_at(self, cells: np.ndarray, kinds: Violation | np.ndarray) -> np.ndarray:
-        """The column ``kinds`` of :meth:`expected_sanctions` (the same operations) for the flat ``cells``
-        (:meth:`cells`), by two flat gathers; for an array of kinds, one row per kind."""
+        """Sanction units a department expects per violation of ``kinds`` (0 with no record and no prior) for the
+        flat ``cells`` (:meth:`cells`), by two flat gathers; for an array of kinds, one row per kind."""
         at = cells + 2 * np.asarray(kinds, dtype=np.intp)[..., None] if np.ndim(kinds) else cells + 2 * int(kinds)
         n = self.committed.reshape(-1).take(at)  # a view of the (contiguous) beliefs, or a copy: read only
         some = n > 0
@@ -310,13 +311,6 @@ class DepartmentTable:
         at = self.cells(depts, threat.astype(np.int64)) + 2 * int(kind)
         n = self.committed.reshape(-1).take(at)
         return np.where(n > 0, self.sanctions.reshape(-1).take(at) / np.maximum(n, 1e-300), 0.0)
-
-    def expected_sanctions(self, depts: np.ndarray, threat: np.ndarray) -> np.ndarray:
-        """(n, kinds) expected sanction per violation of every kind at once (as :meth:`expected_sanction`)."""
-        cls = threat.astype(np.int64)
-        n = self.committed[depts, :, cls]
-        some = n > 0
-        return np.where(some, self.sanctions[depts, :, cls] / np.where(some, n, 1.0), 0.0)
 
     def catch_rate(self, kind: Violation) -> np.ndarray:
         """Each department's believed chance of being caught for ``kind`` (plain requests; 0 without a record)."""
@@ -350,7 +344,7 @@ class ActionChoice:
         threat = cs.tattle[cases] | cs.collective[cases]
         c = 1.0 + s.load_weight * np.maximum(t.load(dept), 0.0)
         relay = t.relay[dept]
-        # the expected sanctions of the three kinds used (rows: the columns of t.expected_sanctions), at once
+        # the expected sanctions of the three kinds used, at once (one row each)
         e_late, e_perf, e_bounced = t.expected_at(t.cells(dept, threat), _UTILITY_KINDS)
         u = np.empty((len(cases), 4))
         if relay.any():
@@ -376,11 +370,7 @@ class ActionChoice:
         if not self.s.effort_choice:
             return np.full(n, Action.PROPER, dtype=np.int8)
         cs = self.model.cases
-        gumbel = rng.random((n, 4))  # −log(−log(uniform)), in place
-        np.log(gumbel, out=gumbel)
-        np.negative(gumbel, out=gumbel)
-        np.log(gumbel, out=gumbel)
-        np.negative(gumbel, out=gumbel)
+        gumbel = gumbel_noise(rng, (n, 4))  # drawn before the utilities are read, as always
         u = self.utilities(cases, pressure)  # a new array: scaled and noised in place
         u /= self.s.choice_noise
         u += gumbel

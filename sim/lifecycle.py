@@ -554,8 +554,11 @@ def remind(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
 
 # ------------------------------------------------------------------------------------- deadlines
 def _unreplied(m: GovernanceModel, ids: np.ndarray) -> np.ndarray:
+    """Of ``ids``, the cases in a status that can be overdue (in transit to in service) and not replied to (the
+    reply time read only for those)."""
     st = m.cases.status[ids]
-    return ids[(st >= Status.IN_TRANSIT) & (st <= Status.IN_SERVICE) & np.isnan(m.cases.replied[ids])]
+    ids = ids[(st >= Status.IN_TRANSIT) & (st <= Status.IN_SERVICE)]
+    return ids[np.isnan(m.cases.replied[ids])]
 
 
 def _violated(m: GovernanceModel, late: np.ndarray, kind: Violation) -> None:
@@ -582,10 +585,7 @@ def stay_overdue(m: GovernanceModel, day_start: float) -> None:
     unchanged). So a department's expected sanction for either kind is a sanction per overdue day, whatever
     observer (tracking, an inspection's ladder, an escalation) imposed it."""
     cs = m.cases
-    ids = cs.open_ids()
-    st = cs.status[ids]
-    ids = ids[(st >= Status.IN_TRANSIT) & (st <= Status.IN_SERVICE)]
-    ids = ids[np.isnan(cs.replied[ids])]  # as _unreplied, the reply time read only for the cases in question
+    ids = _unreplied(m, cs.open_ids())
     late = cs.due[ids] < day_start
     _violated(m, ids[late], Violation.LATE)
     ids = ids[~late]
