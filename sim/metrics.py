@@ -20,7 +20,7 @@ import pandas as pd
 
 from .cases import CHANNEL_NAMES, STATUS_NAMES, Status
 from .hierarchy import LEVELS
-from .results import CASE_COLUMNS, KPI_NAMES, RunResult
+from .results import KPI_NAMES, RunResult
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import GovernanceModel
@@ -57,6 +57,10 @@ def _lerp(a: np.ndarray, b: np.ndarray, gamma: np.ndarray) -> list[float]:
     return out.tolist()
 
 
+#: Up to this many values in all, :func:`_q_runs` merges the runs and reads the quantiles off the merged values.
+MERGE_UP_TO = 32_768
+
+
 def _q_runs(grid: np.ndarray, runs: list[np.ndarray], *q: float) -> list[float]:
     """The quantiles ``q`` of the values of several sorted ``runs`` together (each ascending, NaN last), bit for
     bit what ``np.quantile`` (default ``linear`` method) gives for them (NaN each when there are none), without
@@ -76,6 +80,9 @@ def _q_runs(grid: np.ndarray, runs: list[np.ndarray], *q: float) -> list[float]:
     prev, nxt, gamma = _ranks(n, q)
     ranks = np.concatenate([prev, nxt])
     ranks[ranks < 0] += n
+    if n <= MERGE_UP_TO:  # few values: merging them is cheaper than the bisection (and finds the same values)
+        merged = runs[0] if len(runs) == 1 else np.sort(np.concatenate(runs))
+        return _lerp(merged[ranks[: len(prev)]], merged[ranks[len(prev):]], gamma)
     lo = np.zeros(len(ranks), dtype=np.intp)
     hi = np.full(len(ranks), len(grid) - 1, dtype=np.intp)
     while (lo < hi).any():  # lo: the first grid value with more than k values at or below it
@@ -175,8 +182,8 @@ class StoreCases:
             "status": pd.Categorical.from_codes(v("status"), [STATUS_NAMES[s.value] for s in Status]),
             "holder": pd.Categorical.from_codes(holder, depts),
             "repeat_of": repeat_of,
-        }, copy=copy)
-        return df[list(CASE_COLUMNS)]
+        }, copy=copy)  # built in the order of CASE_COLUMNS (selecting them again would copy every column)
+        return df
 
     def frame(self, copy: bool = False) -> pd.DataFrame:
         """The whole table; ``copy=False`` lets columns that need no conversion share memory with the store."""
@@ -615,20 +622,26 @@ def _timeseries(model: GovernanceModel, tally: CaseTally) -> pd.DataFrame:
     if live.empty:
         return live
     warm_day = int(model.warmup_h // 24)
-    live = live[live["day"] >= warm_day].copy()
-    for cum in [c for c in live.columns if c.endswith("_cum")]:  # cumulative since warm-up -> per day
-        live[cum.removesuffix("_cum")] = live[cum].diff().fillna(live[cum])
-        live = live.drop(columns=[cum])
-    n_days = int(live["day"].max()) + 1 if len(live) else 0
-    c = tally.daily_counts(n_days)
-    extra = pd.DataFrame({"day": np.arange(n_days), **{name: c[name] for name in _DAILY}})
-    out = live.merge(extra, on="day", how="left")
+    keep = live["day"].to_numpy() >= warm_day
+    out: dict[str, np.ndarray] = {}
+    daily: dict[str, np.ndarray] = {}
+    for name in live.columns:
+        v = live[name].to_numpy()[keep]
+        if name.endswith("_cum"):  # cumulative since warm-up -> per day (the first day's as it is)
+            per_day = v.astype(np.float64)
+            per_day[1:] = v[1:] - v[:-1]
+            daily[name.removesuffix("_cum")] = per_day
+        else:
+            out[name] = v
+    out.update(daily)
+    day = out["day"]
+    c = tally.daily_counts(int(day.max()) + 1 if len(day) else 0)
+    out.update({name: c[name][day] for name in _DAILY})
     with np.errstate(invalid="ignore", divide="ignore"):
-        out["response_rate"] = out["responded_of_created"] / out["created"]
+        out["response_rate"] = out.pop("responded_of_created") / out.pop("created")
         out["resolution_rate"] = out["recorded_resolved"] / out["closed"]
         out["true_resolution_rate"] = out["true_resolved"] / out["closed"]
         out["satisfaction_rate"] = out["satisfied"] / out["judged"]
         out["participation"] = out["arrivals"] / out["problems"]
-    out = out.drop(columns=["responded_of_created", "created"])
-    out["day"] = out["day"] - warm_day
-    return out.reset_index(drop=True)
+    out["day"] = day - warm_day
+    return pd.DataFrame(out)

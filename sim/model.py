@@ -51,6 +51,9 @@ if TYPE_CHECKING:  # pragma: no cover
 STREAMS = ("world", "population", "demand", "intake", "departments", "citizens", "supervision", "service",
            "mandate")
 
+#: Each kind of event with its handler, in the order an hour's events are handled (the order of :class:`Event`).
+_IN_ORDER = tuple((event, HANDLERS[event]) for event in Event)
+
 
 class GovernanceModel(mesa.Model):
     """The simulator. ``GovernanceModel()`` builds the small default city; pass a :class:`Scenario` and a seed.
@@ -183,9 +186,9 @@ class GovernanceModel(mesa.Model):
             if not events:
                 break
             passes += 1
-            for event in Event:
+            for event, handle in _IN_ORDER:
                 if event in events:
-                    HANDLERS[event](self, *events[event])
+                    handle(self, *events[event])
             self._work_departments(t_end)
         if passes == 0 and self.departments.queues.active.any():
             self._work_departments(t_end)

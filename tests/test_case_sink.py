@@ -17,7 +17,7 @@ from pandas.testing import assert_frame_equal
 
 from common.store import CaseHistograms, case_histograms
 from experiments.single import CaseWriter, run_to_dir
-from sim import load_scenario, run_scenario
+from sim import CASE_COLUMNS, load_scenario, metrics, run_scenario
 from sim.cases import CaseStore
 from sim.metrics import SPLITS, CaseTally, StoreCases, _q_runs
 from sim.model import GovernanceModel
@@ -95,9 +95,15 @@ def test_the_tally_does_not_depend_on_how_the_cases_are_cut():
         for g in groups:
             _same_summary(whole.kpis(split, g), cut.kpis(split, g))
     assert whole.kpis()["cases"] == len(src) == sum(whole.group_sizes(0))
+    piece = src.piece(0, 977, copy=True)  # the table's columns in order, none sharing memory with the store
+    assert tuple(piece.columns) == CASE_COLUMNS and len(piece) == 977
+    assert not np.shares_memory(piece["created_h"].to_numpy(), model.cases.created)
 
 
-def test_the_tally_reads_the_quantiles_numpy_gives_bit_for_bit_and_sorts_again_after_more_cases():
+@pytest.mark.parametrize("merge_up_to", [0, metrics.MERGE_UP_TO], ids=["bisection", "merge"])
+def test_the_tally_reads_the_quantiles_numpy_gives_bit_for_bit_and_sorts_again_after_more_cases(monkeypatch,
+                                                                                               merge_up_to):
+    monkeypatch.setattr(metrics, "MERGE_UP_TO", merge_up_to)  # both ways of finding the values
     rng = np.random.default_rng(7)
     for n in (1, 2, 3, 10, 11, 101, 2_000):
         for x in (rng.exponential(30.0, n), np.round(rng.exponential(30.0, n), 1), rng.integers(0, 4, n) * 1.5,
