@@ -49,3 +49,21 @@ def test_public_names_still_resolve_on_first_use():
     from common.store import StoreError
 
     assert experiments.StoreError is StoreError
+
+
+
+def test_the_bench_writes_the_bytecode_cache_even_where_imports_may_not(tmp_path, monkeypatch):
+    import importlib.util
+    import os
+
+    from bench.startup import warm_bytecode
+
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "mod.py").write_text("X = 1\n")
+    cached = Path(importlib.util.cache_from_source(str(tmp_path / "pkg" / "mod.py")))
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")  # as some environments set it
+    subprocess.run([sys.executable, "-c", "import pkg.mod"], cwd=tmp_path, check=True, env=dict(os.environ))
+    assert not cached.exists()  # the import did not write it
+    warm_bytecode(tmp_path, ("pkg", "missing.py"))
+    assert cached.exists()
