@@ -496,6 +496,46 @@ if not COMPILED:  # the plain copy's versions of these kernels
     prepare_arrivals = _prepare_arrivals_arrays  # noqa: F811
 
 
+# ------------------------------------------------------------------------------------- supervision
+@jit
+def supervision_candidates(lo, hi, now, status, level, due, reopened, inspected_at, dept, mine, final_from,
+                           skip_a, skip_b):
+    """The cases of store rows ``lo:hi`` an inspection office may take up at ``now`` (h), before the sign-for
+    test (:meth:`sim.supervisors.Supervisor.candidates`): not final (``status`` below ``final_from``), in
+    neither status ``skip_a`` nor ``skip_b``, below the top of the ladder (``level`` < 3), not inspected in the
+    last 24 h (``inspected_at``; NaN: never), held by a department the office supervises (``mine``, per
+    department; a case's ``dept`` −1 reads the last, as numpy indexing does). Returns their ids (ascending)
+    and whether each is overdue on its own terms: past ``due``, or reopened and not yet inspected."""
+    n_dept = len(mine)
+    ids = np.empty(hi - lo, np.int64)
+    past = np.empty(hi - lo, np.bool_)
+    k = 0
+    for i in range(lo, hi):
+        st = status[i]
+        if st >= final_from or st == skip_a or st == skip_b or level[i] >= 3 or inspected_at[i] >= now - 24.0:
+            continue
+        d = dept[i]
+        if not mine[d + n_dept if d < 0 else d]:
+            continue
+        ids[k] = i
+        past[k] = due[i] < now or (reopened[i] and level[i] == 0)
+        k += 1
+    return ids[:k], past[:k]
+
+
+def _supervision_candidates_arrays(lo, hi, now, status, level, due, reopened, inspected_at, dept, mine,
+                                   final_from, skip_a, skip_b):
+    st, lv = status[lo:hi], level[lo:hi]
+    ok = ((st < final_from) & (st != skip_a) & (st != skip_b) & (lv < 3) & ~(inspected_at[lo:hi] >= now - 24.0)
+          & mine[dept[lo:hi]])
+    ids = np.flatnonzero(ok) + lo
+    return ids, (due[ids] < now) | (reopened[ids] & (level[ids] == 0))
+
+
+if not COMPILED:  # the plain copy's version
+    supervision_candidates = _supervision_candidates_arrays  # noqa: F811
+
+
 # ------------------------------------------------------------------------------------------ agenda
 #: Fields of the array agenda's table, per (hour, kind): its first block, its last block, and its number of
 #: events (:class:`sim.cases.ArrayAgenda`).

@@ -89,34 +89,35 @@ class Supervisor(mesa.Agent):
     # ------------------------------------------------------------------------------------ inspection
     def candidates(self, now: float, limit: int | None = None) -> np.ndarray:
         """Open cases past their due time or their sign-for deadline, or reopened and not yet inspected;
-        not inspected in the last 24 h and not yet publicly named (the top of the ladder); most overdue first
-        (ties in id order). ``limit``: only the first ``limit`` of them.
+        not inspected in the last 24 h and not yet publicly named (the top of the ladder); held by a department
+        (or relay) this office supervises; most overdue first (ties in id order). ``limit``: only the first
+        ``limit`` of them.
 
-        The tests are made one after another, each on the cases still in question, the most selective first:
-        whose holder this office supervises, first for a county's or the province's office (a small share of
-        the cases) and last for the city's (nearly all); then overdue, then the rest. So the open cases'
-        columns are read once and the others only for the cases still in question."""
+        One pass over the store rows not yet known final (:func:`sim.kernels.supervision_candidates`) keeps
+        the cases that pass every test but the sign-for deadline, and says which are overdue on their own terms;
+        the mandate's test then reads the creation and first-response times of the others only."""
         m = self.model
         cs = m.cases
-        ids = cs.open_ids()
-        mine_first = self.county is not None or self.level == "province"
-        if mine_first:
-            ids = self._mine(ids)
-        level = cs.supervision_level[ids]
-        overdue = (cs.due[ids] < now) | (cs.reopened[ids] & (level == 0))
+        ids, overdue = m.kernels.supervision_candidates(
+            cs.first_open, cs.n, float(now), cs.status, cs.supervision_level, cs.due, cs.reopened, cs.inspected_at,
+            cs.dept, self._mine_departments(), int(Status.CLOSED), int(Status.AWAITING_CALLBACK),
+            int(Status.AWAITING_INTAKE))
         rest = np.flatnonzero(~overdue)
         if len(rest):
             sub = ids[rest]
             overdue[rest] = m.levers.mandate.unsigned_past_deadline(cs.created[sub], cs.first_response[sub], now)
-        ids = ids[np.flatnonzero(overdue & (level < 3))]
-        st = cs.status[ids]
-        ids = ids[(st != Status.AWAITING_CALLBACK) & (st != Status.AWAITING_INTAKE)
-                  & ~(cs.inspected_at[ids] >= now - 24.0)]
-        if not mine_first:
-            ids = self._mine(ids)
+            ids = ids[overdue]
         lateness = now - cs.due[ids]
         order = np.argsort(-lateness, kind="stable")
         return ids[order] if limit is None else ids[order[:limit]]
+
+    def _mine_departments(self) -> np.ndarray:
+        """Per department (and relay): whether this office supervises the cases it holds (as :meth:`_mine`)."""
+        t = self.model.departments
+        if self.county is not None:
+            return t.county == self.county
+        above = t.level < PREFECTURE_INDEX
+        return above if self.level == "province" else ~above
 
     def inspect(self, now: float, n: int) -> int:
         """Inspect up to ``n`` overdue cases; returns how many were inspected."""

@@ -204,3 +204,33 @@ def test_only_the_levers_read_the_policy_settings():
     offenders = {k: v for k, v in offenders.items() if v}
     assert not offenders, f"policy settings read outside sim/levers.py (file: lines): {offenders}"
     assert _policy_reads(SIM / "levers.py"), "the check must see the reads in levers.py itself"
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["plain", "compiled"])
+def test_supervision_candidates_kernel_keeps_what_the_rules_keep(compiled):
+    """Both kernel copies against the tests written out with numpy, on random rows: final and skipped
+    statuses, the top of the ladder, inspections within 24 h (and never: NaN), departments of another office
+    and cases no department holds (−1), NaN due times, reopened cases at level 0 and above."""
+    from sim.jit import kernels
+
+    k = kernels(compiled)
+    rng = np.random.default_rng(3)
+    n, n_dept, now = 5_000, 40, 500.0
+    status = rng.integers(0, len(Status), n).astype(np.int8)
+    level = rng.integers(0, 4, n).astype(np.int8)
+    due = np.where(rng.random(n) < 0.1, np.nan, rng.uniform(0, 1_000, n))
+    reopened = rng.random(n) < 0.2
+    inspected_at = np.where(rng.random(n) < 0.5, np.nan, rng.uniform(400, 520, n))
+    dept = rng.integers(-1, n_dept, n).astype(np.int32)
+    mine = rng.random(n_dept) < 0.5
+    lo = 700
+    ids, past = k.supervision_candidates(lo, n, now, status, level, due, reopened, inspected_at, dept, mine,
+                                         int(Status.CLOSED), int(Status.AWAITING_CALLBACK),
+                                         int(Status.AWAITING_INTAKE))
+    r = np.arange(lo, n)
+    st = status[r]
+    want = r[(st < Status.CLOSED) & (st != Status.AWAITING_CALLBACK) & (st != Status.AWAITING_INTAKE)
+             & (level[r] < 3) & ~(inspected_at[r] >= now - 24.0) & mine[dept[r]]]
+    assert ids.tolist() == want.tolist() and 0 < len(want) < len(r)
+    assert past.tolist() == ((due[want] < now) | (reopened[want] & (level[want] == 0))).tolist()
+    assert past.any() and not past.all()
