@@ -498,21 +498,20 @@ if not COMPILED:  # the plain copy's versions of these kernels
 
 # ------------------------------------------------------------------------------------- supervision
 @jit
-def supervision_candidates(lo, hi, now, status, level, due, reopened, inspected_at, dept, mine, final_from,
-                           skip_a, skip_b):
-    """The cases of store rows ``lo:hi`` an inspection office may take up at ``now`` (h), before the sign-for
-    test (:meth:`sim.supervisors.Supervisor.candidates`): not final (``status`` below ``final_from``), in
-    neither status ``skip_a`` nor ``skip_b``, below the top of the ladder (``level`` < 3), not inspected in the
-    last 24 h (``inspected_at``; NaN: never), held by a department the office supervises (``mine``, per
-    department; a case's ``dept`` −1 reads the last, as numpy indexing does). Returns their ids (ascending)
-    and whether each is overdue on its own terms: past ``due``, or reopened and not yet inspected."""
+def supervision_candidates(open_ids, now, status, level, due, reopened, inspected_at, dept, mine, skip_a, skip_b):
+    """The open cases ``open_ids`` an inspection office may take up at ``now`` (h), before the sign-for test
+    (:meth:`sim.supervisors.Supervisor.candidates`): in neither status ``skip_a`` nor ``skip_b``, below the top
+    of the ladder (``level`` < 3), not inspected in the last 24 h (``inspected_at``; NaN: never), held by a
+    department the office supervises (``mine``, per department; a case's ``dept`` −1 reads the last, as numpy
+    indexing does). Returns them (in the order of ``open_ids``) and whether each is overdue on its own terms:
+    past ``due``, or reopened and not yet inspected."""
     n_dept = len(mine)
-    ids = np.empty(hi - lo, np.int64)
-    past = np.empty(hi - lo, np.bool_)
+    ids = np.empty(len(open_ids), np.int64)
+    past = np.empty(len(open_ids), np.bool_)
     k = 0
-    for i in range(lo, hi):
+    for i in open_ids:
         st = status[i]
-        if st >= final_from or st == skip_a or st == skip_b or level[i] >= 3 or inspected_at[i] >= now - 24.0:
+        if st == skip_a or st == skip_b or level[i] >= 3 or inspected_at[i] >= now - 24.0:
             continue
         d = dept[i]
         if not mine[d + n_dept if d < 0 else d]:
@@ -523,12 +522,11 @@ def supervision_candidates(lo, hi, now, status, level, due, reopened, inspected_
     return ids[:k], past[:k]
 
 
-def _supervision_candidates_arrays(lo, hi, now, status, level, due, reopened, inspected_at, dept, mine,
-                                   final_from, skip_a, skip_b):
-    st, lv = status[lo:hi], level[lo:hi]
-    ok = ((st < final_from) & (st != skip_a) & (st != skip_b) & (lv < 3) & ~(inspected_at[lo:hi] >= now - 24.0)
-          & mine[dept[lo:hi]])
-    ids = np.flatnonzero(ok) + lo
+def _supervision_candidates_arrays(open_ids, now, status, level, due, reopened, inspected_at, dept, mine, skip_a,
+                                   skip_b):
+    st, lv = status[open_ids], level[open_ids]
+    ids = open_ids[(st != skip_a) & (st != skip_b) & (lv < 3) & ~(inspected_at[open_ids] >= now - 24.0)
+                   & mine[dept[open_ids]]]
     return ids, (due[ids] < now) | (reopened[ids] & (level[ids] == 0))
 
 

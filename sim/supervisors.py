@@ -42,6 +42,23 @@ AUDIT_LOOKBACK_DAYS = 60.0
 RANKING_WINDOW_DAYS = 30.0
 
 
+def first_in_order(key: np.ndarray, limit: int | None = None) -> np.ndarray:
+    """``np.argsort(key, kind="stable")[:limit]`` (NaN last, ties in position order) without sorting every key
+    when ``limit`` is smaller than their number: the keys below the ``limit``-th smallest are sorted, and that
+    key's ties follow in position order."""
+    if limit is None or limit >= len(key):
+        return np.argsort(key, kind="stable")
+    if limit <= 0:
+        return np.zeros(0, np.intp)
+    v = np.partition(key, limit - 1)[limit - 1]
+    if np.isnan(v):
+        below, ties = np.flatnonzero(~np.isnan(key)), np.flatnonzero(np.isnan(key))
+    else:
+        below, ties = np.flatnonzero(key < v), np.flatnonzero(key == v)
+    first = below[np.argsort(key[below], kind="stable")]
+    return np.concatenate([first, ties[: limit - len(first)]])
+
+
 class Supervisor(mesa.Agent):
     """A supervision office: the city's 督办中心 (``level`` "prefecture", ``county`` None: every department
     and relay at the prefecture and below), a county's office (``county`` set: that county's bureaus and
@@ -93,23 +110,21 @@ class Supervisor(mesa.Agent):
         (or relay) this office supervises; most overdue first (ties in id order). ``limit``: only the first
         ``limit`` of them.
 
-        One pass over the store rows not yet known final (:func:`sim.kernels.supervision_candidates`) keeps
-        the cases that pass every test but the sign-for deadline, and says which are overdue on their own terms;
-        the mandate's test then reads the creation and first-response times of the others only."""
+        One pass over the open cases (:func:`sim.kernels.supervision_candidates`) keeps those that pass every
+        test but the sign-for deadline, and says which are overdue on their own terms; the mandate's test then
+        reads the creation and first-response times of the others only."""
         m = self.model
         cs = m.cases
         ids, overdue = m.kernels.supervision_candidates(
-            cs.first_open, cs.n, float(now), cs.status, cs.supervision_level, cs.due, cs.reopened, cs.inspected_at,
-            cs.dept, self._mine_departments(), int(Status.CLOSED), int(Status.AWAITING_CALLBACK),
-            int(Status.AWAITING_INTAKE))
+            cs.open_ids(), float(now), cs.status, cs.supervision_level, cs.due, cs.reopened, cs.inspected_at,
+            cs.dept, self._mine_departments(), int(Status.AWAITING_CALLBACK), int(Status.AWAITING_INTAKE))
         rest = np.flatnonzero(~overdue)
         if len(rest):
             sub = ids[rest]
             overdue[rest] = m.levers.mandate.unsigned_past_deadline(cs.created[sub], cs.first_response[sub], now)
             ids = ids[overdue]
         lateness = now - cs.due[ids]
-        order = np.argsort(-lateness, kind="stable")
-        return ids[order] if limit is None else ids[order[:limit]]
+        return ids[first_in_order(-lateness, limit)]
 
     def _mine_departments(self) -> np.ndarray:
         """Per department (and relay): whether this office supervises the cases it holds (as :meth:`_mine`)."""

@@ -208,8 +208,7 @@ def test_only_the_levers_read_the_policy_settings():
 
 @pytest.mark.parametrize("compiled", [False, True], ids=["plain", "compiled"])
 def test_supervision_candidates_kernel_keeps_what_the_rules_keep(compiled):
-    """Both kernel copies against the tests written out with numpy, on random rows: final and skipped
-    statuses, the top of the ladder, inspections within 24 h (and never: NaN), departments of another office
+    """Both kernel copies against the tests written out with numpy, on random open cases: skipped statuses, the top of the ladder, inspections within 24 h (and never: NaN), departments of another office
     and cases no department holds (−1), NaN due times, reopened cases at level 0 and above."""
     from sim.jit import kernels
 
@@ -223,14 +222,26 @@ def test_supervision_candidates_kernel_keeps_what_the_rules_keep(compiled):
     inspected_at = np.where(rng.random(n) < 0.5, np.nan, rng.uniform(400, 520, n))
     dept = rng.integers(-1, n_dept, n).astype(np.int32)
     mine = rng.random(n_dept) < 0.5
-    lo = 700
-    ids, past = k.supervision_candidates(lo, n, now, status, level, due, reopened, inspected_at, dept, mine,
-                                         int(Status.CLOSED), int(Status.AWAITING_CALLBACK),
-                                         int(Status.AWAITING_INTAKE))
-    r = np.arange(lo, n)
+    r = np.flatnonzero(status < Status.CLOSED)  # the open cases
+    ids, past = k.supervision_candidates(r, now, status, level, due, reopened, inspected_at, dept, mine,
+                                         int(Status.AWAITING_CALLBACK), int(Status.AWAITING_INTAKE))
     st = status[r]
-    want = r[(st < Status.CLOSED) & (st != Status.AWAITING_CALLBACK) & (st != Status.AWAITING_INTAKE)
+    want = r[(st != Status.AWAITING_CALLBACK) & (st != Status.AWAITING_INTAKE)
              & (level[r] < 3) & ~(inspected_at[r] >= now - 24.0) & mine[dept[r]]]
     assert ids.tolist() == want.tolist() and 0 < len(want) < len(r)
     assert past.tolist() == ((due[want] < now) | (reopened[want] & (level[want] == 0))).tolist()
     assert past.any() and not past.all()
+
+
+def test_first_in_order_is_the_head_of_a_stable_argsort():
+    from sim.supervisors import first_in_order
+
+    rng = np.random.default_rng(11)
+    for n in (0, 1, 2, 5, 50, 1_000):
+        for key in (rng.normal(size=n), rng.integers(0, 4, n) * 1.0, np.where(rng.random(n) < 0.3, np.nan,
+                                                                              rng.integers(0, 3, n) * 1.0),
+                    np.where(rng.random(n) < 0.5, -0.0, 0.0), np.full(n, np.nan)):
+            want = np.argsort(key, kind="stable")
+            for limit in (None, 0, 1, 2, 3, n // 2, n - 1, n, n + 5):
+                got = first_in_order(key, limit)
+                assert got.tolist() == want[: (n if limit is None else max(limit, 0))].tolist(), (n, limit)
