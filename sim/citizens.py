@@ -337,6 +337,13 @@ class Population:
                     u, self.trust0[who].tolist(), self.trust[who].tolist(), decay, strict=True)]
             noise = c.report_noise
             z = np.array([-x / noise for x in u])
+        elif self.model.kernels.COMPILED:  # the same operations, element by element in kernels around np.exp
+            kern = self.model.kernels
+            decay = kern.decay_args(who, self.t_set, now, self.tau_h)
+            np.exp(decay, out=decay)
+            z = kern.report_exponents(who, severity, channel, costs[1], decay, c.report_threshold,
+                                      c.report_trust_weight, c.report_noise, self.efficacy, self.efficacy0,
+                                      self.trust, self.trust0)
         else:
             cost = costs[1][channel]
             decay = self._decay(who, now)  # as in efficacy_at and trust_at, computed once for both
@@ -354,6 +361,20 @@ class Population:
         m = self.model
         c = m.settings.citizens
         cs = m.cases
+        if len(cases) <= 8:
+            # a few cases (up to 8: more cost as much as the arrays): Python floats where the arrays below make one numpy call per operation on a few
+            # elements; the same operations in the same order (IEEE arithmetic; np.exp on an array as there)
+            scale = 2.0 * c.expected_response_h
+            timely = np.exp(np.array([-(d if (d >= 0.0 or d != d) else 0.0) / scale  # np.maximum(elapsed, 0)
+                                      for d in [a - b for a, b in zip(now.tolist(), cs.created[cases].tolist(),
+                                                                      strict=True)]])).tolist()
+            wr, wa = c.satisfaction_resolved_weight, c.satisfaction_reply_weight
+            wt, wp = c.satisfaction_timeliness_weight, c.satisfaction_perfunctory_penalty
+            noise = rng.logistic(0.0, c.satisfaction_noise, len(cases)).tolist()
+            thr = c.satisfaction_threshold
+            return np.array([wr * float(s) + wa * float(not p and not s) + wt * g - wp * float(p) + e > thr
+                             for s, p, g, e in zip(cs.true_resolved[cases].tolist(), cs.perfunctory[cases].tolist(),
+                                                   timely, noise, strict=True)], dtype=bool)
         elapsed = np.maximum(now - cs.created[cases], 0.0)
         timely = np.exp(-elapsed / (2.0 * c.expected_response_h))
         perf = cs.perfunctory[cases]
@@ -439,6 +460,16 @@ class Population:
         values, in the order of ``who`` instead of the sorted rows (each person's values alone; no ``np.add.at``
         needed), and the running sums taken over the rows in sorted order as there."""
         c = self.model.settings.citizens
+        kern = self.model.kernels
+        if kern.COMPILED:  # the same operations, element by element in two kernels around np.exp
+            t, f = kern.bring_up_args(who, self.t_set, now, self.tau_h)
+            np.exp(f, out=f)
+            d_t, d_e = kern.learn_distinct(who, f, t, satisfied, resolved, c.trust_learning_rate,
+                                           c.efficacy_learning_rate, self.trust, self.trust0, self.efficacy,
+                                           self.efficacy0, self.t_set, self.trust_change, self.last_good_channel,
+                                           channel)
+            self._account(t[perm], d_t[perm], d_e[perm])
+            return
         # _bring_up
         t_prev = self.t_set[who]
         t = np.maximum(t_prev, now)
@@ -499,41 +530,53 @@ class Population:
                    channel: np.ndarray, now: float) -> None:
         """:meth:`learn` for a few outcomes of distinct people (``wl``: ``who`` as a list), in Python floats
         where the array version makes one numpy call per step: the same operations in the same order (IEEE
-        arithmetic; ``np.exp`` and the running sums (:func:`_weighted_sum`) on arrays as there, the sums over the rows in
-        sorted order)."""
+        arithmetic; ``np.exp`` and the running sums (:func:`_weighted_sum`) on arrays as there, the sums over the
+        rows in sorted order). One ``np.exp`` call takes both the relaxation factors and the running sums'
+        weights (an element's exp does not depend on the others in its array)."""
         c = self.model.settings.citizens
         tau = self.tau_h
-        ts = self.t_set[who].tolist()
+        k = len(wl)
+        trust, efficacy, t_set = self.trust, self.efficacy, self.t_set
+        ts = t_set[who].tolist()
         t = [a if (a > now or a != a) else now for a in ts]  # np.maximum(t_set, now)
-        f = np.exp(np.array([-(b - a) / tau for b, a in zip(t, ts, strict=True)])).tolist()
-        t_old = [b + (v - b) * g for b, v, g in zip(self.trust0[who].tolist(), self.trust[who].tolist(), f,
-                                                     strict=True)]
-        e_old = [b + (v - b) * g for b, v, g in zip(self.efficacy0[who].tolist(), self.efficacy[who].tolist(), f,
-                                                     strict=True)]
-        lr, elr = c.trust_learning_rate, c.efficacy_learning_rate
-        sat = satisfied.tolist()
-        dt = [lr * (float(x) - v) for x, v in zip(sat, t_old, strict=True)]
-        t_new = [_clip01(v + d) for v, d in zip(t_old, dt, strict=True)]
-        e_new = [_clip01(v + elr * (float(x) - v)) for x, v in zip(resolved.tolist(), e_old, strict=True)]
-        self.trust[who] = t_new
-        self.efficacy[who] = e_new
-        self.t_set[who] = t
-        self.trust_change[who] += np.array(dt)
-        # _account over the rows in sorted order (the order of the array version's distinct rows)
-        order = sorted(range(len(wl)), key=wl.__getitem__)
+        # _account's exponents, over the rows in sorted order (the order of the array version's distinct rows)
+        order = sorted(range(k), key=wl.__getitem__)
         t_ref = self._t_ref
         x = [(t[i] - t_ref) / tau for i in order]
-        if max(x) > self.REBASE_EXPONENT and all(v == v for v in x):  # as the array's max (NaN if any is)
+        rebase = max(x) > self.REBASE_EXPONENT and all(v == v for v in x)  # as the array's max (NaN if any is)
+        args = [-(b - a) / tau for b, a in zip(t, ts, strict=True)]
+        if not rebase:
+            args += x
+        e = np.exp(np.array(args)).tolist()
+        t_old = [b + (v - b) * g for b, v, g in zip(self.trust0[who].tolist(), trust[who].tolist(), e,
+                                                     strict=False)]
+        e_old = [b + (v - b) * g for b, v, g in zip(self.efficacy0[who].tolist(), efficacy[who].tolist(), e,
+                                                     strict=False)]
+        lr, elr = c.trust_learning_rate, c.efficacy_learning_rate
+        sat = satisfied.tolist()
+        dt = [lr * (float(s) - v) for s, v in zip(sat, t_old, strict=True)]
+        t_new = [_clip01(v + d) for v, d in zip(t_old, dt, strict=True)]
+        e_new = [_clip01(v + elr * (float(s) - v)) for s, v in zip(resolved.tolist(), e_old, strict=True)]
+        tc = self.trust_change
+        for r, a, b, tt, d in zip(wl, t_new, e_new, t, dt, strict=True):  # who are distinct: element by element
+            trust[r] = a
+            efficacy[r] = b
+            t_set[r] = tt
+            tc[r] += d
+        if rebase:
             self._rebase()
         else:
-            w = np.exp(np.array(x))
-            self._s_trust += _weighted_sum(np.array([t_new[i] - t_old[i] for i in order]), w)
-            self._s_efficacy += _weighted_sum(np.array([e_new[i] - e_old[i] for i in order]), w)
+            ow = list(zip(order, e[k:], strict=True))
+            self._s_trust += float(np.add.reduce(np.array([(t_new[i] - t_old[i]) * g for i, g in ow])))
+            self._s_efficacy += float(np.add.reduce(np.array([(e_new[i] - e_old[i]) * g for i, g in ow])))
         if all(sat):  # every outcome good (who are distinct): the channels without a selection
             self.last_good_channel[who] = channel
         elif any(sat):
-            good = satisfied.astype(bool)
-            self.last_good_channel[who[good]] = channel[good]
+            cl = channel.tolist()
+            lgc = self.last_good_channel
+            for r, s, ch in zip(wl, sat, cl, strict=True):
+                if s:
+                    lgc[r] = ch
 
     def spread_trust(self, now: float | None = None) -> None:
         """Once a day: each contact of someone whose trust changed today moves by a share of that change

@@ -607,3 +607,95 @@ def agenda_min_id(kind, table, b_id, b_next, b_fill):
                     low = b_id[b, j]
             b = b_next[b]
     return low
+
+
+# ------------------------------------------------------------------- citizens' learning and reporting
+# (sim.citizens uses these through the compiled copy only; the plain copy's runs keep their numpy calls, which
+# do the same operations in the same order. np.exp stays a numpy call between them: these kernels prepare its
+# arguments and take its values.)
+@jit
+def _clip01(v: float) -> float:
+    """``v`` clipped to 0–1 as ``np.minimum(1, np.maximum(0, v))`` does it (−0.0 and NaN kept)."""
+    if v < 0.0:
+        return 0.0
+    if v > 1.0:
+        return 1.0
+    return v
+
+
+@jit
+def bring_up_args(who, t_set, now, tau):
+    """For the rows ``who``: the hour they are brought up to, max(t_set, ``now``) as ``np.maximum``, and the
+    exponent −(that − t_set)/τ of their relaxation factor (:meth:`Population._bring_up`)."""
+    n = len(who)
+    t = np.empty(n)
+    arg = np.empty(n)
+    for i in range(n):
+        tp = t_set[who[i]]
+        v = tp if (tp > now or tp != tp) else now
+        t[i] = v
+        arg[i] = -(v - tp) / tau
+    return t, arg
+
+
+@jit
+def learn_distinct(who, f, t, satisfied, resolved, lr, elr, trust, trust0, efficacy, efficacy0, t_set,
+                   trust_change, last_good_channel, channel):
+    """:meth:`Population._learn_distinct` after the relaxation factors ``f`` (rows ``who`` distinct; ``t`` the
+    hours they are brought up to): relax, learn the outcome (``lr``, ``elr``), clip, store, add the trust
+    change to today's, remember a channel that satisfied. Returns the changes of the stored trust and efficacy
+    (new − relaxed), for the running sums."""
+    n = len(who)
+    d_t = np.empty(n)
+    d_e = np.empty(n)
+    for i in range(n):
+        r = who[i]
+        b = trust0[r]
+        t_old = b + (trust[r] - b) * f[i]
+        b = efficacy0[r]
+        e_old = b + (efficacy[r] - b) * f[i]
+        dt = lr * ((1.0 if satisfied[i] else 0.0) - t_old)
+        t_new = _clip01(t_old + dt)
+        e_new = _clip01(e_old + elr * ((1.0 if resolved[i] else 0.0) - e_old))
+        trust[r] = t_new
+        efficacy[r] = e_new
+        t_set[r] = t[i]
+        trust_change[r] += dt
+        d_t[i] = t_new - t_old
+        d_e[i] = e_new - e_old
+        if satisfied[i]:
+            last_good_channel[r] = channel[i]
+    return d_t, d_e
+
+
+@jit
+def decay_args(who, t_set, now, tau):
+    """For the rows ``who``: the exponent −max(``now`` − t_set, 0)/τ of their relaxation factor
+    (:meth:`Population._decay`)."""
+    n = len(who)
+    arg = np.empty(n)
+    for i in range(n):
+        d = now - t_set[who[i]]
+        if not (d >= 0.0 or d != d):  # np.maximum(d, 0.0)
+            d = 0.0
+        arg[i] = -d / tau
+    return arg
+
+
+@jit
+def report_exponents(who, severity, channel, cost, decay, threshold, trust_weight, noise, efficacy, efficacy0,
+                     trust, trust0):
+    """:meth:`Population.report`'s exponents z = −u/``noise`` of the rule's utilities u =
+    severity × efficacy − cost[channel] − ``threshold`` (+ ``trust_weight`` × (trust − 0.5) when it is not 0),
+    trust and efficacy relaxed by ``decay``."""
+    n = len(who)
+    z = np.empty(n)
+    for i in range(n):
+        r = who[i]
+        b = efficacy0[r]
+        u = severity[i] * (b + (efficacy[r] - b) * decay[i]) - cost[channel[i]] - threshold
+        if trust_weight != 0.0:
+            b = trust0[r]
+            u = u + trust_weight * ((b + (trust[r] - b) * decay[i]) - 0.5)
+        z[i] = -u / noise
+    return z

@@ -152,13 +152,15 @@ def arrive(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
         h_ids, h_t = ids, times
     arrived = cs.dept_arrival[h_ids]
     cs.dept_arrival[h_ids] = np.where(np.isnan(arrived), h_t, arrived)
-    choose(m, ids, times)
+    choose(m, ids, times, relay=relay)
 
 
-def choose(m: GovernanceModel, ids: np.ndarray, times: np.ndarray, pressure: float = 0.0) -> None:
+def choose(m: GovernanceModel, ids: np.ndarray, times: np.ndarray, pressure: float = 0.0,
+           relay: np.ndarray | None = None) -> None:
     """``IN_TRANSIT`` or ``NEGLECTED`` → what the department chooses (:meth:`ActionChoice.decide`):
     :func:`take_up` (proper or perfunctory), ``NEGLECTED`` (sit), or :func:`bounce`. Under a mandate the
-    department may sign for the case at once (first response at the next working time)."""
+    department may sign for the case at once (first response at the next working time). ``relay``: whether
+    each case's holder is a relay, when the caller has looked it up."""
     if len(ids) == 0:
         return
     cs = m.cases
@@ -167,7 +169,9 @@ def choose(m: GovernanceModel, ids: np.ndarray, times: np.ndarray, pressure: flo
     mandate = m.levers.mandate
     b = action == Action.BOUNCE
     if mandate.earlier is not None or mandate.active:  # else no case is under a mandate: nobody signs
-        stay = ~b & ~m.departments.relay[cs.dept[ids]]  # a relay never signs for a case
+        if relay is None:
+            relay = m.departments.relay[cs.dept[ids]]
+        stay = ~b & ~relay  # a relay never signs for a case
         sign = np.zeros(len(ids), bool)
         sign[stay] = m.choice.sign_now(ids[stay], m.rng_mandate)
         if sign.any():
@@ -511,17 +515,23 @@ def reconsider(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
     who = cs.citizen[ids]
     channel = pop.choose_channel(who, rng)
     ok = channel >= 0
-    ok[ok] = pop.report(who[ok], m.demand.category_severity[cs.category[ids[ok]]], channel[ok], rng)
-    ids, times, channel = ids[ok], times[ok], channel[ok]
-    if len(ids) == 0:
+    if ok.all():  # every owner has an open channel (the usual case): no selection
+        ok = pop.report(who, m.demand.category_severity[cs.category[ids]], channel, rng)
+    else:
+        ok[ok] = pop.report(who[ok], m.demand.category_severity[cs.category[ids[ok]]], channel[ok], rng)
+    if not ok.all():
+        ids, times, channel, who = ids[ok], times[ok], channel[ok], who[ok]
+    n = len(ids)
+    if n == 0:
         return
-    order = np.argsort(times, kind="stable")
-    ids, times, channel = ids[order], times[order], channel[order]
+    if n > 1 and (times[1:] < times[:-1]).any():  # (the agenda hands them out in order of time)
+        order = np.argsort(times, kind="stable")
+        ids, times, channel, who = ids[order], times[order], channel[order], who[order]
     # reported at the start of the next hour: this hour's intake has run (the platform takes the new report in
     # the next step), and case ids stay in order of creation (searches by time rely on it)
     times = np.floor(times) + 1.0
     new = m.demand.open_cases(
-        citizen=cs.citizen[ids], category=cs.category[ids], channel=channel, region=cs.region[ids],
+        citizen=who, category=cs.category[ids], channel=channel, region=cs.region[ids],
         enterprise=cs.enterprise[ids], urban=cs.urban[ids], created=times, consultation=cs.consultation[ids],
         tattle=cs.tattle[ids], collective=cs.collective[ids], repeat_of=ids,
         repeat_count=(cs.repeat_count[ids] + 1).astype(np.int8))
