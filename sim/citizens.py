@@ -299,6 +299,10 @@ class Population:
         # utilities: −cost of each open channel (online needs digital access), plus stickiness to the channel
         # that last satisfied; one table row per (digital access, last good channel)
         table, reachable, all_reachable = self._channel_table()
+        kern = self.model.kernels
+        if all_reachable and kern.COMPILED:  # the same operations, element by element in a kernel
+            return kern.channel_choice(who, self.digital, self.last_good_channel, table, c.channel_choice_scale,
+                                       gumbel_noise(rng, (n, 3)))
         row = 4 * self.digital[who] + self.last_good_channel[who] + 1
         util = table[row]  # a new array: scaled and noised in place
         util /= c.channel_choice_scale
@@ -320,7 +324,8 @@ class Population:
         if costs is None or costs[0] is not c:
             costs = self._report_costs = (c, np.array([c.channel_cost_online, c.channel_cost_hotline,
                                                        c.channel_cost_offline]))
-        if len(who) <= self.FEW:
+        compiled = self.model.kernels.COMPILED
+        if len(who) <= self.FEW and not compiled:
             # a few requesters: Python floats where the arrays below make one numpy call per operation on a few
             # elements; the same operations in the same order (IEEE arithmetic; np.exp on arrays as there)
             tau = self.tau_h
@@ -337,7 +342,7 @@ class Population:
                     u, self.trust0[who].tolist(), self.trust[who].tolist(), decay, strict=True)]
             noise = c.report_noise
             z = np.array([-x / noise for x in u])
-        elif self.model.kernels.COMPILED:  # the same operations, element by element in kernels around np.exp
+        elif compiled:  # the same operations, element by element in kernels around np.exp
             kern = self.model.kernels
             decay = kern.decay_args(who, self.t_set, now, self.tau_h)
             np.exp(decay, out=decay)
@@ -414,7 +419,8 @@ class Population:
         """Move trust and efficacy toward the outcome (after relaxing them to ``now``, hours; default: the
         model's clock); remember a channel that worked. Up to :attr:`FEW` outcomes of distinct people are
         worked out in Python floats (:meth:`_learn_one`, :meth:`_learn_few`: the same operations, the same
-        results), more with one numpy call per step (:meth:`_learn_distinct` when the people are distinct)."""
+        results), more with one numpy call per step (:meth:`_learn_distinct` when the people are distinct, which
+        with the compiled kernels also takes from two to :attr:`FEW` outcomes)."""
         c = self.model.settings.citizens
         if len(who) == 0:
             return
@@ -426,7 +432,11 @@ class Population:
         if len(who) <= self.FEW:
             wl = who.tolist()
             if len(set(wl)) == len(wl):  # one outcome per person
-                self._learn_few(who, wl, satisfied, resolved, channel, now)
+                if self.model.kernels.COMPILED:  # its kernels cost less than the Python floats
+                    perm = np.array(sorted(range(len(wl)), key=wl.__getitem__))  # as np.argsort(who): distinct
+                    self._learn_distinct(who, perm, satisfied, resolved, channel, now)
+                else:
+                    self._learn_few(who, wl, satisfied, resolved, channel, now)
                 self.changed.append(who)
                 return
         if len(who) <= self.n // self.DISTINCT_SORT_SHARE:  # (else _distinct marks flags rather than sorting)

@@ -699,3 +699,29 @@ def report_exponents(who, severity, channel, cost, decay, threshold, trust_weigh
             u = u + trust_weight * ((b + (trust[r] - b) * decay[i]) - 0.5)
         z[i] = -u / noise
     return z
+
+
+@jit
+def channel_choice(who, digital, last_good_channel, table, scale, gumbel):
+    """:meth:`Population.choose_channel`'s logit choice: for each requester ``who``, of the utilities in its row
+    ``4 × digital + last_good_channel + 1`` of ``table``, the channel (int8) with the largest
+    utility / ``scale`` + ``gumbel`` (the first of equals, or the first NaN, as ``argmax``)."""
+    n = len(who)
+    out = np.empty(n, dtype=np.int8)
+    k = table.shape[1]
+    for i in range(n):
+        w = who[i]
+        r = (4 if digital[w] else 0) + last_good_channel[w] + 1
+        best = 0
+        bv = table[r, 0] / scale + gumbel[i, 0]
+        if bv == bv:
+            for j in range(1, k):
+                v = table[r, j] / scale + gumbel[i, j]
+                if v != v:
+                    best = j
+                    break
+                if v > bv:
+                    best = j
+                    bv = v
+        out[i] = best
+    return out

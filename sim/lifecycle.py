@@ -179,35 +179,67 @@ def choose(m: GovernanceModel, ids: np.ndarray, times: np.ndarray, pressure: flo
             when = times[sign] if m.dept_always_open else m.calendar.next_open_fast(times[sign])
             first = cs.first_response[s_ids]
             cs.first_response[s_ids] = np.where(np.isnan(first), when, first)
-    cs.status[ids[action == Action.SIT]] = Status.NEGLECTED
-    work = action <= Action.PERFUNCTORY  # PROPER or PERFUNCTORY (decide chooses no NONE)
-    take_up(m, ids[work], times[work], action[work] == Action.PERFUNCTORY)
-    if b.any():
-        bounce(m, ids[b], times[b])
+    if len(ids) == 1:  # one case: its action says where it goes
+        a = int(action[0])
+        if a == Action.SIT:
+            cs.status[ids] = Status.NEGLECTED
+        elif a == Action.BOUNCE:
+            bounce(m, ids, times)
+        elif a == Action.PERFUNCTORY:
+            _reply_perfunctorily(m, ids, times)
+        else:
+            _queue_up(m, ids, times)
+        return
+    # the cases grouped by action (a stable sort: each group in the order given); PROPER or PERFUNCTORY are taken
+    # up (decide chooses no NONE)
+    order = np.argsort(action, kind="stable")
+    _, n_proper, n_perf, n_sit, n_bounce = np.bincount(action, minlength=len(Action)).tolist()
+    ids, times = ids[order], times[order]
+    a, b = n_proper + n_perf, n_proper + n_perf + n_sit
+    if n_sit:
+        cs.status[ids[a:b]] = Status.NEGLECTED
+    if n_perf:
+        _reply_perfunctorily(m, ids[n_proper:a], times[n_proper:a])
+    if n_proper:
+        _queue_up(m, ids[:n_proper], times[:n_proper])
+    if n_bounce:
+        bounce(m, ids[b:], times[b:])
 
 
 def take_up(m: GovernanceModel, ids: np.ndarray, times: np.ndarray, perf: np.ndarray) -> None:
     """``IN_TRANSIT`` or ``NEGLECTED`` → ``QUEUED`` (proper handling), or ``IN_SERVICE`` for a perfunctory
-    reply (first response at the next working time; a ``REPLY`` after ``perfunctory_reply_h``)."""
+    reply (first response at the next working time; a ``REPLY`` after ``perfunctory_reply_h``): the cases
+    ``perf`` first (:func:`_reply_perfunctorily`), then the others (:func:`_queue_up`)."""
     if len(ids) == 0:
         return
-    cs = m.cases
     p_ids = ids[perf]
     if len(p_ids):
-        t = times[perf]
-        t_sign = t if m.dept_always_open else m.calendar.next_open_fast(t)
-        cs.perfunctory[p_ids] = True
-        first = cs.first_response[p_ids]
-        cs.first_response[p_ids] = np.where(np.isnan(first), t_sign, first)
-        cs.status[p_ids] = Status.IN_SERVICE
-        reply_h = m.settings.departments.perfunctory_reply_h
-        m.ledger.work("departments", reply_h * len(p_ids), float(t_sign[0]))
-        m.agenda.schedule(Event.REPLY, t_sign + reply_h, p_ids)
-    q_ids, q_t = (ids[~perf], times[~perf]) if len(p_ids) else (ids, times)
-    if len(q_ids):
-        cs.perfunctory[q_ids] = False
-        cs.status[q_ids] = Status.QUEUED
-        m.departments.enqueue(q_ids, q_t, cs)
+        _reply_perfunctorily(m, p_ids, times[perf])
+        ids, times = ids[~perf], times[~perf]
+    if len(ids):
+        _queue_up(m, ids, times)
+
+
+def _reply_perfunctorily(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
+    """:func:`take_up` of cases (at least one) to be replied to perfunctorily: ``IN_SERVICE``, first response
+    at the next working time, a ``REPLY`` after ``perfunctory_reply_h``."""
+    cs = m.cases
+    t_sign = times if m.dept_always_open else m.calendar.next_open_fast(times)
+    cs.perfunctory[ids] = True
+    first = cs.first_response[ids]
+    cs.first_response[ids] = np.where(np.isnan(first), t_sign, first)
+    cs.status[ids] = Status.IN_SERVICE
+    reply_h = m.settings.departments.perfunctory_reply_h
+    m.ledger.work("departments", reply_h * len(ids), float(t_sign[0]))
+    m.agenda.schedule(Event.REPLY, t_sign + reply_h, ids)
+
+
+def _queue_up(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
+    """:func:`take_up` of cases (at least one) to be handled properly: ``QUEUED`` at their department."""
+    cs = m.cases
+    cs.perfunctory[ids] = False
+    cs.status[ids] = Status.QUEUED
+    m.departments.enqueue(ids, times, cs)
 
 
 def bounce(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
