@@ -366,6 +366,15 @@ class Population:
         m = self.model
         c = m.settings.citizens
         cs = m.cases
+        kern = m.kernels
+        if kern.COMPILED:  # the same operations, element by element in kernels around np.exp
+            timely = kern.judge_args(cases, now, cs.created, 2.0 * c.expected_response_h)
+            np.exp(timely, out=timely)
+            noise = rng.logistic(0.0, c.satisfaction_noise, len(cases))
+            return kern.judge_scores(cases, timely, noise, cs.true_resolved, cs.perfunctory,
+                                     c.satisfaction_resolved_weight, c.satisfaction_reply_weight,
+                                     c.satisfaction_timeliness_weight, c.satisfaction_perfunctory_penalty,
+                                     c.satisfaction_threshold)
         if len(cases) <= 8:
             # a few cases (up to 8: more cost as much as the arrays): Python floats where the arrays below make one numpy call per operation on a few
             # elements; the same operations in the same order (IEEE arithmetic; np.exp on an array as there)
@@ -400,6 +409,14 @@ class Population:
         c = m.settings.citizens
         cs = m.cases
         who = cs.citizen[cases]
+        kern = m.kernels
+        if kern.COMPILED:  # the same operations, element by element in kernels around np.exp
+            decay = kern.decay_args(who, self.t_set, self._now(now), self.tau_h)
+            np.exp(decay, out=decay)
+            noise = rng.logistic(0.0, c.escalation_noise, len(cases))
+            return kern.escalate_decide(cases, who, decay, noise, m.demand.category_severity, cs.category, cs.tattle,
+                                        cs.collective, self.trust, self.trust0, c.escalation_threshold,
+                                        c.threat_escalation_shift, c.escalation_cost)
         grievance = m.demand.category_severity[cs.category[cases]] * (1.0 - self.trust_at(who, self._now(now)))
         threshold = c.escalation_threshold - c.threat_escalation_shift * (cs.tattle[cases] | cs.collective[cases])
         return grievance - c.escalation_cost + rng.logistic(0.0, c.escalation_noise, len(cases)) > threshold
@@ -609,9 +626,14 @@ class Population:
             shift = np.repeat(delta * c.social_influence / k, k)
             rows = self._distinct(listeners)
             # as _bring_up, then np.add.at and the clip, in one kernel (sim.kernels; same operations, same order)
-            t_prev = self.t_set[rows]
-            t_set = np.maximum(t_prev, now)
-            f = np.exp(-(t_set - t_prev) / self.tau_h)
+            kern = self.model.kernels
+            if kern.COMPILED:
+                t_set, f = kern.bring_up_args(rows, self.t_set, now, self.tau_h)
+                np.exp(f, out=f)
+            else:
+                t_prev = self.t_set[rows]
+                t_set = np.maximum(t_prev, now)
+                f = np.exp(-(t_set - t_prev) / self.tau_h)
             t_old, t_new = self.model.kernels.relax_and_shift(rows, t_set, f, self.trust, self.trust0,
                                                               self.efficacy, self.efficacy0, self.t_set,
                                                               listeners, shift)

@@ -725,3 +725,50 @@ def channel_choice(who, digital, last_good_channel, table, scale, gumbel):
                     bv = v
         out[i] = best
     return out
+
+
+@jit
+def judge_args(cases, now, created, scale):
+    """For :meth:`Population.judge`: the exponents −max(``now`` − created, 0)/``scale`` of the cases' timeliness."""
+    n = len(cases)
+    arg = np.empty(n)
+    for i in range(n):
+        d = now[i] - created[cases[i]]
+        if not (d >= 0.0 or d != d):  # np.maximum(d, 0.0)
+            d = 0.0
+        arg[i] = -d / scale
+    return arg
+
+
+@jit
+def judge_scores(cases, timely, noise, true_resolved, perfunctory, w_resolved, w_reply, w_timely, w_perf,
+                 threshold):
+    """:meth:`Population.judge`'s satisfaction: the score of each case (solved, answered, timely, perfunctory,
+    plus ``noise``) above ``threshold``."""
+    n = len(cases)
+    out = np.empty(n, dtype=np.bool_)
+    for i in range(n):
+        c = cases[i]
+        solved = true_resolved[c]
+        perf = perfunctory[c]
+        score = (w_resolved * (1.0 if solved else 0.0) + w_reply * (1.0 if (not perf and not solved) else 0.0)
+                 + w_timely * timely[i] - w_perf * (1.0 if perf else 0.0) + noise[i])
+        out[i] = score > threshold
+    return out
+
+
+@jit
+def escalate_decide(cases, who, decay, noise, severity, category, tattle, collective, trust, trust0, threshold,
+                    shift, cost):
+    """:meth:`Population.escalate`'s rule: grievance = severity × (1 − trust relaxed by ``decay``), less
+    ``cost``, plus ``noise``, above ``threshold`` (less ``shift`` after a threat)."""
+    n = len(cases)
+    out = np.empty(n, dtype=np.bool_)
+    for i in range(n):
+        c = cases[i]
+        w = who[i]
+        b = trust0[w]
+        g = severity[category[c]] * (1.0 - (b + (trust[w] - b) * decay[i]))
+        th = threshold - shift * (1.0 if (tattle[c] or collective[c]) else 0.0)
+        out[i] = g - cost + noise[i] > th
+    return out

@@ -434,7 +434,13 @@ def judge(m: GovernanceModel, ids: np.ndarray, times: np.ndarray, callback: bool
     if rest.any():
         esc[rest] = pop.escalate(unsat[rest], rng)
         esc = _dismiss(m, unsat, esc)
-    final = ~_among(ids, unsat[reopen | esc])
+    gone = reopen | esc
+    if not gone.any():  # nobody reopened or escalated: every case closes
+        cs.status[ids] = Status.CLOSED
+        pop.learn(cs.citizen[ids], cs.satisfied[ids] == 1, cs.true_resolved[ids], cs.channel[ids])
+        persist(m, ids, times)
+        return
+    final = ~_among(ids, unsat[gone])
     f_ids = ids[final]
     cs.status[f_ids] = Status.CLOSED
     pop.learn(cs.citizen[f_ids], cs.satisfied[f_ids] == 1, cs.true_resolved[f_ids], cs.channel[f_ids])
@@ -492,15 +498,17 @@ def lose_patience(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> Non
         e_ids = ids[esc]
         m.upper_supervisor.act_on_escalation(e_ids, float(times.max()))
         m.agenda.schedule(Event.PATIENCE, times[esc] + m.settings.citizens.patience_h, e_ids)
-    give_up = ~esc
-    g_ids = ids[give_up]
+        give_up = ~esc
+        g_ids, g_t = ids[give_up], times[give_up]
+    else:
+        g_ids, g_t = ids, times
     if len(g_ids):
         m.departments.withdraw(g_ids[cs.status[g_ids] == Status.QUEUED], cs)
         cs.status[g_ids] = Status.ABANDONED
         cs.satisfied[g_ids] = 0
         m.population.learn(cs.citizen[g_ids], np.zeros(len(g_ids), bool), np.zeros(len(g_ids), bool),
                            cs.channel[g_ids])
-        persist(m, g_ids, times[give_up])
+        persist(m, g_ids, g_t)
 
 
 def _dismiss(m: GovernanceModel, ids: np.ndarray, esc: np.ndarray) -> np.ndarray:
