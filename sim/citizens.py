@@ -135,19 +135,20 @@ class Population:
             self.contacts = np.zeros((n, 0), dtype=np.int32)
             return
         # the same draws and operations as local = random < share, local_pick = start + ⌊random × size⌋,
-        # any_pick = integers(0, n), contacts = where(local, local_pick, any_pick), with fewer temporary
-        # (n, k) arrays (a large array's first use costs its pages, which at a million citizens is most of it)
+        # any_pick = integers(0, n), contacts = where(local, local_pick, any_pick), with fewer and smaller
+        # temporary (n, k) arrays (a large array's first use costs its pages, which at a million citizens is most
+        # of it): the picks are stored as int32 (rows below n < 2**31: the same values) as soon as they are made
         draws = rng.random((n, k))
         local = draws < local_share
         rng.random(out=draws)
         draws *= (self.count[self.region, 0] + self.count[self.region, 1])[:, None]
-        local_pick = draws.astype(np.int64)
+        local_pick = draws.astype(np.int32)  # truncation, as to int64: the values are below n
         del draws
-        local_pick += self.offset[self.region, 0][:, None]
-        contacts = rng.integers(0, n, size=(n, k))
+        local_pick += self.offset[self.region, 0].astype(np.int32)[:, None]
+        contacts = rng.integers(0, n, size=(n, k)).astype(np.int32)
         np.copyto(contacts, local_pick, where=local)
         del local_pick
-        self.contacts = contacts.astype(np.int32)
+        self.contacts = contacts
 
     # ------------------------------------------------------------------------------------ memory
     REBASE_EXPONENT = 300.0  # rebase the running sums' reference time when (now − t_ref)/τ exceeds this
