@@ -140,6 +140,8 @@ class CaseStore:
         for f, dtype, _ in _COLUMNS:
             setattr(self, f, _column(self.capacity, dtype))
         self.first_open = 0  # every case before this index is final
+        self._open = np.zeros(0, dtype=np.intp)  # open_ids: the cases open at its last call
+        self._scanned = 0  # open_ids: the rows it has read (before this index)
         self.released = 0  # rows before this index are released (see release)
         self._filled = 0  # rows before this index hold a case or the columns' defaults (>= n)
 
@@ -216,16 +218,26 @@ class CaseStore:
         return lo + int(np.searchsorted(self.created[lo: self.n], t))
 
     def open_ids(self) -> np.ndarray:
-        """Ids of cases not yet final (closed or abandoned)."""
-        st = self.status[self.first_open: self.n]
-        final = st >= Status.CLOSED
-        # advance the watermark past the leading run of final cases
-        if len(st) and final[0]:
-            lead = np.argmin(final) if not final.all() else len(final)
-            self.first_open += int(lead)
-            st = st[lead:]
-            final = final[lead:]
-        return (~final).nonzero()[0] + self.first_open
+        """Ids of cases not yet final (closed or abandoned), in order (a new array).
+
+        A final case stays final (cases only move forward to a final status), so only the cases open at the
+        previous call (kept, ``_open``) and the rows added since (from ``_scanned``) are read, rather than every row
+        from the watermark ``first_open`` on (which a single old open case holds back). The watermark moves to
+        the first open case (or past the last case)."""
+        n = self.n
+        st = self.status
+        kept = self._open
+        if len(kept):
+            kept = kept[st[kept] < Status.CLOSED]
+        lo = self._scanned
+        new = np.flatnonzero(st[lo:n] < Status.CLOSED)
+        if lo:
+            new += lo
+        ids = np.concatenate([kept, new]) if len(kept) else new
+        self._open = ids
+        self._scanned = n
+        self.first_open = int(ids[0]) if len(ids) else n
+        return ids.copy()
 
 
 class Agenda:

@@ -135,19 +135,20 @@ class Population:
             self.contacts = np.zeros((n, 0), dtype=np.int32)
             return
         # the same draws and operations as local = random < share, local_pick = start + ⌊random × size⌋,
-        # any_pick = integers(0, n), contacts = where(local, local_pick, any_pick), with fewer temporary
-        # (n, k) arrays (a large array's first use costs its pages, which at a million citizens is most of it)
+        # any_pick = integers(0, n), contacts = where(local, local_pick, any_pick), with fewer and smaller
+        # temporary (n, k) arrays (a large array's first use costs its pages, which at a million citizens is most
+        # of it): the picks are stored as int32 (rows below n < 2**31: the same values) as soon as they are made
         draws = rng.random((n, k))
         local = draws < local_share
         rng.random(out=draws)
         draws *= (self.count[self.region, 0] + self.count[self.region, 1])[:, None]
-        local_pick = draws.astype(np.int64)
+        local_pick = draws.astype(np.int32)  # truncation, as to int64: the values are below n
         del draws
-        local_pick += self.offset[self.region, 0][:, None]
-        contacts = rng.integers(0, n, size=(n, k))
+        local_pick += self.offset[self.region, 0].astype(np.int32)[:, None]
+        contacts = rng.integers(0, n, size=(n, k)).astype(np.int32)
         np.copyto(contacts, local_pick, where=local)
         del local_pick
-        self.contacts = contacts.astype(np.int32)
+        self.contacts = contacts
 
     # ------------------------------------------------------------------------------------ memory
     REBASE_EXPONENT = 300.0  # rebase the running sums' reference time when (now − t_ref)/τ exceeds this
@@ -299,6 +300,10 @@ class Population:
         # utilities: −cost of each open channel (online needs digital access), plus stickiness to the channel
         # that last satisfied; one table row per (digital access, last good channel)
         table, reachable, all_reachable = self._channel_table()
+        kern = self.model.kernels
+        if all_reachable and kern.COMPILED:  # the same operations, element by element in a kernel
+            return kern.channel_choice(who, self.digital, self.last_good_channel, table, c.channel_choice_scale,
+                                       gumbel_noise(rng, (n, 3)))
         row = 4 * self.digital[who] + self.last_good_channel[who] + 1
         util = table[row]  # a new array: scaled and noised in place
         util /= c.channel_choice_scale
@@ -320,7 +325,8 @@ class Population:
         if costs is None or costs[0] is not c:
             costs = self._report_costs = (c, np.array([c.channel_cost_online, c.channel_cost_hotline,
                                                        c.channel_cost_offline]))
-        if len(who) <= self.FEW:
+        compiled = self.model.kernels.COMPILED
+        if len(who) <= self.FEW and not compiled:
             # a few requesters: Python floats where the arrays below make one numpy call per operation on a few
             # elements; the same operations in the same order (IEEE arithmetic; np.exp on arrays as there)
             tau = self.tau_h
@@ -337,6 +343,13 @@ class Population:
                     u, self.trust0[who].tolist(), self.trust[who].tolist(), decay, strict=True)]
             noise = c.report_noise
             z = np.array([-x / noise for x in u])
+        elif compiled:  # the same operations, element by element in kernels around np.exp
+            kern = self.model.kernels
+            decay = kern.decay_args(who, self.t_set, now, self.tau_h)
+            np.exp(decay, out=decay)
+            z = kern.report_exponents(who, severity, channel, costs[1], decay, c.report_threshold,
+                                      c.report_trust_weight, c.report_noise, self.efficacy, self.efficacy0,
+                                      self.trust, self.trust0)
         else:
             cost = costs[1][channel]
             decay = self._decay(who, now)  # as in efficacy_at and trust_at, computed once for both
@@ -354,6 +367,29 @@ class Population:
         m = self.model
         c = m.settings.citizens
         cs = m.cases
+        kern = m.kernels
+        if kern.COMPILED:  # the same operations, element by element in kernels around np.exp
+            timely = kern.judge_args(cases, now, cs.created, 2.0 * c.expected_response_h)
+            np.exp(timely, out=timely)
+            noise = rng.logistic(0.0, c.satisfaction_noise, len(cases))
+            return kern.judge_scores(cases, timely, noise, cs.true_resolved, cs.perfunctory,
+                                     c.satisfaction_resolved_weight, c.satisfaction_reply_weight,
+                                     c.satisfaction_timeliness_weight, c.satisfaction_perfunctory_penalty,
+                                     c.satisfaction_threshold)
+        if len(cases) <= 8:
+            # a few cases (up to 8: more cost as much as the arrays): Python floats where the arrays below make one numpy call per operation on a few
+            # elements; the same operations in the same order (IEEE arithmetic; np.exp on an array as there)
+            scale = 2.0 * c.expected_response_h
+            timely = np.exp(np.array([-(d if (d >= 0.0 or d != d) else 0.0) / scale  # np.maximum(elapsed, 0)
+                                      for d in [a - b for a, b in zip(now.tolist(), cs.created[cases].tolist(),
+                                                                      strict=True)]])).tolist()
+            wr, wa = c.satisfaction_resolved_weight, c.satisfaction_reply_weight
+            wt, wp = c.satisfaction_timeliness_weight, c.satisfaction_perfunctory_penalty
+            noise = rng.logistic(0.0, c.satisfaction_noise, len(cases)).tolist()
+            thr = c.satisfaction_threshold
+            return np.array([wr * float(s) + wa * float(not p and not s) + wt * g - wp * float(p) + e > thr
+                             for s, p, g, e in zip(cs.true_resolved[cases].tolist(), cs.perfunctory[cases].tolist(),
+                                                   timely, noise, strict=True)], dtype=bool)
         elapsed = np.maximum(now - cs.created[cases], 0.0)
         timely = np.exp(-elapsed / (2.0 * c.expected_response_h))
         perf = cs.perfunctory[cases]
@@ -374,6 +410,14 @@ class Population:
         c = m.settings.citizens
         cs = m.cases
         who = cs.citizen[cases]
+        kern = m.kernels
+        if kern.COMPILED:  # the same operations, element by element in kernels around np.exp
+            decay = kern.decay_args(who, self.t_set, self._now(now), self.tau_h)
+            np.exp(decay, out=decay)
+            noise = rng.logistic(0.0, c.escalation_noise, len(cases))
+            return kern.escalate_decide(cases, who, decay, noise, m.demand.category_severity, cs.category, cs.tattle,
+                                        cs.collective, self.trust, self.trust0, c.escalation_threshold,
+                                        c.threat_escalation_shift, c.escalation_cost)
         grievance = m.demand.category_severity[cs.category[cases]] * (1.0 - self.trust_at(who, self._now(now)))
         threshold = c.escalation_threshold - c.threat_escalation_shift * (cs.tattle[cases] | cs.collective[cases])
         return grievance - c.escalation_cost + rng.logistic(0.0, c.escalation_noise, len(cases)) > threshold
@@ -393,7 +437,8 @@ class Population:
         """Move trust and efficacy toward the outcome (after relaxing them to ``now``, hours; default: the
         model's clock); remember a channel that worked. Up to :attr:`FEW` outcomes of distinct people are
         worked out in Python floats (:meth:`_learn_one`, :meth:`_learn_few`: the same operations, the same
-        results), more with one numpy call per step (:meth:`_learn_distinct` when the people are distinct)."""
+        results), more with one numpy call per step (:meth:`_learn_distinct` when the people are distinct, which
+        with the compiled kernels also takes from two to :attr:`FEW` outcomes)."""
         c = self.model.settings.citizens
         if len(who) == 0:
             return
@@ -405,7 +450,11 @@ class Population:
         if len(who) <= self.FEW:
             wl = who.tolist()
             if len(set(wl)) == len(wl):  # one outcome per person
-                self._learn_few(who, wl, satisfied, resolved, channel, now)
+                if self.model.kernels.COMPILED:  # its kernels cost less than the Python floats
+                    perm = np.array(sorted(range(len(wl)), key=wl.__getitem__))  # as np.argsort(who): distinct
+                    self._learn_distinct(who, perm, satisfied, resolved, channel, now)
+                else:
+                    self._learn_few(who, wl, satisfied, resolved, channel, now)
                 self.changed.append(who)
                 return
         if len(who) <= self.n // self.DISTINCT_SORT_SHARE:  # (else _distinct marks flags rather than sorting)
@@ -439,6 +488,16 @@ class Population:
         values, in the order of ``who`` instead of the sorted rows (each person's values alone; no ``np.add.at``
         needed), and the running sums taken over the rows in sorted order as there."""
         c = self.model.settings.citizens
+        kern = self.model.kernels
+        if kern.COMPILED:  # the same operations, element by element in two kernels around np.exp
+            t, f = kern.bring_up_args(who, self.t_set, now, self.tau_h)
+            np.exp(f, out=f)
+            d_t, d_e = kern.learn_distinct(who, f, t, satisfied, resolved, c.trust_learning_rate,
+                                           c.efficacy_learning_rate, self.trust, self.trust0, self.efficacy,
+                                           self.efficacy0, self.t_set, self.trust_change, self.last_good_channel,
+                                           channel)
+            self._account(t[perm], d_t[perm], d_e[perm])
+            return
         # _bring_up
         t_prev = self.t_set[who]
         t = np.maximum(t_prev, now)
@@ -499,41 +558,53 @@ class Population:
                    channel: np.ndarray, now: float) -> None:
         """:meth:`learn` for a few outcomes of distinct people (``wl``: ``who`` as a list), in Python floats
         where the array version makes one numpy call per step: the same operations in the same order (IEEE
-        arithmetic; ``np.exp`` and the running sums (:func:`_weighted_sum`) on arrays as there, the sums over the rows in
-        sorted order)."""
+        arithmetic; ``np.exp`` and the running sums (:func:`_weighted_sum`) on arrays as there, the sums over the
+        rows in sorted order). One ``np.exp`` call takes both the relaxation factors and the running sums'
+        weights (an element's exp does not depend on the others in its array)."""
         c = self.model.settings.citizens
         tau = self.tau_h
-        ts = self.t_set[who].tolist()
+        k = len(wl)
+        trust, efficacy, t_set = self.trust, self.efficacy, self.t_set
+        ts = t_set[who].tolist()
         t = [a if (a > now or a != a) else now for a in ts]  # np.maximum(t_set, now)
-        f = np.exp(np.array([-(b - a) / tau for b, a in zip(t, ts, strict=True)])).tolist()
-        t_old = [b + (v - b) * g for b, v, g in zip(self.trust0[who].tolist(), self.trust[who].tolist(), f,
-                                                     strict=True)]
-        e_old = [b + (v - b) * g for b, v, g in zip(self.efficacy0[who].tolist(), self.efficacy[who].tolist(), f,
-                                                     strict=True)]
-        lr, elr = c.trust_learning_rate, c.efficacy_learning_rate
-        sat = satisfied.tolist()
-        dt = [lr * (float(x) - v) for x, v in zip(sat, t_old, strict=True)]
-        t_new = [_clip01(v + d) for v, d in zip(t_old, dt, strict=True)]
-        e_new = [_clip01(v + elr * (float(x) - v)) for x, v in zip(resolved.tolist(), e_old, strict=True)]
-        self.trust[who] = t_new
-        self.efficacy[who] = e_new
-        self.t_set[who] = t
-        self.trust_change[who] += np.array(dt)
-        # _account over the rows in sorted order (the order of the array version's distinct rows)
-        order = sorted(range(len(wl)), key=wl.__getitem__)
+        # _account's exponents, over the rows in sorted order (the order of the array version's distinct rows)
+        order = sorted(range(k), key=wl.__getitem__)
         t_ref = self._t_ref
         x = [(t[i] - t_ref) / tau for i in order]
-        if max(x) > self.REBASE_EXPONENT and all(v == v for v in x):  # as the array's max (NaN if any is)
+        rebase = max(x) > self.REBASE_EXPONENT and all(v == v for v in x)  # as the array's max (NaN if any is)
+        args = [-(b - a) / tau for b, a in zip(t, ts, strict=True)]
+        if not rebase:
+            args += x
+        e = np.exp(np.array(args)).tolist()
+        t_old = [b + (v - b) * g for b, v, g in zip(self.trust0[who].tolist(), trust[who].tolist(), e,
+                                                     strict=False)]
+        e_old = [b + (v - b) * g for b, v, g in zip(self.efficacy0[who].tolist(), efficacy[who].tolist(), e,
+                                                     strict=False)]
+        lr, elr = c.trust_learning_rate, c.efficacy_learning_rate
+        sat = satisfied.tolist()
+        dt = [lr * (float(s) - v) for s, v in zip(sat, t_old, strict=True)]
+        t_new = [_clip01(v + d) for v, d in zip(t_old, dt, strict=True)]
+        e_new = [_clip01(v + elr * (float(s) - v)) for s, v in zip(resolved.tolist(), e_old, strict=True)]
+        tc = self.trust_change
+        for r, a, b, tt, d in zip(wl, t_new, e_new, t, dt, strict=True):  # who are distinct: element by element
+            trust[r] = a
+            efficacy[r] = b
+            t_set[r] = tt
+            tc[r] += d
+        if rebase:
             self._rebase()
         else:
-            w = np.exp(np.array(x))
-            self._s_trust += _weighted_sum(np.array([t_new[i] - t_old[i] for i in order]), w)
-            self._s_efficacy += _weighted_sum(np.array([e_new[i] - e_old[i] for i in order]), w)
+            ow = list(zip(order, e[k:], strict=True))
+            self._s_trust += float(np.add.reduce(np.array([(t_new[i] - t_old[i]) * g for i, g in ow])))
+            self._s_efficacy += float(np.add.reduce(np.array([(e_new[i] - e_old[i]) * g for i, g in ow])))
         if all(sat):  # every outcome good (who are distinct): the channels without a selection
             self.last_good_channel[who] = channel
         elif any(sat):
-            good = satisfied.astype(bool)
-            self.last_good_channel[who[good]] = channel[good]
+            cl = channel.tolist()
+            lgc = self.last_good_channel
+            for r, s, ch in zip(wl, sat, cl, strict=True):
+                if s:
+                    lgc[r] = ch
 
     def spread_trust(self, now: float | None = None) -> None:
         """Once a day: each contact of someone whose trust changed today moves by a share of that change
@@ -556,9 +627,14 @@ class Population:
             shift = np.repeat(delta * c.social_influence / k, k)
             rows = self._distinct(listeners)
             # as _bring_up, then np.add.at and the clip, in one kernel (sim.kernels; same operations, same order)
-            t_prev = self.t_set[rows]
-            t_set = np.maximum(t_prev, now)
-            f = np.exp(-(t_set - t_prev) / self.tau_h)
+            kern = self.model.kernels
+            if kern.COMPILED:
+                t_set, f = kern.bring_up_args(rows, self.t_set, now, self.tau_h)
+                np.exp(f, out=f)
+            else:
+                t_prev = self.t_set[rows]
+                t_set = np.maximum(t_prev, now)
+                f = np.exp(-(t_set - t_prev) / self.tau_h)
             t_old, t_new = self.model.kernels.relax_and_shift(rows, t_set, f, self.trust, self.trust0,
                                                               self.efficacy, self.efficacy0, self.t_set,
                                                               listeners, shift)

@@ -645,3 +645,168 @@ def agenda_min_id(kind, table, b_id, b_next, b_fill):
                     low = b_id[b, j]
             b = b_next[b]
     return low
+
+
+# ------------------------------------------------------------------- citizens' learning and reporting
+# (sim.citizens uses these through the compiled copy only; the plain copy's runs keep their numpy calls, which
+# do the same operations in the same order. np.exp stays a numpy call between them: these kernels prepare its
+# arguments and take its values.)
+@jit
+def _clip01(v: float) -> float:
+    """``v`` clipped to 0–1 as ``np.minimum(1, np.maximum(0, v))`` does it (−0.0 and NaN kept)."""
+    if v < 0.0:
+        return 0.0
+    if v > 1.0:
+        return 1.0
+    return v
+
+
+@jit
+def bring_up_args(who, t_set, now, tau):
+    """For the rows ``who``: the hour they are brought up to, max(t_set, ``now``) as ``np.maximum``, and the
+    exponent −(that − t_set)/τ of their relaxation factor (:meth:`Population._bring_up`)."""
+    n = len(who)
+    t = np.empty(n)
+    arg = np.empty(n)
+    for i in range(n):
+        tp = t_set[who[i]]
+        v = tp if (tp > now or tp != tp) else now
+        t[i] = v
+        arg[i] = -(v - tp) / tau
+    return t, arg
+
+
+@jit
+def learn_distinct(who, f, t, satisfied, resolved, lr, elr, trust, trust0, efficacy, efficacy0, t_set,
+                   trust_change, last_good_channel, channel):
+    """:meth:`Population._learn_distinct` after the relaxation factors ``f`` (rows ``who`` distinct; ``t`` the
+    hours they are brought up to): relax, learn the outcome (``lr``, ``elr``), clip, store, add the trust
+    change to today's, remember a channel that satisfied. Returns the changes of the stored trust and efficacy
+    (new − relaxed), for the running sums."""
+    n = len(who)
+    d_t = np.empty(n)
+    d_e = np.empty(n)
+    for i in range(n):
+        r = who[i]
+        b = trust0[r]
+        t_old = b + (trust[r] - b) * f[i]
+        b = efficacy0[r]
+        e_old = b + (efficacy[r] - b) * f[i]
+        dt = lr * ((1.0 if satisfied[i] else 0.0) - t_old)
+        t_new = _clip01(t_old + dt)
+        e_new = _clip01(e_old + elr * ((1.0 if resolved[i] else 0.0) - e_old))
+        trust[r] = t_new
+        efficacy[r] = e_new
+        t_set[r] = t[i]
+        trust_change[r] += dt
+        d_t[i] = t_new - t_old
+        d_e[i] = e_new - e_old
+        if satisfied[i]:
+            last_good_channel[r] = channel[i]
+    return d_t, d_e
+
+
+@jit
+def decay_args(who, t_set, now, tau):
+    """For the rows ``who``: the exponent −max(``now`` − t_set, 0)/τ of their relaxation factor
+    (:meth:`Population._decay`)."""
+    n = len(who)
+    arg = np.empty(n)
+    for i in range(n):
+        d = now - t_set[who[i]]
+        if not (d >= 0.0 or d != d):  # np.maximum(d, 0.0)
+            d = 0.0
+        arg[i] = -d / tau
+    return arg
+
+
+@jit
+def report_exponents(who, severity, channel, cost, decay, threshold, trust_weight, noise, efficacy, efficacy0,
+                     trust, trust0):
+    """:meth:`Population.report`'s exponents z = −u/``noise`` of the rule's utilities u =
+    severity × efficacy − cost[channel] − ``threshold`` (+ ``trust_weight`` × (trust − 0.5) when it is not 0),
+    trust and efficacy relaxed by ``decay``."""
+    n = len(who)
+    z = np.empty(n)
+    for i in range(n):
+        r = who[i]
+        b = efficacy0[r]
+        u = severity[i] * (b + (efficacy[r] - b) * decay[i]) - cost[channel[i]] - threshold
+        if trust_weight != 0.0:
+            b = trust0[r]
+            u = u + trust_weight * ((b + (trust[r] - b) * decay[i]) - 0.5)
+        z[i] = -u / noise
+    return z
+
+
+@jit
+def channel_choice(who, digital, last_good_channel, table, scale, gumbel):
+    """:meth:`Population.choose_channel`'s logit choice: for each requester ``who``, of the utilities in its row
+    ``4 × digital + last_good_channel + 1`` of ``table``, the channel (int8) with the largest
+    utility / ``scale`` + ``gumbel`` (the first of equals, or the first NaN, as ``argmax``)."""
+    n = len(who)
+    out = np.empty(n, dtype=np.int8)
+    k = table.shape[1]
+    for i in range(n):
+        w = who[i]
+        r = (4 if digital[w] else 0) + last_good_channel[w] + 1
+        best = 0
+        bv = table[r, 0] / scale + gumbel[i, 0]
+        if bv == bv:
+            for j in range(1, k):
+                v = table[r, j] / scale + gumbel[i, j]
+                if v != v:
+                    best = j
+                    break
+                if v > bv:
+                    best = j
+                    bv = v
+        out[i] = best
+    return out
+
+
+@jit
+def judge_args(cases, now, created, scale):
+    """For :meth:`Population.judge`: the exponents −max(``now`` − created, 0)/``scale`` of the cases' timeliness."""
+    n = len(cases)
+    arg = np.empty(n)
+    for i in range(n):
+        d = now[i] - created[cases[i]]
+        if not (d >= 0.0 or d != d):  # np.maximum(d, 0.0)
+            d = 0.0
+        arg[i] = -d / scale
+    return arg
+
+
+@jit
+def judge_scores(cases, timely, noise, true_resolved, perfunctory, w_resolved, w_reply, w_timely, w_perf,
+                 threshold):
+    """:meth:`Population.judge`'s satisfaction: the score of each case (solved, answered, timely, perfunctory,
+    plus ``noise``) above ``threshold``."""
+    n = len(cases)
+    out = np.empty(n, dtype=np.bool_)
+    for i in range(n):
+        c = cases[i]
+        solved = true_resolved[c]
+        perf = perfunctory[c]
+        score = (w_resolved * (1.0 if solved else 0.0) + w_reply * (1.0 if (not perf and not solved) else 0.0)
+                 + w_timely * timely[i] - w_perf * (1.0 if perf else 0.0) + noise[i])
+        out[i] = score > threshold
+    return out
+
+
+@jit
+def escalate_decide(cases, who, decay, noise, severity, category, tattle, collective, trust, trust0, threshold,
+                    shift, cost):
+    """:meth:`Population.escalate`'s rule: grievance = severity × (1 − trust relaxed by ``decay``), less
+    ``cost``, plus ``noise``, above ``threshold`` (less ``shift`` after a threat)."""
+    n = len(cases)
+    out = np.empty(n, dtype=np.bool_)
+    for i in range(n):
+        c = cases[i]
+        w = who[i]
+        b = trust0[w]
+        g = severity[category[c]] * (1.0 - (b + (trust[w] - b) * decay[i]))
+        th = threshold - shift * (1.0 if (tattle[c] or collective[c]) else 0.0)
+        out[i] = g - cost + noise[i] > th
+    return out

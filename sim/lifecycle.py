@@ -152,13 +152,15 @@ def arrive(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
         h_ids, h_t = ids, times
     arrived = cs.dept_arrival[h_ids]
     cs.dept_arrival[h_ids] = np.where(np.isnan(arrived), h_t, arrived)
-    choose(m, ids, times)
+    choose(m, ids, times, relay=relay)
 
 
-def choose(m: GovernanceModel, ids: np.ndarray, times: np.ndarray, pressure: float = 0.0) -> None:
+def choose(m: GovernanceModel, ids: np.ndarray, times: np.ndarray, pressure: float = 0.0,
+           relay: np.ndarray | None = None) -> None:
     """``IN_TRANSIT`` or ``NEGLECTED`` → what the department chooses (:meth:`ActionChoice.decide`):
     :func:`take_up` (proper or perfunctory), ``NEGLECTED`` (sit), or :func:`bounce`. Under a mandate the
-    department may sign for the case at once (first response at the next working time)."""
+    department may sign for the case at once (first response at the next working time). ``relay``: whether
+    each case's holder is a relay, when the caller has looked it up."""
     if len(ids) == 0:
         return
     cs = m.cases
@@ -167,7 +169,9 @@ def choose(m: GovernanceModel, ids: np.ndarray, times: np.ndarray, pressure: flo
     mandate = m.levers.mandate
     b = action == Action.BOUNCE
     if mandate.earlier is not None or mandate.active:  # else no case is under a mandate: nobody signs
-        stay = ~b & ~m.departments.relay[cs.dept[ids]]  # a relay never signs for a case
+        if relay is None:
+            relay = m.departments.relay[cs.dept[ids]]
+        stay = ~b & ~relay  # a relay never signs for a case
         sign = np.zeros(len(ids), bool)
         sign[stay] = m.choice.sign_now(ids[stay], m.rng_mandate)
         if sign.any():
@@ -175,35 +179,67 @@ def choose(m: GovernanceModel, ids: np.ndarray, times: np.ndarray, pressure: flo
             when = times[sign] if m.dept_always_open else m.calendar.next_open_fast(times[sign])
             first = cs.first_response[s_ids]
             cs.first_response[s_ids] = np.where(np.isnan(first), when, first)
-    cs.status[ids[action == Action.SIT]] = Status.NEGLECTED
-    work = action <= Action.PERFUNCTORY  # PROPER or PERFUNCTORY (decide chooses no NONE)
-    take_up(m, ids[work], times[work], action[work] == Action.PERFUNCTORY)
-    if b.any():
-        bounce(m, ids[b], times[b])
+    if len(ids) == 1:  # one case: its action says where it goes
+        a = int(action[0])
+        if a == Action.SIT:
+            cs.status[ids] = Status.NEGLECTED
+        elif a == Action.BOUNCE:
+            bounce(m, ids, times)
+        elif a == Action.PERFUNCTORY:
+            _reply_perfunctorily(m, ids, times)
+        else:
+            _queue_up(m, ids, times)
+        return
+    # the cases grouped by action (a stable sort: each group in the order given); PROPER or PERFUNCTORY are taken
+    # up (decide chooses no NONE)
+    order = np.argsort(action, kind="stable")
+    _, n_proper, n_perf, n_sit, n_bounce = np.bincount(action, minlength=len(Action)).tolist()
+    ids, times = ids[order], times[order]
+    a, b = n_proper + n_perf, n_proper + n_perf + n_sit
+    if n_sit:
+        cs.status[ids[a:b]] = Status.NEGLECTED
+    if n_perf:
+        _reply_perfunctorily(m, ids[n_proper:a], times[n_proper:a])
+    if n_proper:
+        _queue_up(m, ids[:n_proper], times[:n_proper])
+    if n_bounce:
+        bounce(m, ids[b:], times[b:])
 
 
 def take_up(m: GovernanceModel, ids: np.ndarray, times: np.ndarray, perf: np.ndarray) -> None:
     """``IN_TRANSIT`` or ``NEGLECTED`` → ``QUEUED`` (proper handling), or ``IN_SERVICE`` for a perfunctory
-    reply (first response at the next working time; a ``REPLY`` after ``perfunctory_reply_h``)."""
+    reply (first response at the next working time; a ``REPLY`` after ``perfunctory_reply_h``): the cases
+    ``perf`` first (:func:`_reply_perfunctorily`), then the others (:func:`_queue_up`)."""
     if len(ids) == 0:
         return
-    cs = m.cases
     p_ids = ids[perf]
     if len(p_ids):
-        t = times[perf]
-        t_sign = t if m.dept_always_open else m.calendar.next_open_fast(t)
-        cs.perfunctory[p_ids] = True
-        first = cs.first_response[p_ids]
-        cs.first_response[p_ids] = np.where(np.isnan(first), t_sign, first)
-        cs.status[p_ids] = Status.IN_SERVICE
-        reply_h = m.settings.departments.perfunctory_reply_h
-        m.ledger.work("departments", reply_h * len(p_ids), float(t_sign[0]))
-        m.agenda.schedule(Event.REPLY, t_sign + reply_h, p_ids)
-    q_ids, q_t = (ids[~perf], times[~perf]) if len(p_ids) else (ids, times)
-    if len(q_ids):
-        cs.perfunctory[q_ids] = False
-        cs.status[q_ids] = Status.QUEUED
-        m.departments.enqueue(q_ids, q_t, cs)
+        _reply_perfunctorily(m, p_ids, times[perf])
+        ids, times = ids[~perf], times[~perf]
+    if len(ids):
+        _queue_up(m, ids, times)
+
+
+def _reply_perfunctorily(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
+    """:func:`take_up` of cases (at least one) to be replied to perfunctorily: ``IN_SERVICE``, first response
+    at the next working time, a ``REPLY`` after ``perfunctory_reply_h``."""
+    cs = m.cases
+    t_sign = times if m.dept_always_open else m.calendar.next_open_fast(times)
+    cs.perfunctory[ids] = True
+    first = cs.first_response[ids]
+    cs.first_response[ids] = np.where(np.isnan(first), t_sign, first)
+    cs.status[ids] = Status.IN_SERVICE
+    reply_h = m.settings.departments.perfunctory_reply_h
+    m.ledger.work("departments", reply_h * len(ids), float(t_sign[0]))
+    m.agenda.schedule(Event.REPLY, t_sign + reply_h, ids)
+
+
+def _queue_up(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
+    """:func:`take_up` of cases (at least one) to be handled properly: ``QUEUED`` at their department."""
+    cs = m.cases
+    cs.perfunctory[ids] = False
+    cs.status[ids] = Status.QUEUED
+    m.departments.enqueue(ids, times, cs)
 
 
 def bounce(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
@@ -398,7 +434,13 @@ def judge(m: GovernanceModel, ids: np.ndarray, times: np.ndarray, callback: bool
     if rest.any():
         esc[rest] = pop.escalate(unsat[rest], rng)
         esc = _dismiss(m, unsat, esc)
-    final = ~_among(ids, unsat[reopen | esc])
+    gone = reopen | esc
+    if not gone.any():  # nobody reopened or escalated: every case closes
+        cs.status[ids] = Status.CLOSED
+        pop.learn(cs.citizen[ids], cs.satisfied[ids] == 1, cs.true_resolved[ids], cs.channel[ids])
+        persist(m, ids, times)
+        return
+    final = ~_among(ids, unsat[gone])
     f_ids = ids[final]
     cs.status[f_ids] = Status.CLOSED
     pop.learn(cs.citizen[f_ids], cs.satisfied[f_ids] == 1, cs.true_resolved[f_ids], cs.channel[f_ids])
@@ -456,15 +498,17 @@ def lose_patience(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> Non
         e_ids = ids[esc]
         m.upper_supervisor.act_on_escalation(e_ids, float(times.max()))
         m.agenda.schedule(Event.PATIENCE, times[esc] + m.settings.citizens.patience_h, e_ids)
-    give_up = ~esc
-    g_ids = ids[give_up]
+        give_up = ~esc
+        g_ids, g_t = ids[give_up], times[give_up]
+    else:
+        g_ids, g_t = ids, times
     if len(g_ids):
         m.departments.withdraw(g_ids[cs.status[g_ids] == Status.QUEUED], cs)
         cs.status[g_ids] = Status.ABANDONED
         cs.satisfied[g_ids] = 0
         m.population.learn(cs.citizen[g_ids], np.zeros(len(g_ids), bool), np.zeros(len(g_ids), bool),
                            cs.channel[g_ids])
-        persist(m, g_ids, times[give_up])
+        persist(m, g_ids, g_t)
 
 
 def _dismiss(m: GovernanceModel, ids: np.ndarray, esc: np.ndarray) -> np.ndarray:
@@ -511,17 +555,23 @@ def reconsider(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
     who = cs.citizen[ids]
     channel = pop.choose_channel(who, rng)
     ok = channel >= 0
-    ok[ok] = pop.report(who[ok], m.demand.category_severity[cs.category[ids[ok]]], channel[ok], rng)
-    ids, times, channel = ids[ok], times[ok], channel[ok]
-    if len(ids) == 0:
+    if ok.all():  # every owner has an open channel (the usual case): no selection
+        ok = pop.report(who, m.demand.category_severity[cs.category[ids]], channel, rng)
+    else:
+        ok[ok] = pop.report(who[ok], m.demand.category_severity[cs.category[ids[ok]]], channel[ok], rng)
+    if not ok.all():
+        ids, times, channel, who = ids[ok], times[ok], channel[ok], who[ok]
+    n = len(ids)
+    if n == 0:
         return
-    order = np.argsort(times, kind="stable")
-    ids, times, channel = ids[order], times[order], channel[order]
+    if n > 1 and (times[1:] < times[:-1]).any():  # (the agenda hands them out in order of time)
+        order = np.argsort(times, kind="stable")
+        ids, times, channel, who = ids[order], times[order], channel[order], who[order]
     # reported at the start of the next hour: this hour's intake has run (the platform takes the new report in
     # the next step), and case ids stay in order of creation (searches by time rely on it)
     times = np.floor(times) + 1.0
     new = m.demand.open_cases(
-        citizen=cs.citizen[ids], category=cs.category[ids], channel=channel, region=cs.region[ids],
+        citizen=who, category=cs.category[ids], channel=channel, region=cs.region[ids],
         enterprise=cs.enterprise[ids], urban=cs.urban[ids], created=times, consultation=cs.consultation[ids],
         tattle=cs.tattle[ids], collective=cs.collective[ids], repeat_of=ids,
         repeat_count=(cs.repeat_count[ids] + 1).astype(np.int8))
