@@ -220,10 +220,10 @@ class CaseStore:
     def open_ids(self) -> np.ndarray:
         """Ids of cases not yet final (closed or abandoned), in order (a new array).
 
-        A final case stays final (cases only move forward to a final status), so only the cases open at the
-        previous call (kept, ``_open``) and the rows added since (from ``_scanned``) are read, rather than every row
-        from the watermark ``first_open`` on (which a single old open case holds back). The watermark moves to
-        the first open case (or past the last case)."""
+        Only the cases open at the previous call (kept, ``_open``), those made open again since (:meth:`reopen`)
+        and the rows added since (from ``_scanned``) are read, rather than every row from the watermark
+        ``first_open`` on (which a single old open case holds back). The watermark moves to the first open case
+        (or past the last case)."""
         n = self.n
         st = self.status
         kept = self._open
@@ -238,6 +238,17 @@ class CaseStore:
         self._scanned = n
         self.first_open = int(ids[0]) if len(ids) else n
         return ids.copy()
+
+    def reopen(self, ids: np.ndarray) -> None:
+        """Final cases ``ids`` are made open again (an audit sends a closed case back): call before their status
+        changes, so that :meth:`open_ids` reads them again and the watermark ``first_open`` moves back to them."""
+        ids = np.asarray(ids, dtype=np.intp)
+        if len(ids) == 0:
+            return
+        seen = ids[ids < self._scanned]  # rows from _scanned on are read by the next open_ids anyway
+        if len(seen):
+            self._open = np.union1d(self._open, seen)
+        self.first_open = min(self.first_open, int(ids.min()))
 
 
 class Agenda:

@@ -472,6 +472,9 @@ def send_back(m: GovernanceModel, ids: np.ndarray, times: np.ndarray) -> None:
     if len(ids) == 0:
         return
     cs = m.cases
+    final = cs.status[ids] >= Status.CLOSED
+    if final.any():  # a closed case an audit found perfunctory: open again
+        cs.reopen(ids[final])
     cs.closed[ids] = np.nan
     cs.replied[ids] = np.nan
     cs.satisfied[ids] = -1

@@ -148,6 +148,40 @@ def test_open_ids_empty_store():
     assert cs.first_open == 0
 
 
+def test_a_final_case_made_open_again_is_read_again():
+    """An audit sends a closed case back: open_ids (which reads only the cases open at its last call and the
+    rows added since) must see it again, and the watermark must move back to it."""
+    cs = CaseStore()
+    cs.add(status=statuses(S.CLOSED, S.QUEUED, S.CLOSED, S.QUEUED))
+    assert cs.open_ids().tolist() == [1, 3]
+    cs.status[1] = S.CLOSED
+    assert cs.open_ids().tolist() == [3] and cs.first_open == 3
+    cs.reopen(np.array([2, 0]))
+    cs.status[[0, 2]] = S.IN_TRANSIT
+    assert cs.first_open == 0
+    assert cs.open_ids().tolist() == [0, 2, 3]
+    cs.add(status=statuses(S.CLOSED))
+    cs.status[4] = S.CLOSED
+    cs.reopen(np.array([4]))  # not yet read by open_ids: read with the new rows, once
+    cs.status[4] = S.QUEUED
+    assert cs.open_ids().tolist() == [0, 2, 3, 4]
+
+
+def test_sending_back_a_closed_case_opens_it_again():
+    from sim.lifecycle import send_back
+    from sim.model import GovernanceModel
+    from sim.scenario import Scenario
+
+    m = GovernanceModel(Scenario(), seed=1)
+    cs = m.cases
+    ids = cs.add(status=statuses(S.QUEUED, S.QUEUED), created=np.zeros(2), due=np.full(2, 48.0))
+    assert cs.open_ids().tolist() == ids.tolist()
+    cs.status[ids[0]] = S.CLOSED
+    assert cs.open_ids().tolist() == [ids[1]]
+    send_back(m, ids[:1], np.array([5.0]))
+    assert cs.open_ids().tolist() == ids.tolist() and cs.status[ids[0]] == S.IN_TRANSIT
+
+
 def test_open_ids_skip_final_statuses_and_watermark_moves_past_leading_run():
     cs = CaseStore()
     cs.add(status=statuses(S.CLOSED, S.ABANDONED, S.QUEUED, S.CLOSED, S.IN_SERVICE, S.AWAITING_CALLBACK))
