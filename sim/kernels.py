@@ -70,7 +70,66 @@ def _row_before(h: np.ndarray, i: int, j: int) -> bool:
 
 @jit
 def _push_row(h: np.ndarray, off: int, n: int, row: np.ndarray) -> int:
-    """Push ``row`` onto the heap ``h[off:off + n]``; returns the new length (capacity reserved beforehand)."""
+    """Push ``row`` onto the heap ``h[off:off + n]``; returns the new length (capacity reserved beforehand).
+    Rows are copied element by element (compiled, faster than through array views; the plain copy uses
+    :func:`_push_row_slices`)."""
+    pos = n
+    while pos > 0:
+        parent = (pos - 1) >> 1
+        p = off + parent
+        if _before(row[0], row[1], row[2], row[3], h[p, 0], h[p, 1], h[p, 2], h[p, 3]):
+            d = off + pos
+            for k in range(ROW):
+                h[d, k] = h[p, k]
+            pos = parent
+        else:
+            break
+    d = off + pos
+    for k in range(ROW):
+        h[d, k] = row[k]
+    return n + 1
+
+
+@jit
+def _pop_row(h: np.ndarray, off: int, n: int, out: np.ndarray) -> int:
+    """Pop the smallest row of the heap ``h[off:off + n]`` into ``out``; returns the new length.
+
+    The last row (``h[off + n - 1]`` before the pop) sifts down from the top; it is read where it lies (the
+    sift writes only rows before it), and copied once, to where it ends. Rows are copied element by element
+    (the plain copy uses :func:`_pop_row_slices`)."""
+    for k in range(ROW):
+        out[k] = h[off, k]
+    n -= 1
+    if n == 0:
+        return 0
+    e = off + n
+    l0, l1, l2, l3 = h[e, 0], h[e, 1], h[e, 2], h[e, 3]
+    pos = 0
+    while True:
+        child = 2 * pos + 1
+        if child >= n:
+            break
+        c = off + child
+        if child + 1 < n and _before(h[c + 1, 0], h[c + 1, 1], h[c + 1, 2], h[c + 1, 3], h[c, 0], h[c, 1], h[c, 2],
+                                     h[c, 3]):
+            child += 1
+            c += 1
+        if _before(h[c, 0], h[c, 1], h[c, 2], h[c, 3], l0, l1, l2, l3):
+            d = off + pos
+            for k in range(ROW):
+                h[d, k] = h[c, k]
+            pos = child
+        else:
+            break
+    d = off + pos
+    for k in range(ROW):
+        h[d, k] = h[e, k]
+    return n
+
+
+def _push_row_slices(h: np.ndarray, off: int, n: int, row: np.ndarray) -> int:
+    """:func:`_push_row` for the plain copy: the same moves, a row at a time (a Python loop over its elements
+    costs more)."""
     pos = n
     while pos > 0:
         parent = (pos - 1) >> 1
@@ -84,14 +143,14 @@ def _push_row(h: np.ndarray, off: int, n: int, row: np.ndarray) -> int:
     return n + 1
 
 
-@jit
-def _pop_row(h: np.ndarray, off: int, n: int, out: np.ndarray) -> int:
-    """Pop the smallest row of the heap ``h[off:off + n]`` into ``out``; returns the new length."""
+def _pop_row_slices(h: np.ndarray, off: int, n: int, out: np.ndarray) -> int:
+    """:func:`_pop_row` for the plain copy: the same moves, a row at a time."""
     out[:] = h[off, :]
     n -= 1
     if n == 0:
         return 0
-    last = h[off + n, :].copy()
+    e = off + n
+    l0, l1, l2, l3 = h[e, 0], h[e, 1], h[e, 2], h[e, 3]
     pos = 0
     while True:
         child = 2 * pos + 1
@@ -100,12 +159,12 @@ def _pop_row(h: np.ndarray, off: int, n: int, out: np.ndarray) -> int:
         if child + 1 < n and _row_before(h, off + child + 1, off + child):
             child += 1
         c = off + child
-        if _before(h[c, 0], h[c, 1], h[c, 2], h[c, 3], last[0], last[1], last[2], last[3]):
+        if _before(h[c, 0], h[c, 1], h[c, 2], h[c, 3], l0, l1, l2, l3):
             h[off + pos, :] = h[c, :]
             pos = child
         else:
             break
-    h[off + pos, :] = last
+    h[off + pos, :] = h[e, :]
     return n
 
 
@@ -197,6 +256,49 @@ def _pop_live(h, hoff, hlen, nlive, live_seq, q, top) -> bool:
 
 
 @jit
+def _take_best_arrival(q, tau, i, lo, na, a_case, a_time, a_work, a_k, a_boost, h, hoff, hlen, nlive, live_seq,
+                       key_boost, seq, row, top) -> bool:
+    """With nobody waiting in queue ``q``: what pushing the arrivals ``i, i + 1, …`` that have arrived by ``tau``
+    (at least one) and popping the best would do, without the heap round trip for the best one. It gets its
+    join order and its ``key_boost`` and goes to ``top`` (not waiting); the others join the line, in order.
+    Only when none of these cases is waiting anywhere, none is listed twice and every key is a number (then
+    returns True; otherwise changes nothing and returns False: the heap's round trip handles them)."""
+    k = i
+    b = i
+    ok = True
+    while k < na and a_time[lo + k] <= tau:
+        j = lo + k
+        case = a_case[j]
+        if live_seq[case] != 0 or not (a_k[j, 0] == a_k[j, 0] and a_k[j, 1] == a_k[j, 1] and a_k[j, 2] == a_k[j, 2]):
+            ok = False  # (a key that is not a number is not ordered as the heap would order it)
+            break
+        live_seq[case] = -1  # seen (a case listed twice finds it)
+        if k > b:
+            bb = lo + b
+            if _before(a_k[j, 0], a_k[j, 1], a_k[j, 2], 0.0, a_k[bb, 0], a_k[bb, 1], a_k[bb, 2], 0.0):
+                b = k
+        k += 1
+    for m in range(i, k):
+        live_seq[a_case[lo + m]] = 0
+    if not ok:
+        return False
+    for m in range(i, k):
+        j = lo + m
+        if m == b:
+            seq[0] += 1
+            key_boost[a_case[j]] = a_boost[j]
+            top[0], top[1], top[2] = a_k[j, 0], a_k[j, 1], a_k[j, 2]
+            top[3] = seq[0]
+            top[4] = a_case[j]
+            top[5] = a_time[j]
+            top[6] = a_work[j]
+        else:
+            _push_case(h, hoff, hlen, nlive, live_seq, key_boost, seq, q, a_case[j], a_time[j], a_work[j],
+                       a_k[j, 0], a_k[j, 1], a_k[j, 2], a_boost[j], row)
+    return True
+
+
+@jit
 def _event_loop(q, t_end, lo, na, a_case, a_time, a_work, a_k, a_boost, c, fo, free, h, hoff, hlen, nlive,
                 blocked, live_seq, key_boost, seq, always_open, open_hour, next_open_hour, out_case, out_start,
                 out_done, n_out, row, top):
@@ -215,13 +317,18 @@ def _event_loop(q, t_end, lo, na, a_case, a_time, a_work, a_k, a_boost, c, fo, f
         if tau >= t_end:
             blocked[q] = tau
             break
-        while i < na and a_time[lo + i] <= tau:
-            j = lo + i
-            _push_case(h, hoff, hlen, nlive, live_seq, key_boost, seq, q, a_case[j], a_time[j], a_work[j],
-                       a_k[j, 0], a_k[j, 1], a_k[j, 2], a_boost[j], row)
-            i += 1
-        if not _pop_live(h, hoff, hlen, nlive, live_seq, q, top):
-            continue
+        if nlive[q] == 0 and _take_best_arrival(q, tau, i, lo, na, a_case, a_time, a_work, a_k, a_boost, h,
+                                                 hoff, hlen, nlive, live_seq, key_boost, seq, row, top):
+            while i < na and a_time[lo + i] <= tau:
+                i += 1
+        else:
+            while i < na and a_time[lo + i] <= tau:
+                j = lo + i
+                _push_case(h, hoff, hlen, nlive, live_seq, key_boost, seq, q, a_case[j], a_time[j], a_work[j],
+                           a_k[j, 0], a_k[j, 1], a_k[j, 2], a_boost[j], row)
+                i += 1
+            if not _pop_live(h, hoff, hlen, nlive, live_seq, q, top):
+                continue
         case = int(top[CASE])
         arrival = top[ARRIVAL]
         start = tau if tau >= arrival else arrival
@@ -303,13 +410,63 @@ def advance_all(t_end, active, a_off, a_case, a_time, a_work, a_k, a_boost, serv
 
 
 @jit
+def _arrival_order(q, cases, times, n_queues, counts):
+    """The order of arrivals sorted by (queue, time, case), ties in the order given, as three stable sorts
+    (by case, by time, by queue) would give it; ``counts`` gets each queue's number of arrivals.
+
+    Placed by queue (a counting sort, in the order given), then each queue's block sorted by (time, case): an
+    insertion sort, after a stable sort by time for a block of more than 32 (the insertion sort then only
+    moves cases within runs of equal times). With a time that is not a number, the three sorts themselves."""
+    n = len(cases)
+    for j in range(n):
+        if times[j] != times[j]:
+            order = np.argsort(cases, kind="mergesort")
+            order = order[np.argsort(times[order], kind="mergesort")]
+            order = order[np.argsort(q[order], kind="mergesort")]
+            for jj in range(n):
+                counts[q[jj]] += 1
+            return order
+    for j in range(n):
+        counts[q[j]] += 1
+    nxt = np.empty(n_queues, dtype=np.int64)
+    pos = 0
+    for qq in range(n_queues):
+        nxt[qq] = pos
+        pos += counts[qq]
+    order = np.empty(n, dtype=np.int64)
+    for j in range(n):
+        qq = q[j]
+        order[nxt[qq]] = j
+        nxt[qq] += 1
+    lo = 0
+    while lo < n:
+        hi = nxt[q[order[lo]]]  # the end of this queue's block
+        if hi - lo > 32:
+            block = order[lo:hi].copy()
+            order[lo:hi] = block[np.argsort(times[block], kind="mergesort")]
+        for k in range(lo + 1, hi):
+            x = order[k]
+            tx, cx = times[x], cases[x]
+            i = k - 1
+            while i >= lo:
+                y = order[i]
+                if tx < times[y] or (tx == times[y] and cx < cases[y]):
+                    order[i + 1] = y
+                    i -= 1
+                else:
+                    break
+            order[i + 1] = x
+        lo = hi
+    return order
+
+
+@jit
 def prepare_arrivals(q, cases, times, work, due, boost, mode, n_queues, hlen, hcap, active):
     """This step's arrivals sorted by (queue, time, case), with their keys (``mode`` by queue) and the
     offsets of each queue's arrivals; their queues become active. Also returns the queues whose heap storage
     lacks room for their arrivals (plus one row)."""
-    order = np.argsort(cases, kind="mergesort")
-    order = order[np.argsort(times[order], kind="mergesort")]
-    order = order[np.argsort(q[order], kind="mergesort")]
+    counts = np.zeros(n_queues, dtype=np.int64)
+    order = _arrival_order(q, cases, times, n_queues, counts)
     n = len(order)
     s_q = q[order]
     s_case = cases[order]
@@ -317,11 +474,9 @@ def prepare_arrivals(q, cases, times, work, due, boost, mode, n_queues, hlen, hc
     s_work = work[order]
     s_boost = boost[order]
     keys = np.empty((n, 3))
-    counts = np.zeros(n_queues, dtype=np.int64)
     for j in range(n):
         k0, k1, k2 = queue_key(mode[s_q[j]], s_time[j], due[order[j]], s_boost[j], s_work[j])
         keys[j, 0], keys[j, 1], keys[j, 2] = k0, k1, k2
-        counts[s_q[j]] += 1
     a_off = np.zeros(n_queues + 1, dtype=np.int64)
     a_off[1:] = np.cumsum(counts)
     n_short = 0
@@ -494,6 +649,8 @@ def _prepare_arrivals_arrays(q, cases, times, work, due, boost, mode, n_queues, 
 if not COMPILED:  # the plain copy's versions of these kernels
     relax_and_shift = _relax_and_shift_arrays  # noqa: F811
     prepare_arrivals = _prepare_arrivals_arrays  # noqa: F811
+    _push_row = _push_row_slices  # noqa: F811
+    _pop_row = _pop_row_slices  # noqa: F811
 
 
 # ------------------------------------------------------------------------------------------ agenda
