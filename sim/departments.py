@@ -53,6 +53,7 @@ _CHERRY = int(Violation.CHERRY)  # the violation code of cherry-picking (choose_
 ACTIONS = (Action.PROPER, Action.PERFUNCTORY, Action.SIT, Action.BOUNCE)
 _ACTION_CODES = np.asarray(ACTIONS, dtype=np.int8)  # the action of each column of the utilities
 _UTILITY_KINDS = np.array([Violation.LATE, Violation.PERFUNCTORY, Violation.BOUNCED])  # the sanctions they weigh
+_KIND_LATE, _KIND_PERF, _KIND_BOUNCED = (int(k) for k in _UTILITY_KINDS)
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -329,6 +330,8 @@ class ActionChoice:
     def __init__(self, model: GovernanceModel) -> None:
         self.model = model
         self.s = model.settings.departments
+        # the compiled kernels compute the utilities case by case (sim.kernels.action_utilities), the same values
+        self._kernel = model.kernels.action_utilities if model.kernels.COMPILED else None
 
     def utilities(self, cases: np.ndarray, pressure: float = 0.0) -> np.ndarray:
         """(n, 4) utilities of proper, perfunctory, sit and bounce for each case, in effort units.
@@ -340,6 +343,12 @@ class ActionChoice:
         cs = m.cases
         t = m.departments
         s = self.s
+        if self._kernel is not None:
+            return self._kernel(cases, cs.dept, cs.tattle, cs.collective, cs.bounced, t.waiting, t._staff_1,
+                                t.relay, t.committed, t.sanctions, t.late_num, t.late_den, _KIND_LATE, _KIND_PERF,
+                                _KIND_BOUNCED, float(s.duty), float(s.load_weight), float(s.relay_effort),
+                                float(s.perfunctory_effort), float(s.bounce_effort),
+                                int(m.settings.platform.max_bounces), float(pressure))
         dept = cs.dept[cases]
         threat = cs.tattle[cases] | cs.collective[cases]
         c = 1.0 + s.load_weight * np.maximum(t.load(dept), 0.0)

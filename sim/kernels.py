@@ -550,6 +550,45 @@ def rekey(q, m, due, boost, h, hoff, hlen, nlive, live_seq, key_boost, seq):
                    boost[case], row)
 
 
+# ---------------------------------------------------------------------------- departments' choice
+@jit
+def action_utilities(cases, dept_of, tattle, collective, bounced, waiting, staff_1, relay, committed, sanctions,
+                     late_num, late_den, k_late, k_perf, k_bounced, duty, load_weight, relay_effort,
+                     perfunctory_effort, bounce_effort, max_bounces, pressure):
+    """(n, 4) utilities of proper, perfunctory, sit and bounce for ``cases``, element by element with the
+    operations (and their order) of :meth:`sim.departments.ActionChoice.utilities`, which the compiled copy
+    replaces (by case: its department ``dept_of``, request class ``tattle | collective``, ``bounced``; by
+    department: ``waiting``, ``staff_1``, ``relay``, the beliefs ``committed`` and ``sanctions`` (department,
+    kind, class) and ``late_num`` / ``late_den``; ``k_*`` the kinds of the expected sanctions)."""
+    n = len(cases)
+    u = np.empty((n, 4))
+    for i in range(n):
+        cid = cases[i]
+        d = dept_of[cid]
+        th = 1 if (tattle[cid] or collective[cid]) else 0
+        load = waiting[d] / staff_1[d]
+        if load < 0.0:
+            load = 0.0
+        c = 1.0 + load_weight * load
+        n_late = committed[d, k_late, th]
+        e_late = sanctions[d, k_late, th] / n_late if n_late > 0 else 0.0
+        n_perf = committed[d, k_perf, th]
+        e_perf = sanctions[d, k_perf, th] / n_perf if n_perf > 0 else 0.0
+        n_bounced = committed[d, k_bounced, th]
+        e_bounced = sanctions[d, k_bounced, th] / n_bounced if n_bounced > 0 else 0.0
+        den = late_den[d]
+        share = late_num[d] / (den if den >= 1e-300 else 1e-300) if den > 0 else 0.0
+        if relay[d]:
+            u[i, 0] = duty - c * relay_effort - share * e_late
+            u[i, 1] = -np.inf
+        else:
+            u[i, 0] = duty - c - share * e_late
+            u[i, 1] = -c * perfunctory_effort - e_perf
+        u[i, 2] = -e_late - pressure
+        u[i, 3] = -c * bounce_effort - e_bounced if bounced[cid] < max_bounces else -np.inf
+    return u
+
+
 # ------------------------------------------------------------------------------ citizens' trust
 @jit
 def relax_and_shift(rows, t, f, trust, trust0, efficacy, efficacy0, t_set, listeners, shift):

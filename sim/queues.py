@@ -98,6 +98,7 @@ class QueueBank:
         self.blocked = np.zeros(n)
         self.active = np.zeros(n, dtype=bool)
         self.easy_first = np.zeros(n, dtype=bool)
+        self._mode_now = self.mode.copy()  # each queue's key code today (_modes), kept by set_easy_first
         self.seq = np.zeros(1, dtype=np.int64)
         self.live_seq = np.zeros(max(16, cases), dtype=np.int64)  # per case: its live row's order (0: not waiting)
         self.key_boost = np.zeros(max(16, cases), dtype=np.int8)  # per case: the boost its live key was made with
@@ -192,11 +193,14 @@ class QueueBank:
         if bool(self.easy_first[q]) == on:
             return
         self.easy_first[q] = on
+        mode = EASY_FIRST if on else int(self.mode[q])  # the queue's entry of _modes()
+        self._mode_now[q] = mode
         if self.nlive[q] == 0:
             return
-        mode = EASY_FIRST if on else int(self.mode[q])  # the queue's entry of _modes(), without making them all
         self.k.rekey(q, mode, np.asarray(due, dtype=float), np.asarray(boost, dtype=np.int8),
               self.heap, self.hoff, self.hlen, self.nlive, self.live_seq, self.key_boost, self.seq)
 
     def _modes(self) -> np.ndarray:
-        return np.where(self.easy_first, EASY_FIRST, self.mode)
+        """Each queue's key code: EASY_FIRST where it serves the shortest cases first, else its discipline's
+        (``easy_first`` changes only through :meth:`set_easy_first`, which keeps this array)."""
+        return self._mode_now

@@ -65,3 +65,36 @@ def test_heap_pops_rows_in_key_order(compiled):
         popped.append(out.copy())
     expected = rows[np.lexsort((rows[:, 3], rows[:, 2], rows[:, 1], rows[:, 0]))]
     np.testing.assert_array_equal(np.array(popped), expected)
+
+
+@pytest.mark.skipif(not jit.numba_available(), reason="numba is not installed")
+@pytest.mark.parametrize("name", ["default.yaml", "zzic.yaml"])
+def test_compiled_utilities_equal_the_array_ones(name, monkeypatch):
+    """The compiled copy's utilities (sim.kernels.action_utilities) are the numpy ones exactly, on the state of
+    a run (loads, beliefs, relays, bounces, threats), with pressure and with edge cases (no record, no staff,
+    a tiny late record, the last bounce)."""
+    from sim.model import GovernanceModel
+    from sim.scenario import load_scenario
+    from tests.conftest import ROOT
+
+    monkeypatch.setenv(jit.ENV, "1")
+    sc = load_scenario(ROOT / "scenarios" / name).with_overrides({"run.days": 12.0, "run.warmup_days": 1.0},
+                                                                  source="utilities test")
+    m = GovernanceModel(sc, seed=3)
+    m.run()
+    choice, t, cs = m.choice, m.departments, m.cases
+    assert choice._kernel is not None
+    ids = np.arange(cs.n, dtype=np.int64)
+    rng = np.random.default_rng(0)
+    cs.bounced[ids[::7]] = m.settings.platform.max_bounces
+    t.committed[rng.integers(0, len(t), 5)] = 0.0  # no record
+    t.late_den[rng.integers(0, len(t), 5)] = 1e-310  # tiny, positive
+    for pressure in (0.0, 0.7):
+        fast = choice.utilities(ids, pressure)
+        kernel, choice._kernel = choice._kernel, None
+        try:
+            slow = choice.utilities(ids, pressure)
+        finally:
+            choice._kernel = kernel
+        np.testing.assert_array_equal(fast, slow)
+    assert t.relay[cs.dept[ids]].any() or name == "default.yaml"
