@@ -54,6 +54,7 @@ ACTIONS = (Action.PROPER, Action.PERFUNCTORY, Action.SIT, Action.BOUNCE)
 _ACTION_CODES = np.asarray(ACTIONS, dtype=np.int8)  # the action of each column of the utilities
 _UTILITY_KINDS = np.array([Violation.LATE, Violation.PERFUNCTORY, Violation.BOUNCED])  # the sanctions they weigh
 _KIND_LATE, _KIND_PERF, _KIND_BOUNCED = (int(k) for k in _UTILITY_KINDS)
+_KIND_UNSIGNED = int(Violation.UNSIGNED)
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -405,9 +406,15 @@ class ActionChoice:
             covered = mandate.covers(cs.created[cases])  # a case keeps the mandate it was created under
             if not covered.any():
                 return np.zeros(len(cases), bool)
-        threat = cs.tattle[cases] | cs.collective[cases]
-        e = m.departments.expected_sanction(cs.dept[cases], Violation.UNSIGNED, threat)
-        sign = rng.random(len(cases)) < -np.expm1(-np.maximum(e - self.s.sign_effort, 0.0) / self.s.choice_noise)
+        if self._kernel is not None:  # the compiled copy: the exponent case by case, the same values
+            t = m.departments
+            x = m.kernels.unsigned_exponent(cases, cs.dept, cs.tattle, cs.collective, t.committed, t.sanctions,
+                                            _KIND_UNSIGNED, float(self.s.sign_effort), float(self.s.choice_noise))
+        else:
+            threat = cs.tattle[cases] | cs.collective[cases]
+            e = m.departments.expected_sanction(cs.dept[cases], Violation.UNSIGNED, threat)
+            x = -np.maximum(e - self.s.sign_effort, 0.0) / self.s.choice_noise
+        sign = rng.random(len(cases)) < -np.expm1(x)
         return sign if covered is None else sign & covered
 
     def resolve_probability(self, cases: np.ndarray) -> np.ndarray:

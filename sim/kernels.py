@@ -1,4 +1,5 @@
-"""The compiled kernels: the queue loops of :mod:`sim.queues` and the trust relaxation of :mod:`sim.citizens`.
+"""The compiled kernels: the queue loops of :mod:`sim.queues`, the departments' utilities
+(:mod:`sim.departments`) and the trust relaxation of :mod:`sim.citizens`.
 
 This file is loaded in two ways (:mod:`sim.jit` chooses, per run): as ``sim.kernels``, the functions are
 plain Python; as ``sim._kernels_compiled``, every ``@jit`` function is compiled by numba (``cache=True``:
@@ -6,7 +7,8 @@ compiled once per machine, then loaded from ``__pycache__``). Both run the same 
 same results; the compiled copy is faster on many cases but costs numba's import and first call
 (about 0.4 s per process), which a small run does not earn back. Where whole-array numpy calls do the same
 operations as a loop, the plain copy uses them instead (:func:`relax_and_shift`,
-:func:`prepare_arrivals`).
+:func:`prepare_arrivals`, :func:`_queues_to_run`); where a loop over array elements is faster compiled but a
+whole-row copy is faster in Python, each copy has its own (:func:`_push_row`, :func:`_pop_row`).
 
 A waiting-line row and the queue disciplines are described in :mod:`sim.queues`.
 """
@@ -355,6 +357,22 @@ def _event_loop(q, t_end, lo, na, a_case, a_time, a_work, a_k, a_boost, c, fo, f
 
 
 @jit
+def _queues_to_run(t_end, active, a_off, blocked, nlive, n_arrivals):
+    """The queues :func:`advance_all` visits (the active ones: most of a bank's queues are idle), and a bound
+    on the cases it can start (the arrivals and the cases waiting in those queues)."""
+    busy = np.flatnonzero(active)
+    return busy, n_arrivals + nlive[busy].sum()
+
+
+def _queues_to_run_arrays(t_end, active, a_off, blocked, nlive, n_arrivals):
+    """:func:`_queues_to_run` for the plain copy: of the active queues only those :func:`advance_all` would
+    not skip (with arrivals, or a start possible before ``t_end``, or nobody waiting), chosen by whole-array
+    calls instead of a Python loop over them, as a list of Python ints."""
+    busy = np.flatnonzero(active & ((a_off[1:] != a_off[:-1]) | ~(blocked >= t_end) | (nlive <= 0)))
+    return busy.tolist(), n_arrivals + int(nlive[busy].sum())
+
+
+@jit
 def advance_all(t_end, active, a_off, a_case, a_time, a_work, a_k, a_boost, servers, foff, free, h, hoff,
                 hlen, nlive, blocked, live_seq, key_boost, seq, always_open, open_hour, next_open_hour):
     """Run every active queue until ``t_end`` (h), taking this step's arrivals; returns (cases, start times,
@@ -370,8 +388,7 @@ def advance_all(t_end, active, a_off, a_case, a_time, a_work, a_k, a_boost, serv
     arrival before ``t_end`` (the commonest step of a department's queue), which the event loop would push,
     pop and start at its arrival time.
     """
-    busy = np.flatnonzero(active)  # only these queues have work (most of a bank's queues are idle)
-    size = len(a_case) + nlive[busy].sum()
+    busy, size = _queues_to_run(t_end, active, a_off, blocked, nlive, len(a_case))
     out_case = np.empty(size, dtype=np.int64)
     out_start = np.empty(size)
     out_done = np.empty(size)
@@ -493,6 +510,35 @@ def prepare_arrivals(q, cases, times, work, due, boost, mode, n_queues, hlen, hc
 
 
 @jit
+def run_step(t_end, q, cases, times, work, due, boost, mode, n_queues, hcap, active, servers, foff, free, h, hoff,
+             hlen, nlive, blocked, live_seq, key_boost, seq, always_open, open_hour, next_open_hour):
+    """:func:`prepare_arrivals`, then :func:`advance_all`, in one call (the compiled copy's
+    :meth:`sim.queues.QueueBank.run`): returns (True, cases, start times, completion times). When a case id
+    lies beyond the per-case arrays, or a queue's heap storage lacks room for its arrivals (plus one row),
+    returns (False, and three empty arrays) having changed nothing: the caller grows the storage and calls
+    the two kernels itself."""
+    n = len(cases)
+    fits = True
+    counts = np.zeros(n_queues, dtype=np.int64)
+    for j in range(n):
+        if cases[j] >= len(live_seq):
+            fits = False
+        counts[q[j]] += 1
+    for j in range(n):
+        qq = q[j]
+        if hlen[qq] + counts[qq] + 1 > hcap[qq]:
+            fits = False
+    if not fits:
+        return False, np.empty(0, dtype=np.int64), np.empty(0), np.empty(0)
+    s_q, s_case, s_time, s_work, s_boost, keys, a_off, counts, short = prepare_arrivals(
+        q, cases, times, work, due, boost, mode, n_queues, hlen, hcap, active)
+    out_case, out_start, out_done = advance_all(t_end, active, a_off, s_case, s_time, s_work, keys, s_boost,
+                                                servers, foff, free, h, hoff, hlen, nlive, blocked, live_seq,
+                                                key_boost, seq, always_open, open_hour, next_open_hour)
+    return True, out_case, out_start, out_done
+
+
+@jit
 def remove_all(q, cases, live_seq, nlive):
     """Withdraw the waiting ``cases`` from their queues ``q``; True where a case was waiting."""
     out = np.zeros(len(cases), dtype=np.bool_)
@@ -587,6 +633,27 @@ def action_utilities(cases, dept_of, tattle, collective, bounced, waiting, staff
         u[i, 2] = -e_late - pressure
         u[i, 3] = -c * bounce_effort - e_bounced if bounced[cid] < max_bounces else -np.inf
     return u
+
+
+@jit
+def unsigned_exponent(cases, dept_of, tattle, collective, committed, sanctions, kind, sign_effort, choice_noise):
+    """For each of ``cases``: −max(E(unsigned) − ``sign_effort``, 0) / ``choice_noise``, the exponent of the
+    chance a department signs for it at once, with the operations of
+    :meth:`sim.departments.ActionChoice.sign_now` (which the compiled copy uses it for; E(unsigned), as
+    :meth:`sim.departments.DepartmentTable.expected_sanction`, from the beliefs of ``kind``)."""
+    n = len(cases)
+    out = np.empty(n)
+    for i in range(n):
+        cid = cases[i]
+        d = dept_of[cid]
+        th = 1 if (tattle[cid] or collective[cid]) else 0
+        m = committed[d, kind, th]
+        e = sanctions[d, kind, th] / (m if m >= 1e-300 else 1e-300) if m > 0 else 0.0
+        x = e - sign_effort
+        if x < 0.0:
+            x = 0.0
+        out[i] = -x / choice_noise
+    return out
 
 
 # ------------------------------------------------------------------------------ citizens' trust
@@ -690,6 +757,7 @@ if not COMPILED:  # the plain copy's versions of these kernels
     prepare_arrivals = _prepare_arrivals_arrays  # noqa: F811
     _push_row = _push_row_slices  # noqa: F811
     _pop_row = _pop_row_slices  # noqa: F811
+    _queues_to_run = _queues_to_run_arrays  # noqa: F811
 
 
 # ------------------------------------------------------------------------------------------ agenda

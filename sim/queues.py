@@ -151,11 +151,18 @@ class QueueBank:
         ``t_end`` (h). Returns (cases, start times, completion times) of the cases started, queue by queue."""
         if len(cases):
             cases = np.asarray(cases, dtype=np.int64)
+            q, times, work = np.asarray(q, dtype=np.int64), np.asarray(times, dtype=float), np.asarray(work, dtype=float)
+            due, boost = np.asarray(due, dtype=float), np.asarray(boost, dtype=np.int8)
+            if self.k.COMPILED:  # both kernels in one call, unless the storage must grow first
+                done, started, begun, fin = self.k.run_step(
+                    float(t_end), q, cases, times, work, due, boost, self._mode_now, self.n, self.hcap, self.active,
+                    self.servers, self.foff, self.free, self.heap, self.hoff, self.hlen, self.nlive, self.blocked,
+                    self.live_seq, self.key_boost, self.seq, self.always_open, self.open_hour, self.next_open_hour)
+                if done:
+                    return started, begun, fin
             self._cover(cases)
             q, cases, times, work, boost, keys, a_off, counts, short = self.k.prepare_arrivals(
-                np.asarray(q, dtype=np.int64), cases, np.asarray(times, dtype=float), np.asarray(work, dtype=float),
-                np.asarray(due, dtype=float), np.asarray(boost, dtype=np.int8), self._modes(), self.n, self.hlen,
-                self.hcap, self.active)
+                q, cases, times, work, due, boost, self._modes(), self.n, self.hlen, self.hcap, self.active)
             if len(short):
                 self._reserve(short, counts[short] + 1)
         else:

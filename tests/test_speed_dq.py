@@ -70,9 +70,10 @@ def test_heap_pops_rows_in_key_order(compiled):
 @pytest.mark.skipif(not jit.numba_available(), reason="numba is not installed")
 @pytest.mark.parametrize("name", ["default.yaml", "zzic.yaml"])
 def test_compiled_utilities_equal_the_array_ones(name, monkeypatch):
-    """The compiled copy's utilities (sim.kernels.action_utilities) are the numpy ones exactly, on the state of
-    a run (loads, beliefs, relays, bounces, threats), with pressure and with edge cases (no record, no staff,
-    a tiny late record, the last bounce)."""
+    """The compiled copy's utilities (sim.kernels.action_utilities) and sign-for exponents
+    (sim.kernels.unsigned_exponent) are the numpy ones exactly, on the state of a run (loads, beliefs,
+    relays, bounces, threats), with pressure and with edge cases (no record, a tiny late record, the last
+    bounce)."""
     from sim.model import GovernanceModel
     from sim.scenario import load_scenario
     from tests.conftest import ROOT
@@ -98,3 +99,15 @@ def test_compiled_utilities_equal_the_array_ones(name, monkeypatch):
             choice._kernel = kernel
         np.testing.assert_array_equal(fast, slow)
     assert t.relay[cs.dept[ids]].any() or name == "default.yaml"
+    # the exponent of the chance to sign for a case at once (sign_now), as the array code computes it
+    from sim.cases import Violation
+
+    s = m.settings.departments
+    t.sanctions[rng.integers(0, len(t), 5), int(Violation.UNSIGNED)] = 10.0  # some above the effort of signing
+    threat = cs.tattle[ids] | cs.collective[ids]
+    e = t.expected_sanction(cs.dept[ids], Violation.UNSIGNED, threat)
+    slow = -np.maximum(e - s.sign_effort, 0.0) / s.choice_noise
+    fast = m.kernels.unsigned_exponent(ids, cs.dept, cs.tattle, cs.collective, t.committed, t.sanctions,
+                                       int(Violation.UNSIGNED), float(s.sign_effort), float(s.choice_noise))
+    assert (slow < 0).any()
+    np.testing.assert_array_equal(fast, slow)
