@@ -55,6 +55,9 @@ _ACTION_CODES = np.asarray(ACTIONS, dtype=np.int8)  # the action of each column 
 _UTILITY_KINDS = np.array([Violation.LATE, Violation.PERFUNCTORY, Violation.BOUNCED])  # the sanctions they weigh
 _KIND_LATE, _KIND_PERF, _KIND_BOUNCED = (int(k) for k in _UTILITY_KINDS)
 _KIND_UNSIGNED = int(Violation.UNSIGNED)
+#: Cases up to which the plain-Python kernels compute the utilities and sign-for exponents in a loop (beyond,
+#: the array code is faster)
+_PLAIN_LOOP_UP_TO = 8
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -331,8 +334,10 @@ class ActionChoice:
     def __init__(self, model: GovernanceModel) -> None:
         self.model = model
         self.s = model.settings.departments
-        # the compiled kernels compute the utilities case by case (sim.kernels.action_utilities), the same values
-        self._kernel = model.kernels.action_utilities if model.kernels.COMPILED else None
+        # the kernels compute the utilities case by case (sim.kernels.action_utilities; the same values as the
+        # array code): compiled always, as plain Python up to a few cases (where the array calls cost more)
+        self._kernel = model.kernels.action_utilities
+        self._kernel_up_to = math.inf if model.kernels.COMPILED else _PLAIN_LOOP_UP_TO
 
     def utilities(self, cases: np.ndarray, pressure: float = 0.0) -> np.ndarray:
         """(n, 4) utilities of proper, perfunctory, sit and bounce for each case, in effort units.
@@ -344,7 +349,7 @@ class ActionChoice:
         cs = m.cases
         t = m.departments
         s = self.s
-        if self._kernel is not None:
+        if len(cases) <= self._kernel_up_to:
             return self._kernel(cases, cs.dept, cs.tattle, cs.collective, cs.bounced, t.waiting, t._staff_1,
                                 t.relay, t.committed, t.sanctions, t.late_num, t.late_den, _KIND_LATE, _KIND_PERF,
                                 _KIND_BOUNCED, float(s.duty), float(s.load_weight), float(s.relay_effort),
@@ -406,7 +411,7 @@ class ActionChoice:
             covered = mandate.covers(cs.created[cases])  # a case keeps the mandate it was created under
             if not covered.any():
                 return np.zeros(len(cases), bool)
-        if self._kernel is not None:  # the compiled copy: the exponent case by case, the same values
+        if len(cases) <= self._kernel_up_to:  # the exponent case by case (as for the utilities), the same values
             t = m.departments
             x = m.kernels.unsigned_exponent(cases, cs.dept, cs.tattle, cs.collective, t.committed, t.sanctions,
                                             _KIND_UNSIGNED, float(self.s.sign_effort), float(self.s.choice_noise))

@@ -84,7 +84,7 @@ def test_compiled_utilities_equal_the_array_ones(name, monkeypatch):
     m = GovernanceModel(sc, seed=3)
     m.run()
     choice, t, cs = m.choice, m.departments, m.cases
-    assert choice._kernel is not None
+    assert choice._kernel_up_to == np.inf
     ids = np.arange(cs.n, dtype=np.int64)
     rng = np.random.default_rng(0)
     cs.bounced[ids[::7]] = m.settings.platform.max_bounces
@@ -92,12 +92,18 @@ def test_compiled_utilities_equal_the_array_ones(name, monkeypatch):
     t.late_den[rng.integers(0, len(t), 5)] = 1e-310  # tiny, positive
     for pressure in (0.0, 0.7):
         fast = choice.utilities(ids, pressure)
-        kernel, choice._kernel = choice._kernel, None
+        choice._kernel_up_to = -1  # the array code
         try:
             slow = choice.utilities(ids, pressure)
         finally:
-            choice._kernel = kernel
+            choice._kernel_up_to = np.inf
         np.testing.assert_array_equal(fast, slow)
+        # the plain copy's loop (used for a few cases) gives the same values too
+        choice._kernel, compiled_kernel = jit.kernels(False).action_utilities, choice._kernel
+        try:
+            np.testing.assert_array_equal(choice.utilities(ids[:40], pressure), slow[:40])
+        finally:
+            choice._kernel = compiled_kernel
     assert t.relay[cs.dept[ids]].any() or name == "default.yaml"
     # the exponent of the chance to sign for a case at once (sign_now), as the array code computes it
     from sim.cases import Violation
@@ -111,3 +117,6 @@ def test_compiled_utilities_equal_the_array_ones(name, monkeypatch):
                                        int(Violation.UNSIGNED), float(s.sign_effort), float(s.choice_noise))
     assert (slow < 0).any()
     np.testing.assert_array_equal(fast, slow)
+    plain = jit.kernels(False).unsigned_exponent(ids, cs.dept, cs.tattle, cs.collective, t.committed, t.sanctions,
+                                                  int(Violation.UNSIGNED), float(s.sign_effort), float(s.choice_noise))
+    np.testing.assert_array_equal(plain, slow)
