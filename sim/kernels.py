@@ -705,12 +705,53 @@ def _relax_and_shift_arrays(rows, t, f, trust, trust0, efficacy, efficacy0, t_se
     return t_old, t_new
 
 
+def _prepare_few_arrivals(q, cases, times, work, due, boost, mode, n_queues, hlen, hcap, active):
+    """:func:`_prepare_arrivals_arrays` for a few arrivals, on Python lists (numpy's calls cost more than their
+    work here): the order of a stable sort by (queue, time, case), each key as :func:`queue_key` makes it (its
+    first element the negated boost as a float: 0.0, never −0.0), the same offsets and short queues. None (and
+    nothing changed) when a time is not a number (the array code orders those)."""
+    ql, tl, cl = q.tolist(), times.tolist(), cases.tolist()
+    if any(t != t for t in tl):
+        return None
+    n = len(ql)
+    order = sorted(range(n), key=lambda j: (ql[j], tl[j], cl[j]))
+    wl, dl, bl = work.tolist(), due.tolist(), boost.tolist()
+    keys = []
+    counts = {}
+    for j in order:
+        qq = ql[j]
+        counts[qq] = counts.get(qq, 0) + 1
+        m = int(mode[qq])
+        if m == FIFO:
+            keys.append((0.0, tl[j], 0.0))
+        elif m == SUPERVISED:
+            keys.append((float(-bl[j]), tl[j], 0.0))
+        elif m == DEADLINE:
+            keys.append((float(-bl[j]), dl[j], tl[j]))
+        else:
+            keys.append((float(-bl[j]), wl[j], tl[j]))
+    o = np.array(order, dtype=np.intp)
+    with_arrivals = list(counts)  # in queue order (the arrivals are)
+    count = np.zeros(n_queues, dtype=np.int64)
+    count[with_arrivals] = list(counts.values())
+    a_off = np.zeros(n_queues + 1, dtype=np.int64)
+    a_off[1:] = np.cumsum(count)
+    active[with_arrivals] = True
+    short = np.array([qq for qq, k in counts.items() if int(hlen[qq]) + k + 1 > int(hcap[qq])], dtype=np.int64)
+    return (q[o], cases[o], times[o], work[o], boost[o], np.array(keys, dtype=np.float64).reshape(n, 3), a_off,
+            count, short)
+
+
 def _prepare_arrivals_arrays(q, cases, times, work, due, boost, mode, n_queues, hlen, hcap, active):
     """:func:`prepare_arrivals` in whole-array numpy calls, for the plain copy: the same sorted order
     (``np.lexsort`` is stable, as the three stable sorts), the same keys (:func:`queue_key` by mode, as
     ``np.where``), the same offsets and short queues. A single queue (the platform's) or a single arrival
     takes a shorter way to the same arrays (each numpy call costs microseconds on these few elements)."""
     n = len(cases)
+    if 1 < n <= 8:
+        few = _prepare_few_arrivals(q, cases, times, work, due, boost, mode, n_queues, hlen, hcap, active)
+        if few is not None:
+            return few
     if n == 1 or n_queues == 1:
         order = np.lexsort((cases, times)) if n > 1 else None
         if order is not None:

@@ -120,3 +120,45 @@ def test_compiled_utilities_equal_the_array_ones(name, monkeypatch):
     plain = jit.kernels(False).unsigned_exponent(ids, cs.dept, cs.tattle, cs.collective, t.committed, t.sanctions,
                                                   int(Violation.UNSIGNED), float(s.sign_effort), float(s.choice_noise))
     np.testing.assert_array_equal(plain, slow)
+
+
+def _reference_arrivals(q, cases, times, work, due, boost, mode, n_queues, hlen, hcap):
+    """prepare_arrivals by its definition: three stable sorts, queue_key per arrival, offsets, short queues."""
+    from sim.kernels import queue_key
+
+    order = np.lexsort((cases, times, q))
+    keys = np.array([queue_key(int(mode[q[j]]), times[j], due[j], int(boost[j]), work[j]) for j in order],
+                    dtype=np.float64).reshape(len(order), 3)
+    counts = np.bincount(q, minlength=n_queues).astype(np.int64)
+    a_off = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    used = np.flatnonzero(counts)
+    short = used[hlen[used] + counts[used] + 1 > hcap[used]]
+    return q[order], cases[order], times[order], work[order], boost[order], keys, a_off, counts, short
+
+
+@pytest.mark.parametrize("compiled", _copies())
+@pytest.mark.parametrize("seed", range(8))
+def test_prepare_arrivals_few_and_many(compiled, seed):
+    """prepare_arrivals (both copies; the plain one's way for a few arrivals, for one queue and the general
+    one) against its definition: every discipline, ties in time, a case listed twice, short queues."""
+    k = jit.kernels(compiled)
+    rng = np.random.default_rng(seed)
+    n_queues = [1, 2, 7, 30][seed % 4]
+    for n in (1, 2, 3, 5, 8, 9, 20):
+        q = rng.integers(0, n_queues, n).astype(np.int64)
+        cases = rng.integers(0, max(n - 1, 1), n).astype(np.int64)
+        times = np.round(rng.uniform(0, 2, n), 1)
+        times[rng.random(n) < 0.2] = -0.0 if seed % 2 else 0.0
+        work, due = rng.uniform(0, 5, n), rng.uniform(0, 50, n)
+        boost = rng.integers(0, 3, n).astype(np.int8)
+        mode = rng.integers(0, 4, n_queues).astype(np.int64)
+        hlen = rng.integers(0, 5, n_queues).astype(np.int64)
+        hcap = hlen + rng.integers(0, 6, n_queues)
+        active = np.zeros(n_queues, dtype=bool)
+        got = k.prepare_arrivals(q, cases, times, work, due, boost, mode, n_queues, hlen, hcap, active)
+        want = _reference_arrivals(q, cases, times, work, due, boost, mode, n_queues, hlen, hcap)
+        for g, w in zip(got, want, strict=True):
+            assert g.dtype == w.dtype
+            np.testing.assert_array_equal(g, w)
+            assert not np.signbit(got[5][:, 0][got[5][:, 0] == 0]).any()  # 0.0 for no boost, never -0.0
+        np.testing.assert_array_equal(active, np.bincount(q, minlength=n_queues) > 0)
