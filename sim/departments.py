@@ -329,7 +329,10 @@ class DepartmentTable:
 
 
 class ActionChoice:
-    """The departments' choice of action and sign-for, vectorised over cases (rule in the module docstring)."""
+    """The departments' choice of action and sign-for, over arrays of cases (rule in the module docstring). The
+    utilities and the sign-for exponents come from the kernels case by case (:func:`sim.kernels.action_utilities`,
+    :func:`sim.kernels.unsigned_exponent`: compiled always, as plain Python for a few cases), otherwise from
+    whole-array calls; both give the same values."""
 
     def __init__(self, model: GovernanceModel) -> None:
         self.model = model

@@ -367,7 +367,11 @@ def _queues_to_run(t_end, active, a_off, blocked, nlive, n_arrivals):
 def _queues_to_run_arrays(t_end, active, a_off, blocked, nlive, n_arrivals):
     """:func:`_queues_to_run` for the plain copy: of the active queues only those :func:`advance_all` would
     not skip (with arrivals, or a start possible before ``t_end``, or nobody waiting), chosen by whole-array
-    calls instead of a Python loop over them, as a list of Python ints."""
+    calls instead of a Python loop over them, as a list of Python ints. A bank of one queue (the platform's)
+    only looks whether it is active."""
+    if len(active) == 1:
+        busy = [0] if active[0] else []
+        return busy, n_arrivals + (int(nlive[0]) if busy else 0)
     busy = np.flatnonzero(active & ((a_off[1:] != a_off[:-1]) | ~(blocked >= t_end) | (nlive <= 0)))
     return busy.tolist(), n_arrivals + int(nlive[busy].sum())
 
@@ -745,10 +749,11 @@ def _prepare_few_arrivals(q, cases, times, work, due, boost, mode, n_queues, hle
 def _prepare_arrivals_arrays(q, cases, times, work, due, boost, mode, n_queues, hlen, hcap, active):
     """:func:`prepare_arrivals` in whole-array numpy calls, for the plain copy: the same sorted order
     (``np.lexsort`` is stable, as the three stable sorts), the same keys (:func:`queue_key` by mode, as
-    ``np.where``), the same offsets and short queues. A single queue (the platform's) or a single arrival
-    takes a shorter way to the same arrays (each numpy call costs microseconds on these few elements)."""
+    ``np.where``), the same offsets and short queues. A few arrivals in a bank of several queues
+    (:func:`_prepare_few_arrivals`), a single queue (the platform's) or a single arrival take shorter ways to
+    the same arrays (each numpy call costs microseconds on these few elements)."""
     n = len(cases)
-    if 1 < n <= 8:
+    if 1 < n <= 5 and n_queues > 1:
         few = _prepare_few_arrivals(q, cases, times, work, due, boost, mode, n_queues, hlen, hcap, active)
         if few is not None:
             return few
