@@ -76,6 +76,7 @@ class Demand:
         self._cell_category = np.repeat(np.arange(n_cat), n_twp).astype(np.int8)
         self._cell_township = np.tile(np.arange(n_twp), n_cat).astype(np.int32)
         self._cell_enterprise_prob = self.enterprise_prob.ravel()
+        self._cell_index = np.arange(n_cat * n_twp)
         mode = model.levers.dispatch_mode
         self.routes = model.hierarchy.routes[mode]  # (category, township, hop) → bureau index
         self.route_first = self.routes[:, :, 0]  # the first bureau of each cell's route
@@ -164,8 +165,7 @@ class Demand:
                                 * m.platform.rate_multiplier(day)).ravel()
             self._rate_day = today
         counts = rng.poisson(self._rate_today * self.week_profile[how])
-        nz = counts.nonzero()[0]
-        cells = nz.repeat(counts[nz])
+        cells = self._cell_index.repeat(counts)  # each cell's index, as often as its problems
         cat = self._cell_category[cells]
         twp = self._cell_township[cells]
         ent = rng.random(len(cells)) < self._cell_enterprise_prob[cells]

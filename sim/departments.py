@@ -53,6 +53,11 @@ _CHERRY = int(Violation.CHERRY)  # the violation code of cherry-picking (choose_
 ACTIONS = (Action.PROPER, Action.PERFUNCTORY, Action.SIT, Action.BOUNCE)
 _ACTION_CODES = np.asarray(ACTIONS, dtype=np.int8)  # the action of each column of the utilities
 _UTILITY_KINDS = np.array([Violation.LATE, Violation.PERFUNCTORY, Violation.BOUNCED])  # the sanctions they weigh
+_KIND_LATE, _KIND_PERF, _KIND_BOUNCED = (int(k) for k in _UTILITY_KINDS)
+_KIND_UNSIGNED = int(Violation.UNSIGNED)
+#: Cases up to which the plain-Python kernels compute the utilities and sign-for exponents in a loop (beyond,
+#: the array code is faster)
+_PLAIN_LOOP_UP_TO = 8
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -324,11 +329,18 @@ class DepartmentTable:
 
 
 class ActionChoice:
-    """The departments' choice of action and sign-for, vectorised over cases (rule in the module docstring)."""
+    """The departments' choice of action and sign-for, over arrays of cases (rule in the module docstring). The
+    utilities and the sign-for exponents come from the kernels case by case (:func:`sim.kernels.action_utilities`,
+    :func:`sim.kernels.unsigned_exponent`: compiled always, as plain Python for a few cases), otherwise from
+    whole-array calls; both give the same values."""
 
     def __init__(self, model: GovernanceModel) -> None:
         self.model = model
         self.s = model.settings.departments
+        # the kernels compute the utilities case by case (sim.kernels.action_utilities; the same values as the
+        # array code): compiled always, as plain Python up to a few cases (where the array calls cost more)
+        self._kernel = model.kernels.action_utilities
+        self._kernel_up_to = math.inf if model.kernels.COMPILED else _PLAIN_LOOP_UP_TO
 
     def utilities(self, cases: np.ndarray, pressure: float = 0.0) -> np.ndarray:
         """(n, 4) utilities of proper, perfunctory, sit and bounce for each case, in effort units.
@@ -340,6 +352,12 @@ class ActionChoice:
         cs = m.cases
         t = m.departments
         s = self.s
+        if len(cases) <= self._kernel_up_to:
+            return self._kernel(cases, cs.dept, cs.tattle, cs.collective, cs.bounced, t.waiting, t._staff_1,
+                                t.relay, t.committed, t.sanctions, t.late_num, t.late_den, _KIND_LATE, _KIND_PERF,
+                                _KIND_BOUNCED, float(s.duty), float(s.load_weight), float(s.relay_effort),
+                                float(s.perfunctory_effort), float(s.bounce_effort),
+                                int(m.settings.platform.max_bounces), float(pressure))
         dept = cs.dept[cases]
         threat = cs.tattle[cases] | cs.collective[cases]
         c = 1.0 + s.load_weight * np.maximum(t.load(dept), 0.0)
@@ -396,9 +414,15 @@ class ActionChoice:
             covered = mandate.covers(cs.created[cases])  # a case keeps the mandate it was created under
             if not covered.any():
                 return np.zeros(len(cases), bool)
-        threat = cs.tattle[cases] | cs.collective[cases]
-        e = m.departments.expected_sanction(cs.dept[cases], Violation.UNSIGNED, threat)
-        sign = rng.random(len(cases)) < -np.expm1(-np.maximum(e - self.s.sign_effort, 0.0) / self.s.choice_noise)
+        if len(cases) <= self._kernel_up_to:  # the exponent case by case (as for the utilities), the same values
+            t = m.departments
+            x = m.kernels.unsigned_exponent(cases, cs.dept, cs.tattle, cs.collective, t.committed, t.sanctions,
+                                            _KIND_UNSIGNED, float(self.s.sign_effort), float(self.s.choice_noise))
+        else:
+            threat = cs.tattle[cases] | cs.collective[cases]
+            e = m.departments.expected_sanction(cs.dept[cases], Violation.UNSIGNED, threat)
+            x = -np.maximum(e - self.s.sign_effort, 0.0) / self.s.choice_noise
+        sign = rng.random(len(cases)) < -np.expm1(x)
         return sign if covered is None else sign & covered
 
     def resolve_probability(self, cases: np.ndarray) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""The compiled kernels: the queue loops of :mod:`sim.queues` and the trust relaxation of :mod:`sim.citizens`.
+"""The compiled kernels: the queue loops of :mod:`sim.queues`, the departments' utilities
+(:mod:`sim.departments`) and the trust relaxation of :mod:`sim.citizens`.
 
 This file is loaded in two ways (:mod:`sim.jit` chooses, per run): as ``sim.kernels``, the functions are
 plain Python; as ``sim._kernels_compiled``, every ``@jit`` function is compiled by numba (``cache=True``:
@@ -6,7 +7,8 @@ compiled once per machine, then loaded from ``__pycache__``). Both run the same 
 same results; the compiled copy is faster on many cases but costs numba's import and first call
 (about 0.4 s per process), which a small run does not earn back. Where whole-array numpy calls do the same
 operations as a loop, the plain copy uses them instead (:func:`relax_and_shift`,
-:func:`prepare_arrivals`).
+:func:`prepare_arrivals`, :func:`_queues_to_run`); where a loop over array elements is faster compiled but a
+whole-row copy is faster in Python, each copy has its own (:func:`_push_row`, :func:`_pop_row`).
 
 A waiting-line row and the queue disciplines are described in :mod:`sim.queues`.
 """
@@ -70,7 +72,66 @@ def _row_before(h: np.ndarray, i: int, j: int) -> bool:
 
 @jit
 def _push_row(h: np.ndarray, off: int, n: int, row: np.ndarray) -> int:
-    """Push ``row`` onto the heap ``h[off:off + n]``; returns the new length (capacity reserved beforehand)."""
+    """Push ``row`` onto the heap ``h[off:off + n]``; returns the new length (capacity reserved beforehand).
+    Rows are copied element by element (compiled, faster than through array views; the plain copy uses
+    :func:`_push_row_slices`)."""
+    pos = n
+    while pos > 0:
+        parent = (pos - 1) >> 1
+        p = off + parent
+        if _before(row[0], row[1], row[2], row[3], h[p, 0], h[p, 1], h[p, 2], h[p, 3]):
+            d = off + pos
+            for k in range(ROW):
+                h[d, k] = h[p, k]
+            pos = parent
+        else:
+            break
+    d = off + pos
+    for k in range(ROW):
+        h[d, k] = row[k]
+    return n + 1
+
+
+@jit
+def _pop_row(h: np.ndarray, off: int, n: int, out: np.ndarray) -> int:
+    """Pop the smallest row of the heap ``h[off:off + n]`` into ``out``; returns the new length.
+
+    The last row (``h[off + n - 1]`` before the pop) sifts down from the top; it is read where it lies (the
+    sift writes only rows before it), and copied once, to where it ends. Rows are copied element by element
+    (the plain copy uses :func:`_pop_row_slices`)."""
+    for k in range(ROW):
+        out[k] = h[off, k]
+    n -= 1
+    if n == 0:
+        return 0
+    e = off + n
+    l0, l1, l2, l3 = h[e, 0], h[e, 1], h[e, 2], h[e, 3]
+    pos = 0
+    while True:
+        child = 2 * pos + 1
+        if child >= n:
+            break
+        c = off + child
+        if child + 1 < n and _before(h[c + 1, 0], h[c + 1, 1], h[c + 1, 2], h[c + 1, 3], h[c, 0], h[c, 1], h[c, 2],
+                                     h[c, 3]):
+            child += 1
+            c += 1
+        if _before(h[c, 0], h[c, 1], h[c, 2], h[c, 3], l0, l1, l2, l3):
+            d = off + pos
+            for k in range(ROW):
+                h[d, k] = h[c, k]
+            pos = child
+        else:
+            break
+    d = off + pos
+    for k in range(ROW):
+        h[d, k] = h[e, k]
+    return n
+
+
+def _push_row_slices(h: np.ndarray, off: int, n: int, row: np.ndarray) -> int:
+    """:func:`_push_row` for the plain copy: the same moves, a row at a time (a Python loop over its elements
+    costs more)."""
     pos = n
     while pos > 0:
         parent = (pos - 1) >> 1
@@ -84,14 +145,14 @@ def _push_row(h: np.ndarray, off: int, n: int, row: np.ndarray) -> int:
     return n + 1
 
 
-@jit
-def _pop_row(h: np.ndarray, off: int, n: int, out: np.ndarray) -> int:
-    """Pop the smallest row of the heap ``h[off:off + n]`` into ``out``; returns the new length."""
+def _pop_row_slices(h: np.ndarray, off: int, n: int, out: np.ndarray) -> int:
+    """:func:`_pop_row` for the plain copy: the same moves, a row at a time."""
     out[:] = h[off, :]
     n -= 1
     if n == 0:
         return 0
-    last = h[off + n, :].copy()
+    e = off + n
+    l0, l1, l2, l3 = h[e, 0], h[e, 1], h[e, 2], h[e, 3]
     pos = 0
     while True:
         child = 2 * pos + 1
@@ -100,12 +161,12 @@ def _pop_row(h: np.ndarray, off: int, n: int, out: np.ndarray) -> int:
         if child + 1 < n and _row_before(h, off + child + 1, off + child):
             child += 1
         c = off + child
-        if _before(h[c, 0], h[c, 1], h[c, 2], h[c, 3], last[0], last[1], last[2], last[3]):
+        if _before(h[c, 0], h[c, 1], h[c, 2], h[c, 3], l0, l1, l2, l3):
             h[off + pos, :] = h[c, :]
             pos = child
         else:
             break
-    h[off + pos, :] = last
+    h[off + pos, :] = h[e, :]
     return n
 
 
@@ -197,6 +258,49 @@ def _pop_live(h, hoff, hlen, nlive, live_seq, q, top) -> bool:
 
 
 @jit
+def _take_best_arrival(q, tau, i, lo, na, a_case, a_time, a_work, a_k, a_boost, h, hoff, hlen, nlive, live_seq,
+                       key_boost, seq, row, top) -> bool:
+    """With nobody waiting in queue ``q``: what pushing the arrivals ``i, i + 1, …`` that have arrived by ``tau``
+    (at least one) and popping the best would do, without the heap round trip for the best one. It gets its
+    join order and its ``key_boost`` and goes to ``top`` (not waiting); the others join the line, in order.
+    Only when none of these cases is waiting anywhere, none is listed twice and every key is a number (then
+    returns True; otherwise changes nothing and returns False: the heap's round trip handles them)."""
+    k = i
+    b = i
+    ok = True
+    while k < na and a_time[lo + k] <= tau:
+        j = lo + k
+        case = a_case[j]
+        if live_seq[case] != 0 or not (a_k[j, 0] == a_k[j, 0] and a_k[j, 1] == a_k[j, 1] and a_k[j, 2] == a_k[j, 2]):
+            ok = False  # (a key that is not a number is not ordered as the heap would order it)
+            break
+        live_seq[case] = -1  # seen (a case listed twice finds it)
+        if k > b:
+            bb = lo + b
+            if _before(a_k[j, 0], a_k[j, 1], a_k[j, 2], 0.0, a_k[bb, 0], a_k[bb, 1], a_k[bb, 2], 0.0):
+                b = k
+        k += 1
+    for m in range(i, k):
+        live_seq[a_case[lo + m]] = 0
+    if not ok:
+        return False
+    for m in range(i, k):
+        j = lo + m
+        if m == b:
+            seq[0] += 1
+            key_boost[a_case[j]] = a_boost[j]
+            top[0], top[1], top[2] = a_k[j, 0], a_k[j, 1], a_k[j, 2]
+            top[3] = seq[0]
+            top[4] = a_case[j]
+            top[5] = a_time[j]
+            top[6] = a_work[j]
+        else:
+            _push_case(h, hoff, hlen, nlive, live_seq, key_boost, seq, q, a_case[j], a_time[j], a_work[j],
+                       a_k[j, 0], a_k[j, 1], a_k[j, 2], a_boost[j], row)
+    return True
+
+
+@jit
 def _event_loop(q, t_end, lo, na, a_case, a_time, a_work, a_k, a_boost, c, fo, free, h, hoff, hlen, nlive,
                 blocked, live_seq, key_boost, seq, always_open, open_hour, next_open_hour, out_case, out_start,
                 out_done, n_out, row, top):
@@ -215,13 +319,18 @@ def _event_loop(q, t_end, lo, na, a_case, a_time, a_work, a_k, a_boost, c, fo, f
         if tau >= t_end:
             blocked[q] = tau
             break
-        while i < na and a_time[lo + i] <= tau:
-            j = lo + i
-            _push_case(h, hoff, hlen, nlive, live_seq, key_boost, seq, q, a_case[j], a_time[j], a_work[j],
-                       a_k[j, 0], a_k[j, 1], a_k[j, 2], a_boost[j], row)
-            i += 1
-        if not _pop_live(h, hoff, hlen, nlive, live_seq, q, top):
-            continue
+        if nlive[q] == 0 and _take_best_arrival(q, tau, i, lo, na, a_case, a_time, a_work, a_k, a_boost, h,
+                                                 hoff, hlen, nlive, live_seq, key_boost, seq, row, top):
+            while i < na and a_time[lo + i] <= tau:
+                i += 1
+        else:
+            while i < na and a_time[lo + i] <= tau:
+                j = lo + i
+                _push_case(h, hoff, hlen, nlive, live_seq, key_boost, seq, q, a_case[j], a_time[j], a_work[j],
+                           a_k[j, 0], a_k[j, 1], a_k[j, 2], a_boost[j], row)
+                i += 1
+            if not _pop_live(h, hoff, hlen, nlive, live_seq, q, top):
+                continue
         case = int(top[CASE])
         arrival = top[ARRIVAL]
         start = tau if tau >= arrival else arrival
@@ -248,6 +357,26 @@ def _event_loop(q, t_end, lo, na, a_case, a_time, a_work, a_k, a_boost, c, fo, f
 
 
 @jit
+def _queues_to_run(t_end, active, a_off, blocked, nlive, n_arrivals):
+    """The queues :func:`advance_all` visits (the active ones: most of a bank's queues are idle), and a bound
+    on the cases it can start (the arrivals and the cases waiting in those queues)."""
+    busy = np.flatnonzero(active)
+    return busy, n_arrivals + nlive[busy].sum()
+
+
+def _queues_to_run_arrays(t_end, active, a_off, blocked, nlive, n_arrivals):
+    """:func:`_queues_to_run` for the plain copy: of the active queues only those :func:`advance_all` would
+    not skip (with arrivals, or a start possible before ``t_end``, or nobody waiting), chosen by whole-array
+    calls instead of a Python loop over them, as a list of Python ints. A bank of one queue (the platform's)
+    only looks whether it is active."""
+    if len(active) == 1:
+        busy = [0] if active[0] else []
+        return busy, n_arrivals + (int(nlive[0]) if busy else 0)
+    busy = np.flatnonzero(active & ((a_off[1:] != a_off[:-1]) | ~(blocked >= t_end) | (nlive <= 0)))
+    return busy.tolist(), n_arrivals + int(nlive[busy].sum())
+
+
+@jit
 def advance_all(t_end, active, a_off, a_case, a_time, a_work, a_k, a_boost, servers, foff, free, h, hoff,
                 hlen, nlive, blocked, live_seq, key_boost, seq, always_open, open_hour, next_open_hour):
     """Run every active queue until ``t_end`` (h), taking this step's arrivals; returns (cases, start times,
@@ -263,8 +392,7 @@ def advance_all(t_end, active, a_off, a_case, a_time, a_work, a_k, a_boost, serv
     arrival before ``t_end`` (the commonest step of a department's queue), which the event loop would push,
     pop and start at its arrival time.
     """
-    busy = np.flatnonzero(active)  # only these queues have work (most of a bank's queues are idle)
-    size = len(a_case) + nlive[busy].sum()
+    busy, size = _queues_to_run(t_end, active, a_off, blocked, nlive, len(a_case))
     out_case = np.empty(size, dtype=np.int64)
     out_start = np.empty(size)
     out_done = np.empty(size)
@@ -303,13 +431,63 @@ def advance_all(t_end, active, a_off, a_case, a_time, a_work, a_k, a_boost, serv
 
 
 @jit
+def _arrival_order(q, cases, times, n_queues, counts):
+    """The order of arrivals sorted by (queue, time, case), ties in the order given, as three stable sorts
+    (by case, by time, by queue) would give it; ``counts`` gets each queue's number of arrivals.
+
+    Placed by queue (a counting sort, in the order given), then each queue's block sorted by (time, case): an
+    insertion sort, after a stable sort by time for a block of more than 32 (the insertion sort then only
+    moves cases within runs of equal times). With a time that is not a number, the three sorts themselves."""
+    n = len(cases)
+    for j in range(n):
+        if times[j] != times[j]:
+            order = np.argsort(cases, kind="mergesort")
+            order = order[np.argsort(times[order], kind="mergesort")]
+            order = order[np.argsort(q[order], kind="mergesort")]
+            for jj in range(n):
+                counts[q[jj]] += 1
+            return order
+    for j in range(n):
+        counts[q[j]] += 1
+    nxt = np.empty(n_queues, dtype=np.int64)
+    pos = 0
+    for qq in range(n_queues):
+        nxt[qq] = pos
+        pos += counts[qq]
+    order = np.empty(n, dtype=np.int64)
+    for j in range(n):
+        qq = q[j]
+        order[nxt[qq]] = j
+        nxt[qq] += 1
+    lo = 0
+    while lo < n:
+        hi = nxt[q[order[lo]]]  # the end of this queue's block
+        if hi - lo > 32:
+            block = order[lo:hi].copy()
+            order[lo:hi] = block[np.argsort(times[block], kind="mergesort")]
+        for k in range(lo + 1, hi):
+            x = order[k]
+            tx, cx = times[x], cases[x]
+            i = k - 1
+            while i >= lo:
+                y = order[i]
+                if tx < times[y] or (tx == times[y] and cx < cases[y]):
+                    order[i + 1] = y
+                    i -= 1
+                else:
+                    break
+            order[i + 1] = x
+        lo = hi
+    return order
+
+
+@jit
 def prepare_arrivals(q, cases, times, work, due, boost, mode, n_queues, hlen, hcap, active):
     """This step's arrivals sorted by (queue, time, case), with their keys (``mode`` by queue) and the
     offsets of each queue's arrivals; their queues become active. Also returns the queues whose heap storage
     lacks room for their arrivals (plus one row)."""
-    order = np.argsort(cases, kind="mergesort")
-    order = order[np.argsort(times[order], kind="mergesort")]
-    order = order[np.argsort(q[order], kind="mergesort")]
+    counts = np.zeros(n_queues, dtype=np.int64)
+    order = _arrival_order(q, cases, times, n_queues, counts)
     n = len(order)
     s_q = q[order]
     s_case = cases[order]
@@ -317,11 +495,9 @@ def prepare_arrivals(q, cases, times, work, due, boost, mode, n_queues, hlen, hc
     s_work = work[order]
     s_boost = boost[order]
     keys = np.empty((n, 3))
-    counts = np.zeros(n_queues, dtype=np.int64)
     for j in range(n):
         k0, k1, k2 = queue_key(mode[s_q[j]], s_time[j], due[order[j]], s_boost[j], s_work[j])
         keys[j, 0], keys[j, 1], keys[j, 2] = k0, k1, k2
-        counts[s_q[j]] += 1
     a_off = np.zeros(n_queues + 1, dtype=np.int64)
     a_off[1:] = np.cumsum(counts)
     n_short = 0
@@ -335,6 +511,35 @@ def prepare_arrivals(q, cases, times, work, due, boost, mode, n_queues, hlen, hc
             short[n_short] = qq
             n_short += 1
     return s_q, s_case, s_time, s_work, s_boost, keys, a_off, counts, short[:n_short]
+
+
+@jit
+def run_step(t_end, q, cases, times, work, due, boost, mode, n_queues, hcap, active, servers, foff, free, h, hoff,
+             hlen, nlive, blocked, live_seq, key_boost, seq, always_open, open_hour, next_open_hour):
+    """:func:`prepare_arrivals`, then :func:`advance_all`, in one call (the compiled copy's
+    :meth:`sim.queues.QueueBank.run`): returns (True, cases, start times, completion times). When a case id
+    lies beyond the per-case arrays, or a queue's heap storage lacks room for its arrivals (plus one row),
+    returns (False, and three empty arrays) having changed nothing: the caller grows the storage and calls
+    the two kernels itself."""
+    n = len(cases)
+    fits = True
+    counts = np.zeros(n_queues, dtype=np.int64)
+    for j in range(n):
+        if cases[j] >= len(live_seq):
+            fits = False
+        counts[q[j]] += 1
+    for j in range(n):
+        qq = q[j]
+        if hlen[qq] + counts[qq] + 1 > hcap[qq]:
+            fits = False
+    if not fits:
+        return False, np.empty(0, dtype=np.int64), np.empty(0), np.empty(0)
+    s_q, s_case, s_time, s_work, s_boost, keys, a_off, counts, short = prepare_arrivals(
+        q, cases, times, work, due, boost, mode, n_queues, hlen, hcap, active)
+    out_case, out_start, out_done = advance_all(t_end, active, a_off, s_case, s_time, s_work, keys, s_boost,
+                                                servers, foff, free, h, hoff, hlen, nlive, blocked, live_seq,
+                                                key_boost, seq, always_open, open_hour, next_open_hour)
+    return True, out_case, out_start, out_done
 
 
 @jit
@@ -395,6 +600,66 @@ def rekey(q, m, due, boost, h, hoff, hlen, nlive, live_seq, key_boost, seq):
                    boost[case], row)
 
 
+# ---------------------------------------------------------------------------- departments' choice
+@jit
+def action_utilities(cases, dept_of, tattle, collective, bounced, waiting, staff_1, relay, committed, sanctions,
+                     late_num, late_den, k_late, k_perf, k_bounced, duty, load_weight, relay_effort,
+                     perfunctory_effort, bounce_effort, max_bounces, pressure):
+    """(n, 4) utilities of proper, perfunctory, sit and bounce for ``cases``, element by element with the
+    operations (and their order) of :meth:`sim.departments.ActionChoice.utilities`, which the compiled copy
+    replaces (by case: its department ``dept_of``, request class ``tattle | collective``, ``bounced``; by
+    department: ``waiting``, ``staff_1``, ``relay``, the beliefs ``committed`` and ``sanctions`` (department,
+    kind, class) and ``late_num`` / ``late_den``; ``k_*`` the kinds of the expected sanctions)."""
+    n = len(cases)
+    u = np.empty((n, 4))
+    for i in range(n):
+        cid = cases[i]
+        d = dept_of[cid]
+        th = 1 if (tattle[cid] or collective[cid]) else 0
+        load = waiting[d] / staff_1[d]
+        if load < 0.0:
+            load = 0.0
+        c = 1.0 + load_weight * load
+        n_late = committed[d, k_late, th]
+        e_late = sanctions[d, k_late, th] / n_late if n_late > 0 else 0.0
+        n_perf = committed[d, k_perf, th]
+        e_perf = sanctions[d, k_perf, th] / n_perf if n_perf > 0 else 0.0
+        n_bounced = committed[d, k_bounced, th]
+        e_bounced = sanctions[d, k_bounced, th] / n_bounced if n_bounced > 0 else 0.0
+        den = late_den[d]
+        share = late_num[d] / (den if den >= 1e-300 else 1e-300) if den > 0 else 0.0
+        if relay[d]:
+            u[i, 0] = duty - c * relay_effort - share * e_late
+            u[i, 1] = -np.inf
+        else:
+            u[i, 0] = duty - c - share * e_late
+            u[i, 1] = -c * perfunctory_effort - e_perf
+        u[i, 2] = -e_late - pressure
+        u[i, 3] = -c * bounce_effort - e_bounced if bounced[cid] < max_bounces else -np.inf
+    return u
+
+
+@jit
+def unsigned_exponent(cases, dept_of, tattle, collective, committed, sanctions, kind, sign_effort, choice_noise):
+    """For each of ``cases``: −max(E(unsigned) − ``sign_effort``, 0) / ``choice_noise``, the exponent of the
+    chance a department signs for it at once, with the operations of
+    :meth:`sim.departments.ActionChoice.sign_now` (which the compiled copy uses it for; E(unsigned), as
+    :meth:`sim.departments.DepartmentTable.expected_sanction`, from the beliefs of ``kind``)."""
+    n = len(cases)
+    out = np.empty(n)
+    for i in range(n):
+        cid = cases[i]
+        d = dept_of[cid]
+        th = 1 if (tattle[cid] or collective[cid]) else 0
+        m = committed[d, kind, th]
+        e = sanctions[d, kind, th] / (m if m >= 1e-300 else 1e-300) if m > 0 else 0.0
+        x = e - sign_effort
+        if x < 0.0:
+            x = 0.0
+        out[i] = -x / choice_noise
+    return out
+
+
 # ------------------------------------------------------------------------------ citizens' trust
 @jit
 def relax_and_shift(rows, t, f, trust, trust0, efficacy, efficacy0, t_set, listeners, shift):
@@ -444,12 +709,54 @@ def _relax_and_shift_arrays(rows, t, f, trust, trust0, efficacy, efficacy0, t_se
     return t_old, t_new
 
 
+def _prepare_few_arrivals(q, cases, times, work, due, boost, mode, n_queues, hlen, hcap, active):
+    """:func:`_prepare_arrivals_arrays` for a few arrivals, on Python lists (numpy's calls cost more than their
+    work here): the order of a stable sort by (queue, time, case), each key as :func:`queue_key` makes it (its
+    first element the negated boost as a float: 0.0, never −0.0), the same offsets and short queues. None (and
+    nothing changed) when a time is not a number (the array code orders those)."""
+    ql, tl, cl = q.tolist(), times.tolist(), cases.tolist()
+    if any(t != t for t in tl):
+        return None
+    n = len(ql)
+    order = sorted(range(n), key=lambda j: (ql[j], tl[j], cl[j]))
+    wl, dl, bl = work.tolist(), due.tolist(), boost.tolist()
+    keys = []
+    counts = {}
+    for j in order:
+        qq = ql[j]
+        counts[qq] = counts.get(qq, 0) + 1
+        m = int(mode[qq])
+        if m == FIFO:
+            keys.append((0.0, tl[j], 0.0))
+        elif m == SUPERVISED:
+            keys.append((float(-bl[j]), tl[j], 0.0))
+        elif m == DEADLINE:
+            keys.append((float(-bl[j]), dl[j], tl[j]))
+        else:
+            keys.append((float(-bl[j]), wl[j], tl[j]))
+    o = np.array(order, dtype=np.intp)
+    with_arrivals = list(counts)  # in queue order (the arrivals are)
+    count = np.zeros(n_queues, dtype=np.int64)
+    count[with_arrivals] = list(counts.values())
+    a_off = np.zeros(n_queues + 1, dtype=np.int64)
+    a_off[1:] = np.cumsum(count)
+    active[with_arrivals] = True
+    short = np.array([qq for qq, k in counts.items() if int(hlen[qq]) + k + 1 > int(hcap[qq])], dtype=np.int64)
+    return (q[o], cases[o], times[o], work[o], boost[o], np.array(keys, dtype=np.float64).reshape(n, 3), a_off,
+            count, short)
+
+
 def _prepare_arrivals_arrays(q, cases, times, work, due, boost, mode, n_queues, hlen, hcap, active):
     """:func:`prepare_arrivals` in whole-array numpy calls, for the plain copy: the same sorted order
     (``np.lexsort`` is stable, as the three stable sorts), the same keys (:func:`queue_key` by mode, as
-    ``np.where``), the same offsets and short queues. A single queue (the platform's) or a single arrival
-    takes a shorter way to the same arrays (each numpy call costs microseconds on these few elements)."""
+    ``np.where``), the same offsets and short queues. A few arrivals in a bank of several queues
+    (:func:`_prepare_few_arrivals`), a single queue (the platform's) or a single arrival take shorter ways to
+    the same arrays (each numpy call costs microseconds on these few elements)."""
     n = len(cases)
+    if 1 < n <= 5 and n_queues > 1:
+        few = _prepare_few_arrivals(q, cases, times, work, due, boost, mode, n_queues, hlen, hcap, active)
+        if few is not None:
+            return few
     if n == 1 or n_queues == 1:
         order = np.lexsort((cases, times)) if n > 1 else None
         if order is not None:
@@ -494,6 +801,9 @@ def _prepare_arrivals_arrays(q, cases, times, work, due, boost, mode, n_queues, 
 if not COMPILED:  # the plain copy's versions of these kernels
     relax_and_shift = _relax_and_shift_arrays  # noqa: F811
     prepare_arrivals = _prepare_arrivals_arrays  # noqa: F811
+    _push_row = _push_row_slices  # noqa: F811
+    _pop_row = _pop_row_slices  # noqa: F811
+    _queues_to_run = _queues_to_run_arrays  # noqa: F811
 
 
 # ------------------------------------------------------------------------------------- supervision

@@ -98,6 +98,7 @@ class QueueBank:
         self.blocked = np.zeros(n)
         self.active = np.zeros(n, dtype=bool)
         self.easy_first = np.zeros(n, dtype=bool)
+        self._mode_now = self.mode.copy()  # each queue's key code today (_modes), kept by set_easy_first
         self.seq = np.zeros(1, dtype=np.int64)
         self.live_seq = np.zeros(max(16, cases), dtype=np.int64)  # per case: its live row's order (0: not waiting)
         self.key_boost = np.zeros(max(16, cases), dtype=np.int8)  # per case: the boost its live key was made with
@@ -150,11 +151,18 @@ class QueueBank:
         ``t_end`` (h). Returns (cases, start times, completion times) of the cases started, queue by queue."""
         if len(cases):
             cases = np.asarray(cases, dtype=np.int64)
+            q, times, work = np.asarray(q, dtype=np.int64), np.asarray(times, dtype=float), np.asarray(work, dtype=float)
+            due, boost = np.asarray(due, dtype=float), np.asarray(boost, dtype=np.int8)
+            if self.k.COMPILED:  # both kernels in one call, unless the storage must grow first
+                done, started, begun, fin = self.k.run_step(
+                    float(t_end), q, cases, times, work, due, boost, self._mode_now, self.n, self.hcap, self.active,
+                    self.servers, self.foff, self.free, self.heap, self.hoff, self.hlen, self.nlive, self.blocked,
+                    self.live_seq, self.key_boost, self.seq, self.always_open, self.open_hour, self.next_open_hour)
+                if done:
+                    return started, begun, fin
             self._cover(cases)
             q, cases, times, work, boost, keys, a_off, counts, short = self.k.prepare_arrivals(
-                np.asarray(q, dtype=np.int64), cases, np.asarray(times, dtype=float), np.asarray(work, dtype=float),
-                np.asarray(due, dtype=float), np.asarray(boost, dtype=np.int8), self._modes(), self.n, self.hlen,
-                self.hcap, self.active)
+                q, cases, times, work, due, boost, self._modes(), self.n, self.hlen, self.hcap, self.active)
             if len(short):
                 self._reserve(short, counts[short] + 1)
         else:
@@ -192,11 +200,14 @@ class QueueBank:
         if bool(self.easy_first[q]) == on:
             return
         self.easy_first[q] = on
+        mode = EASY_FIRST if on else int(self.mode[q])  # the queue's entry of _modes()
+        self._mode_now[q] = mode
         if self.nlive[q] == 0:
             return
-        mode = EASY_FIRST if on else int(self.mode[q])  # the queue's entry of _modes(), without making them all
         self.k.rekey(q, mode, np.asarray(due, dtype=float), np.asarray(boost, dtype=np.int8),
               self.heap, self.hoff, self.hlen, self.nlive, self.live_seq, self.key_boost, self.seq)
 
     def _modes(self) -> np.ndarray:
-        return np.where(self.easy_first, EASY_FIRST, self.mode)
+        """Each queue's key code: EASY_FIRST where it serves the shortest cases first, else its discipline's
+        (``easy_first`` changes only through :meth:`set_easy_first`, which keeps this array)."""
+        return self._mode_now
