@@ -149,24 +149,29 @@ class StoreCases:
         """Table rows ``lo:hi`` (``copy``: as in :meth:`chunks`)."""
         cs = self.cs
         rows = self.rows(lo, hi)
-        v = lambda name: getattr(cs, name)[rows]  # noqa: E731
+        take = lambda name: getattr(cs, name)[rows]  # noqa: E731 (a view for a slice of rows, else a copy)
+        if copy and isinstance(rows, slice):  # columns taken as they are are copied here (pandas need not copy
+            v = lambda name: take(name).copy()  # noqa: E731 (every column again, when it forms its blocks)
+        else:
+            v = take
         depts = [*self.dept_names, "platform"]
-        not_sent = np.isnan(v("dispatched"))
-        dept = np.where(not_sent, len(self.dept_names), v("handler"))
-        holder = np.where(not_sent, len(self.dept_names), v("dept"))
-        sat = v("satisfied").astype(float)
+        not_sent = np.isnan(take("dispatched"))
+        dept = np.where(not_sent, len(self.dept_names), take("handler"))
+        holder = np.where(not_sent, len(self.dept_names), take("dept"))
+        sat = take("satisfied").astype(float)
         sat[sat < 0] = np.nan
-        repeat_of = pd.array(v("repeat_of").astype(np.int64), dtype="Int64")
+        repeat_of = pd.array(take("repeat_of").astype(np.int64), dtype="Int64")
         repeat_of[repeat_of < 0] = pd.NA
         case_id = np.arange(self.first + lo, self.first + hi) if self.contiguous else rows.astype(np.int64)
+        region = take("region")
         df = pd.DataFrame({
             "case_id": case_id,
-            "citizen_id": v("citizen").astype(np.int64),
-            "requester_kind": pd.Categorical.from_codes(v("enterprise").astype(np.int8), ["citizen", "enterprise"]),
+            "citizen_id": take("citizen").astype(np.int64),
+            "requester_kind": pd.Categorical.from_codes(take("enterprise").astype(np.int8), ["citizen", "enterprise"]),
             "category": pd.Categorical.from_codes(v("category"), self.categories),
             "channel": pd.Categorical.from_codes(v("channel"), list(CHANNEL_NAMES)),
-            "region": v("region").astype(np.int32),
-            "county": self.county_of[v("region")].astype(np.int32),
+            "region": region.astype(np.int32),
+            "county": self.county_of[region].astype(np.int32),
             "urban": v("urban"),
             "handling_level": pd.Categorical.from_codes(self.levels(rows), list(self.level_labels)),
             "department": pd.Categorical.from_codes(dept, depts),
@@ -178,11 +183,11 @@ class StoreCases:
             "perfunctory": v("perfunctory"), "satisfied": sat,
             "supervised": v("supervised"), "escalated": v("escalated"), "reopened": v("reopened"),
             "tattle": v("tattle"), "direct_answer": v("direct_answer"), "misrouted": v("misrouted"),
-            "hops": v("hops").astype(np.int8), "bounced": v("bounced").astype(np.int8),
+            "hops": take("hops").astype(np.int8), "bounced": take("bounced").astype(np.int8),
             "status": pd.Categorical.from_codes(v("status"), [STATUS_NAMES[s.value] for s in Status]),
             "holder": pd.Categorical.from_codes(holder, depts),
             "repeat_of": repeat_of,
-        }, copy=copy)  # built in the order of CASE_COLUMNS (selecting them again would copy every column)
+        }, copy=False)  # in the order of CASE_COLUMNS (selecting them again would copy every column)
         return df
 
     def frame(self, copy: bool = False) -> pd.DataFrame:

@@ -97,7 +97,13 @@ def test_the_tally_does_not_depend_on_how_the_cases_are_cut():
     assert whole.kpis()["cases"] == len(src) == sum(whole.group_sizes(0))
     piece = src.piece(0, 977, copy=True)  # the table's columns in order, none sharing memory with the store
     assert tuple(piece.columns) == CASE_COLUMNS and len(piece) == 977
-    assert not np.shares_memory(piece["created_h"].to_numpy(), model.cases.created)
+    for column, store in (("created_h", "created"), ("urban", "urban"), ("reopened", "reopened")):
+        assert not np.shares_memory(piece[column].to_numpy(), getattr(model.cases, store))
+    for column in ("status", "category", "channel"):
+        assert not np.shares_memory(piece[column].cat.codes.to_numpy(), getattr(model.cases, column))
+    shared = src.piece(0, 977, copy=False)  # without copy, columns taken as they are share the store's memory
+    assert np.shares_memory(shared["created_h"].to_numpy(), model.cases.created)
+    assert_frame_equal(piece, shared)
 
 
 @pytest.mark.parametrize("merge_up_to", [0, metrics.MERGE_UP_TO], ids=["bisection", "merge"])
