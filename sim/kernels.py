@@ -840,8 +840,39 @@ def _supervision_candidates_arrays(open_ids, now, status, level, due, reopened, 
     return ids, (due[ids] < now) | (reopened[ids] & (level[ids] == 0))
 
 
-if not COMPILED:  # the plain copy's version
+@jit
+def overdue_unreplied(open_ids, status, replied, due, t, lo_status, hi_status):
+    """Of the open cases ``open_ids``, those in a status from ``lo_status`` to ``hi_status`` (those that can be
+    overdue) with no reply (``replied`` NaN): split into those past ``due`` at ``t`` (h) and the others (each
+    in the order of ``open_ids``)."""
+    late = np.empty(len(open_ids), np.int64)
+    rest = np.empty(len(open_ids), np.int64)
+    n_late = 0
+    n_rest = 0
+    for i in open_ids:
+        st = status[i]
+        if st < lo_status or st > hi_status or not np.isnan(replied[i]):
+            continue
+        if due[i] < t:
+            late[n_late] = i
+            n_late += 1
+        else:
+            rest[n_rest] = i
+            n_rest += 1
+    return late[:n_late], rest[:n_rest]
+
+
+def _overdue_unreplied_arrays(open_ids, status, replied, due, t, lo_status, hi_status):
+    st = status[open_ids]
+    ids = open_ids[(st >= lo_status) & (st <= hi_status)]
+    ids = ids[np.isnan(replied[ids])]
+    late = due[ids] < t
+    return ids[late], ids[~late]
+
+
+if not COMPILED:  # the plain copies' versions
     supervision_candidates = _supervision_candidates_arrays  # noqa: F811
+    overdue_unreplied = _overdue_unreplied_arrays  # noqa: F811
 
 
 # ------------------------------------------------------------------------------------------ agenda

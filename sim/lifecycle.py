@@ -638,10 +638,9 @@ def stay_overdue(m: GovernanceModel, day_start: float) -> None:
     unchanged). So a department's expected sanction for either kind is a sanction per overdue day, whatever
     observer (tracking, an inspection's ladder, an escalation) imposed it."""
     cs = m.cases
-    ids = _unreplied(m, cs.open_ids())
-    late = cs.due[ids] < day_start
-    _violated(m, ids[late], Violation.LATE)
-    ids = ids[~late]
+    late, ids = m.kernels.overdue_unreplied(cs.open_ids(), cs.status, cs.replied, cs.due, float(day_start),
+                                            int(Status.IN_TRANSIT), int(Status.IN_SERVICE))  # as _unreplied
+    _violated(m, late, Violation.LATE)
     _violated(m, ids[m.levers.mandate.unsigned_past_deadline(cs.created[ids], cs.first_response[ids], day_start)],
               Violation.UNSIGNED)
 

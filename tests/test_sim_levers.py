@@ -245,3 +245,24 @@ def test_first_in_order_is_the_head_of_a_stable_argsort():
             for limit in (None, 0, 1, 2, 3, n // 2, n - 1, n, n + 5):
                 got = first_in_order(key, limit)
                 assert got.tolist() == want[: (n if limit is None else max(limit, 0))].tolist(), (n, limit)
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["plain", "compiled"])
+def test_overdue_unreplied_kernel_splits_what_the_rules_split(compiled):
+    """Both kernel copies against the rule written out with numpy: open cases in transit to in service with no
+    reply, past due (NaN due: not past) or not."""
+    from sim.jit import kernels
+
+    k = kernels(compiled)
+    rng = np.random.default_rng(5)
+    n, t = 4_000, 300.0
+    status = rng.integers(0, len(Status), n).astype(np.int8)
+    replied = np.where(rng.random(n) < 0.5, np.nan, rng.uniform(0, 400, n))
+    due = np.where(rng.random(n) < 0.1, np.nan, rng.uniform(0, 600, n))
+    open_ids = np.flatnonzero(status < Status.CLOSED)
+    late, rest = k.overdue_unreplied(open_ids, status, replied, due, t, int(Status.IN_TRANSIT),
+                                     int(Status.IN_SERVICE))
+    st = status[open_ids]
+    ids = open_ids[(st >= Status.IN_TRANSIT) & (st <= Status.IN_SERVICE) & np.isnan(replied[open_ids])]
+    assert late.tolist() == ids[due[ids] < t].tolist() and len(late) > 0
+    assert rest.tolist() == ids[~(due[ids] < t)].tolist() and np.isnan(due[rest]).any()
