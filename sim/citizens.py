@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .cases import Channel
+from .kernels import _clip01  # the plain copy: a Python function on floats
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import GovernanceModel
@@ -52,15 +53,6 @@ def gumbel_noise(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray
     np.log(g, out=g)
     np.negative(g, out=g)
     return g
-
-
-def _clip01(v: float) -> float:
-    """``v`` clipped to 0–1 as ``np.clip`` does it (−0.0 and NaN kept)."""
-    if v < 0.0:
-        return 0.0
-    if v > 1.0:
-        return 1.0
-    return v
 
 
 class Population:

@@ -96,12 +96,7 @@ class Supervisor(mesa.Agent):
 
     def _mine(self, ids: np.ndarray) -> np.ndarray:
         """The cases among ``ids`` whose holder (department or relay) this office supervises."""
-        t = self.model.departments
-        dept = self.model.cases.dept[ids]
-        if self.county is not None:
-            return ids[t.county[dept] == self.county]
-        above = t.level[dept] < PREFECTURE_INDEX
-        return ids[above] if self.level == "province" else ids[~above]
+        return ids[self._mine_departments()[self.model.cases.dept[ids]]]
 
     # ------------------------------------------------------------------------------------ inspection
     def candidates(self, now: float, limit: int | None = None) -> np.ndarray:
