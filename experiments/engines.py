@@ -70,8 +70,10 @@ class Engine(abc.ABC):
     """Base class: owns an executor and knows how its workers die."""
 
     name = "engine"
-    #: seconds of work a batch should carry once run times are known (amortises per-task overhead)
-    target_batch_s = 0.5
+    #: seconds of work a batch should carry once run times are known: it amortises the per-task overhead,
+    #: above all the store's commit of each finished batch in the main process (four small Parquet files,
+    #: each fsynced); the Batcher still caps a batch at half a worker's share of what is left
+    target_batch_s = 2.0
     #: isolated retries must run alone (True where one crash takes every in-flight task down with it)
     isolate_alone = False
 
@@ -181,7 +183,6 @@ class DaskEngine(Engine):
     """
 
     name = "dask"
-    target_batch_s = 2.0
 
     def __init__(self, workers: int | None = None, scheduler: str | None = None, processes: bool = True,
                  retries: int = 2) -> None:

@@ -19,7 +19,7 @@ A spec (see ``experiments/reforms.yaml``)::
     seed: 20240601                   # master seed; replication k uses the same seed in every scenario
     kpis: [response_rate, ...]       # default: all KPIs
     keep_cases: false                # true: cases/<run_id>.parquet for every run
-    batch_size: null                 # runs per task; default: adaptive (about half a second of work)
+    batch_size: null                 # runs per task; default: adaptive (about 2 s of work)
     design:                          # optional: a design over scenario parameters
       type: grid | lhs | morris | sobol
       parameters:
