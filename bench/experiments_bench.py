@@ -9,6 +9,10 @@ are checked to hold identical results. The machine's load average and a control 
 same efficiency for two plain CPU-bound processes, ``machine_parallel_efficiency``), because other processes
 on the same cores lower the 2-worker figure; on a shared machine read the engine's efficiency against it.
 
+The sweep figure (:func:`sweep_rate`) is the issue's throughput target: warm runs per minute of the 30-day
+default city on 2 workers, measured in turns with the commit before the work on speed (a temporary git
+worktree), its target at least twice that commit's.
+
     python -m bench --suite experiments [--quick]
 """
 
@@ -60,33 +64,112 @@ def machine_parallelism() -> float:
     return one / two  # = (2 / two) / (2 × 1 / one)
 
 
-def sweep_rate(quick: bool = False, workers: int = 2) -> dict[str, Any]:
+#: The sweep itself, run by :func:`_sweep_walls` as a script in a fresh process whose working folder and
+#: ``PYTHONPATH`` are the tree measured: two experiments of n1 and n2 runs of the 30-day default city, no
+#: warm-up, seed 1; prints their wall times (s) as JSON. It uses only what every commit since the experiment
+#: engine has (``run_experiment`` with workers, engine, replications and progress).
+_SWEEP_SCRIPT = """
+import json, sys, tempfile, time
+from pathlib import Path
+
+import yaml
+
+from experiments.runner import run_experiment
+
+
+def main():
+    small, large, workers = (int(a) for a in sys.argv[1:4])
+    default = str(Path("scenarios/default.yaml").resolve())
+    walls = []
+    with tempfile.TemporaryDirectory(prefix="wenzheng-sweep-") as tmp:
+        spec = Path(tmp) / "sweep.yaml"
+        spec.write_text(yaml.safe_dump({"name": "sweep", "scenarios": {"default": default}, "replications": large,
+                                        "days": 30, "warmup_days": 0, "seed": 1}), encoding="utf-8")
+        for n in (small, large):
+            t0 = time.perf_counter()
+            outcome = run_experiment(str(spec), out=str(Path(tmp) / f"n{n}"), workers=workers, engine="local",
+                                     replications=n, progress=False)
+            walls.append(time.perf_counter() - t0)
+            if outcome.n_ok != n:
+                raise SystemExit(f"{outcome.n_ok} of {n} runs ok: {outcome.failures[:1]}")
+    print(json.dumps(walls))
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def _sweep_walls(root: Path, small: int, large: int, workers: int) -> tuple[float, float]:
+    """Wall times (s) of the sweep's two experiments (n1 = ``small``, n2 = ``large`` runs) on the tree
+    ``root``, in a fresh process (:data:`_SWEEP_SCRIPT`)."""
+    import json
+    import subprocess
+    import sys
+
+    with tempfile.TemporaryDirectory(prefix="wenzheng-sweep-script-") as tmp:
+        script = Path(tmp) / "sweep.py"
+        script.write_text(_SWEEP_SCRIPT, encoding="utf-8")
+        env = {**os.environ, "PYTHONPATH": str(root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        done = subprocess.run([sys.executable, str(script), str(small), str(large), str(workers)], cwd=root,
+                              env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"sweep on {root} failed ({done.returncode}): {done.stderr.strip()[-400:]}")
+    t_small, t_large = json.loads(done.stdout.strip().splitlines()[-1])
+    return float(t_small), float(t_large)
+
+
+def sweep_rate(quick: bool = False, workers: int = 2, before: str | None = None, log=print) -> dict[str, Any]:
     """Warm sweep throughput: runs per minute of the 30-day default city (``scenarios/default.yaml``, no
     warm-up) through the engine on ``workers`` local workers, with the pool's start-up (interpreters, imports,
-    numba's first call) taken out: two experiments of n1 and n2 runs, rate = (n2 − n1) / (t2 − t1). Medians
-    of alternating repeats."""
-    from experiments.runner import run_experiment
+    numba's first call) taken out: two experiments of n1 and n2 runs in one fresh process, rate =
+    (n2 − n1) / (t2 − t1). With ``before`` (a commit; default :data:`bench.scale.BEFORE_COMMIT`, none with
+    ``quick``), the same on that commit in a temporary git worktree, in turns with this tree (now, before, now,
+    …, after one unmeasured sweep of each), and their ratio. Medians of the repeats."""
+    import contextlib
 
+    from bench.scale import BEFORE_COMMIT, worktree
+
+    if before is None and not quick:
+        before = BEFORE_COMMIT
     small, large, repeats = (4, 12, 1) if quick else (10, 40, 3)
-    default = (ROOT / "scenarios" / "default.yaml").resolve()
-    walls: dict[int, list[float]] = {small: [], large: []}
-    with tempfile.TemporaryDirectory(prefix="wenzheng-sweep-") as tmp:
-        spec_path = Path(tmp) / "sweep.yaml"
-        spec_path.write_text(yaml.safe_dump({"name": "sweep", "scenarios": {"default": str(default)},
-                                             "replications": large, "days": 30, "warmup_days": 0, "seed": 1}),
-                             encoding="utf-8")
+    walls: dict[str, list[tuple[float, float]]] = {"now": []}
+    with contextlib.ExitStack() as stack:
+        trees = {"now": ROOT}
+        if before:
+            trees["before"] = stack.enter_context(worktree(before))
+            walls["before"] = []
+        for root in trees.values():  # unmeasured: the file cache, bytecode, numba's on-disk cache
+            _sweep_walls(root, 2, 4, workers)
         for rep in range(repeats):
-            for n in (small, large):
-                t0 = time.perf_counter()
-                run_experiment(str(spec_path), out=str(Path(tmp) / f"n{n}-r{rep}"), workers=workers,
-                               engine="local", replications=n, progress=False)
-                walls[n].append(time.perf_counter() - t0)
-    t_small, t_large = statistics.median(walls[small]), statistics.median(walls[large])
-    return {"scenario": "scenarios/default.yaml", "days": 30, "workers": workers, "runs": [small, large],
-            "wall_s": [round(t_small, 3), round(t_large, 3)],
-            "warm_runs_per_min": round(60.0 * (large - small) / (t_large - t_small), 2),
-            "cold_runs_per_min_large": round(60.0 * large / t_large, 2),
-            "samples_wall_s": {str(k): [round(w, 3) for w in v] for k, v in walls.items()}}
+            for name, root in trees.items():
+                walls[name].append(_sweep_walls(root, small, large, workers))
+                t_small, t_large = walls[name][-1]
+                log(f"sweep {name}: round {rep + 1}/{repeats}: {small} runs {t_small:.2f} s, {large} runs "
+                    f"{t_large:.2f} s, {60.0 * (large - small) / (t_large - t_small):.0f} runs/min")
+
+    def rate(pairs: list[tuple[float, float]]) -> float:
+        return statistics.median(60.0 * (large - small) / (t2 - t1) for t1, t2 in pairs)
+
+    now = walls["now"]
+    t_small, t_large = statistics.median(w[0] for w in now), statistics.median(w[1] for w in now)
+    out: dict[str, Any] = {
+        "scenario": "scenarios/default.yaml", "days": 30, "workers": workers, "runs": [small, large],
+        "wall_s": [round(t_small, 3), round(t_large, 3)],
+        "warm_runs_per_min": round(rate(now), 2),
+        "cold_runs_per_min_large": round(60.0 * large / t_large, 2),
+        "samples_wall_s": {str(small): [round(w[0], 3) for w in now], str(large): [round(w[1], 3) for w in now]},
+        "note": "each measurement a fresh process making both experiments; rate the median over the rounds",
+    }
+    if before:
+        then = rate(walls["before"])
+        ratio = out["warm_runs_per_min"] / then
+        out["before"] = {"commit": before, "warm_runs_per_min": round(then, 2),
+                         "samples_wall_s": [[round(a, 3), round(b, 3)] for a, b in walls["before"]]}
+        out["ratio_to_before"] = round(ratio, 3)
+        out["check"] = {"value": round(ratio, 3), "target": ">= 2 (warm runs/min against the commit before the "
+                        "work on speed, in turns)", "ok": bool(ratio >= 2.0)}
+    return out
 
 
 def run_benchmark(quick: bool = False) -> dict[str, Any]:
