@@ -10,9 +10,8 @@ from tests.conftest import ROOT
 
 
 def test_sweep_script_times_both_experiments_on_a_tree():
-    t_small, t_large = _sweep_walls(ROOT, 1, 2, 1)
-    assert 0.0 < t_small and 0.0 < t_large
-    assert t_small < 120.0 and t_large < 120.0  # 30 days of the default city, one or two runs
+    walls = _sweep_walls(ROOT, 1, 2, 1)  # the child exits non-zero unless every run of both experiments is ok
+    assert len(walls) == 2 and all(isinstance(w, float) and w > 0.0 for w in walls)
 
 
 def test_sweep_script_failure_names_the_tree(tmp_path):
