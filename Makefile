@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 ARGS ?=
 
-.PHONY: run test lint bench baseline explore venv clean
+.PHONY: run test lint bench baseline explore venv kernels clean
 
 $(STAMP): pyproject.toml
 	@if [ ! -x "$(PY)" ]; then \
@@ -22,27 +22,32 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-run: $(STAMP)
+# The kernels compiled ahead of time (sim/aot.py): built once (about 35 s), and again after sim/kernels.py
+# changes; a no-op otherwise. Without a C compiler it says so, and runs use the other kernels (sim/jit.py).
+kernels: $(STAMP)
+	@$(PY) -m sim.aot build
+
+run: kernels
 	$(PY) run.py $(ARGS)
 
 # The suite runs on TEST_WORKERS processes (pytest-xdist), one test file per worker at a time.
 TEST_WORKERS ?= 2
 
-test: $(STAMP)
+test: kernels
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
-bench: $(STAMP)
+bench: kernels
 	$(PY) -m bench $(ARGS)
 
 # Re-pin tests/baseline.json: only for a change that is meant to move results (say so in the commit).
 baseline: $(STAMP)
 	$(PY) tests/test_baselines.py --repin
 
-explore: $(STAMP)
+explore: kernels
 	$(PY) run.py explore $(or $(SCENARIO),scenarios/default.yaml)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache sim/_kaot_*

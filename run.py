@@ -8,6 +8,7 @@ With no command it runs the main job: the flagship reform experiment and its rep
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from pathlib import Path
 
@@ -47,11 +48,22 @@ def _kpi_text(title: str, summary: dict[str, float]) -> str:
     return "\n".join([title, *(f"{n:<{wide[0]}}  {v:>{wide[1]}}  {u}".rstrip() for n, v, u in rows)])
 
 
+def _started() -> None:
+    """Start-up is over (imports done, inputs read): when run as a script, the garbage collector was off during
+    it (:data:`__main__` block); the objects made so far live as long as the process, so they are frozen (no
+    later collection looks at them again) and collections resume for the work. A no-op when collections are
+    on (``main`` called from Python)."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from experiments.single import run_to_dir
     from sim import load_scenario
 
     scenario = load_scenario(args.scenario, args.set)
+    _started()
     seed = scenario.run.seed if args.seed is None else args.seed
     out = Path(args.out) if args.out else Path("results/runs") / f"{scenario.name}-{seed}"
     if sys.stderr.isatty():  # a progress bar for a person watching; nothing (and no import) otherwise
@@ -368,6 +380,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     func = getattr(args, "func", cmd_main_job)
+    if func is not cmd_run:  # only `run` keeps collections off through its imports (see _started)
+        _started()
     try:
         return func(args)
     except WenzhengError as exc:
@@ -379,4 +393,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Start-up (importing Mesa, pandas, pydantic; reading the scenario) makes long-lived objects only, and a
+    # collection pass over them finds nothing: collections stay off until the command has started its work
+    # (_started). At exit the objects are frozen, so the interpreter's final collection does not walk them all
+    # again: every file is closed by then, and the process ends as soon as its work is done.
+    gc.disable()
+    try:
+        code = main()
+    finally:
+        gc.freeze()
+    sys.exit(code)

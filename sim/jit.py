@@ -1,17 +1,24 @@
-"""Which kernels a run uses: numba-compiled or plain Python (:mod:`sim.kernels`), chosen per run.
+"""Which kernels a run uses (:mod:`sim.kernels`), chosen per run: plain Python, numba-compiled just in time
+(``numba``), or numba-compiled ahead of time (``aot``, :mod:`sim.aot`).
 
-Both copies run the same source and give identical results. The compiled one is several times faster per
-case, but importing numba and loading the compiled code from its on-disk cache costs about 0.4 s once per
-process (and compiling it the first time on a machine, about 10 s). A small run does not earn that back, so
-by default (``auto``) a run uses the compiled kernels when they are already loaded in this process, or when
-its expected cases, added to those of the runs this process has made with plain Python, reach
-:data:`COMPILE_FROM_CASES`; otherwise plain Python. So one small run stays plain, a large run is compiled,
-and a process making many small runs (an experiment's worker, a calibration) switches to the compiled
-kernels once their start-up has paid for itself.
+All three run the same source and give identical results. The compiled ones are several times faster per case.
+The just-in-time copy costs about 0.4 s once per process to import numba and load the compiled code from its
+on-disk cache (and about 15 s to compile it the first time on a machine); the ahead-of-time copy is a C
+extension built once by ``make`` (``python -m sim.aot build``) and costs a few milliseconds to load, but it
+is compiled for any x86-64 processor, not this one, and runs a large city about 10 % slower.
 
-The environment variable ``WENZHENG_COMPILE`` overrides the choice: ``1`` (always compiled), ``0`` (always
-plain Python), ``auto`` (the default). Without numba installed every run uses plain Python, and ``1`` is
-an error.
+So by default (``auto``) a run uses:
+
+- the just-in-time kernels when numba is already loaded in this process, or when the run expects at least
+  :data:`COMPILE_FROM_CASES` cases (numba's start-up is then small against the run);
+- otherwise the ahead-of-time kernels when they are built for the current source;
+- otherwise plain Python, switching to the just-in-time kernels once the cases of the runs this process has
+  made with plain Python reach :data:`COMPILE_FROM_CASES` (a process making many small runs, such as an
+  experiment's worker, then pays numba's start-up once).
+
+The environment variable ``WENZHENG_COMPILE`` overrides the choice: ``0`` (always plain Python), ``1``
+(always just in time), ``aot`` (always ahead of time), ``auto`` (the default). Asking for a copy that is not
+available (numba not installed; no ahead-of-time module built for this source) is an error.
 """
 
 from __future__ import annotations
@@ -40,47 +47,85 @@ def numba_available() -> bool:
 
 
 def setting() -> str:
-    """``WENZHENG_COMPILE`` as given: ``0``, ``1`` or ``auto`` (unset means ``auto``)."""
+    """``WENZHENG_COMPILE`` as given: ``0``, ``1``, ``aot`` or ``auto`` (unset means ``auto``)."""
     value = os.environ.get(ENV, "auto").strip().lower() or "auto"
-    if value not in ("0", "1", "auto"):
+    if value not in ("0", "1", "aot", "auto"):
         raise WenzhengError(f"environment variable {ENV}={value!r}: allowed are 0 (plain Python kernels), "
-                            "1 (numba-compiled kernels) and auto (compiled from "
-                            f"{COMPILE_FROM_CASES:,} expected cases)")
+                            "1 (numba-compiled kernels, just in time), aot (compiled ahead of time: "
+                            "python -m sim.aot build) and auto (chosen per run: see sim/jit.py)")
     if value == "1" and not numba_available():
         raise WenzhengError(f"environment variable {ENV}=1 asks for numba-compiled kernels, but numba is not "
                             "installed (pip install numba, or set it to auto)")
+    if value == "aot" and not aot_available():
+        raise WenzhengError(f"environment variable {ENV}=aot asks for the kernels compiled ahead of time, but "
+                            "none are built for this source of sim/kernels.py (run: python -m sim.aot build; "
+                            "or set it to auto)")
     return value
 
 
 def compiled_loaded() -> bool:
-    """Whether the compiled kernels are already loaded in this process (then they cost nothing more)."""
+    """Whether the just-in-time kernels are already loaded in this process (then they cost nothing more)."""
     return _COMPILED in sys.modules
+
+
+def aot_available() -> bool:
+    """Whether kernels compiled ahead of time are built for the current source (:func:`sim.aot.built_path`)."""
+    from . import aot
+
+    return aot.built_path() is not None
 
 
 _plain_cases = 0  # expected cases of the runs this process has made with the plain kernels under auto
 
+#: The kinds of kernels, as :func:`choose` names them (and a run's ``meta["kernels"]``).
+KINDS = ("python", "numba", "aot")
 
-def use_compiled(expected_cases: int) -> bool:
-    """Whether a run expecting ``expected_cases`` cases uses the compiled kernels (see the module's text);
-    a run told False is counted towards the switch."""
+
+def choose(expected_cases: int) -> str:
+    """Which kernels a run expecting ``expected_cases`` cases uses: ``python``, ``numba`` or ``aot`` (see the
+    module's text); a run given the plain kernels under ``auto`` is counted towards the switch."""
     global _plain_cases
     value = setting()
     if value != "auto":
-        return value == "1"
-    if not numba_available():
-        return False
-    if compiled_loaded() or _plain_cases + expected_cases >= COMPILE_FROM_CASES:
-        return True
+        return {"0": "python", "1": "numba", "aot": "aot"}[value]
+    has_numba = numba_available()
+    if has_numba and (compiled_loaded() or expected_cases >= COMPILE_FROM_CASES):
+        return "numba"
+    if aot_available():
+        return "aot"
+    if has_numba and _plain_cases + expected_cases >= COMPILE_FROM_CASES:
+        return "numba"
     _plain_cases += int(expected_cases)
-    return False
+    return "python"
 
 
-def kernels(compiled: bool) -> ModuleType:
-    """The kernels module: ``sim._kernels_compiled`` (numba) or ``sim.kernels`` (plain Python)."""
-    if not compiled:
+def use_compiled(expected_cases: int) -> bool:
+    """Whether a run expecting ``expected_cases`` cases uses compiled kernels (:func:`choose` says which)."""
+    return choose(expected_cases) != "python"
+
+
+def kernels(kind: str | bool) -> ModuleType:
+    """The kernels module of ``kind`` (:data:`KINDS`; True means ``numba``, False ``python``):
+    ``sim.kernels`` (plain Python), ``sim._kernels_compiled`` (numba, just in time) or the ahead-of-time
+    module's wrapper (:func:`sim.aot.load`)."""
+    if kind is True:
+        kind = "numba"
+    elif kind is False:
+        kind = "python"
+    if kind == "python":
         from . import kernels as plain
 
         return plain
+    if kind == "aot":
+        from . import aot
+
+        module = aot.load()
+        if module is None:
+            raise WenzhengError("the kernels compiled ahead of time are not built for this source of "
+                                "sim/kernels.py (run: python -m sim.aot build)")
+        return module
+    if kind != "numba":
+        raise ValueError(f"kernels: unknown kind {kind!r}; allowed: {', '.join(KINDS)}")
     module = sys.modules.get(_COMPILED)
     if module is None:
         spec = importlib.util.spec_from_file_location(_COMPILED, _SOURCE)
@@ -92,4 +137,3 @@ def kernels(compiled: bool) -> ModuleType:
             del sys.modules[_COMPILED]
             raise
     return module
-

@@ -37,7 +37,7 @@ from .citizens import Population
 from .demand import Demand
 from .departments import ActionChoice, DepartmentTable
 from .hierarchy import Hierarchy
-from .jit import kernels, use_compiled
+from .jit import choose, kernels
 from .levers import Levers, PolicyChange, always_open, policy_timeline
 from .lifecycle import HANDLERS, Event
 from .platform import Platform
@@ -63,8 +63,9 @@ class GovernanceModel(mesa.Model):
     columnar state and beliefs; ``departments.agents`` are the Mesa agents), ``supervisors`` (the city's
     office first, then the counties'; ``supervisor`` is the city's) and ``upper_supervisor``, ``ledger``
     (paid and worked hours),
-    ``cases`` (the columnar case store), ``agenda`` (timed events), ``compiled`` (whether the run uses the
-    numba-compiled kernels, :mod:`sim.jit`; ``kernels`` is that module), ``daily`` (the time-series rows),
+    ``cases`` (the columnar case store), ``agenda`` (timed events), ``kernel_kind`` (the kernels the run
+    uses, :func:`sim.jit.choose`: ``python``, ``numba`` or ``aot``), ``compiled`` (whether they are compiled;
+    ``kernels`` is that module), ``daily`` (the time-series rows),
     ``timeline`` (policy changes still to come) and ``policy_changes`` (those applied); with a ``case_sink``,
     ``handed_off`` (store rows whose cases went to the sink), ``cases_handed_off`` (table rows handed on) and
     ``tally`` (their counts for the result, :class:`sim.metrics.CaseTally`).
@@ -94,8 +95,9 @@ class GovernanceModel(mesa.Model):
         self.category_names = self.demand.category_names
         self.dept_always_open = always_open(scenario.departments.hours)
         expected = self.demand.expected_cases(self.end_h)
-        self.compiled = use_compiled(expected)  # numba-compiled kernels or plain Python (sim.jit)
-        self.kernels = kernels(self.compiled)
+        self.kernel_kind = choose(expected)  # plain Python, numba just in time or ahead of time (sim.jit)
+        self.compiled = self.kernel_kind != "python"
+        self.kernels = kernels(self.kernel_kind)
         self.cases = CaseStore(capacity=expected)
         # the compiled kernels keep the agenda in arrays (same events, same order as the plain Agenda)
         self.agenda = (ArrayAgenda(Event, self.kernels, math.ceil(self.end_h) + 1) if self.compiled
@@ -342,7 +344,7 @@ class GovernanceModel(mesa.Model):
             self.cases_handed_off += len(rest)
             self.handed_off = self.cases.n
         result.meta["policy_changes"] = [dict(c) for c in self.policy_changes]
-        result.meta["kernels"] = "numba" if self.compiled else "python"
+        result.meta["kernels"] = self.kernel_kind
         return result
 
 

@@ -67,7 +67,7 @@ class QueueBank:
 
     ``servers[q]``: cases queue ``q`` handles at once. ``always_open``: the queues work 7×24 (otherwise in
     the calendar's office hours). ``discipline``: their order (:data:`MODES`). ``kernels``: the kernels
-    module (:func:`sim.jit.kernels`; by default as :func:`sim.jit.use_compiled` chooses for ``cases``). Attributes: ``nlive`` (cases
+    module (:func:`sim.jit.kernels`; by default as :func:`sim.jit.choose` chooses for ``cases``). Attributes: ``nlive`` (cases
     waiting in each queue, not yet started), ``blocked`` (with cases waiting: no start is possible in that
     queue before this time, h), ``easy_first`` (queues serving the shortest cases first).
     """
@@ -76,10 +76,10 @@ class QueueBank:
                  discipline: QueueDiscipline = QueueDiscipline.FIFO, cases: int = 1024,
                  kernels: ModuleType | None = None) -> None:
         if kernels is None:
+            from .jit import choose
             from .jit import kernels as load
-            from .jit import use_compiled
 
-            kernels = load(use_compiled(cases))
+            kernels = load(choose(cases))
         self.k = kernels
         self.servers = np.asarray(servers, dtype=np.int64).copy()
         n = len(self.servers)

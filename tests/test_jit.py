@@ -1,16 +1,17 @@
-"""The kernels' two copies (sim.jit): plain Python and numba-compiled give identical runs; the choice per run;
-bad settings get a clear error."""
+"""The kernels' three copies (sim.jit, sim.aot): plain Python, numba-compiled just in time and compiled ahead of
+time give identical runs; the choice per run; bad settings get a clear error."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
 import pandas as pd
 import pytest
 
-from sim import jit
+from sim import aot, jit
 from sim.errors import WenzhengError
 from sim.model import GovernanceModel
 from sim.scenario import load_scenario
@@ -26,24 +27,37 @@ def _run(name: str, days: float, monkeypatch: pytest.MonkeyPatch, compiled: str)
     return model, model.result(final=True)
 
 
+def require_aot() -> None:
+    """The kernels compiled ahead of time must be built for this source (``make test`` builds them first);
+    skipped only where they cannot be built (no C compiler)."""
+    if aot.built_path() is not None:
+        return
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
+        pytest.skip("no C compiler here: the kernels compiled ahead of time cannot be built")
+    pytest.fail("no kernels compiled ahead of time for this source of sim/kernels.py: run `make kernels` "
+                "(python -m sim.aot build)")
+
+
 @pytest.mark.parametrize("name", ["zzic.yaml", "combined.yaml"])
-def test_plain_and_compiled_kernels_give_identical_runs(name, monkeypatch):
+def test_plain_jit_and_ahead_of_time_kernels_give_identical_runs(name, monkeypatch):
+    require_aot()
     plain_model, plain = _run(name, 25.0, monkeypatch, "0")
-    compiled_model, compiled = _run(name, 25.0, monkeypatch, "1")
-    assert (plain_model.compiled, compiled_model.compiled) == (False, True)
-    assert (plain.meta["kernels"], compiled.meta["kernels"]) == ("python", "numba")
+    assert not plain_model.compiled and plain.meta["kernels"] == "python"
     assert len(plain.cases) > 1000
-    pd.testing.assert_frame_equal(plain.cases, compiled.cases, check_exact=True)
-    pd.testing.assert_frame_equal(plain.timeseries, compiled.timeseries, check_exact=True)
-    assert plain.summary.keys() == compiled.summary.keys()
-    assert all(pd.isna(v) and pd.isna(compiled.summary[k]) or v == compiled.summary[k]
-               for k, v in plain.summary.items())
-    pd.testing.assert_frame_equal(plain.groups, compiled.groups, check_exact=True)
+    for setting, kind in (("1", "numba"), ("aot", "aot")):
+        model, other = _run(name, 25.0, monkeypatch, setting)
+        assert model.compiled and other.meta["kernels"] == kind
+        pd.testing.assert_frame_equal(plain.cases, other.cases, check_exact=True)
+        pd.testing.assert_frame_equal(plain.timeseries, other.timeseries, check_exact=True)
+        assert plain.summary.keys() == other.summary.keys()
+        assert all(pd.isna(v) and pd.isna(other.summary[k]) or v == other.summary[k]
+                   for k, v in plain.summary.items())
+        pd.testing.assert_frame_equal(plain.groups, other.groups, check_exact=True)
 
 
 def test_a_bad_setting_names_the_variable_and_the_allowed_values(monkeypatch):
     monkeypatch.setenv(jit.ENV, "fast")
-    with pytest.raises(WenzhengError, match=r"WENZHENG_COMPILE='fast'.*0 \(plain.*1 \(numba.*auto"):
+    with pytest.raises(WenzhengError, match=r"WENZHENG_COMPILE='fast'.*0 \(plain.*1 \(numba.*aot \(.*auto"):
         jit.use_compiled(10)
 
 
@@ -55,10 +69,12 @@ def _fresh(code: str, env: dict[str, str] | None = None) -> subprocess.Completed
 
 
 def test_auto_keeps_small_runs_plain_until_their_cases_pay_for_numba():
-    """In a fresh process, small runs use the plain kernels (numba never imported) until the cases run so
-    far reach COMPILE_FROM_CASES; a large run is compiled at once."""
+    """Without kernels compiled ahead of time, in a fresh process, small runs use the plain kernels (numba never
+    imported) until the cases run so far reach COMPILE_FROM_CASES; a large run is compiled at once."""
     code = """
 import json, sys
+import sim.aot
+sim.aot.built_path = lambda: None  # as on a machine where they are not built
 from sim.model import GovernanceModel
 from sim.scenario import load_scenario
 from sim import jit
@@ -90,7 +106,8 @@ def test_without_numba_runs_are_plain_and_asking_for_compiled_is_an_error():
     code = """
 import sys
 sys.modules['numba'] = None  # as if numba were not installed
-from sim import jit
+from sim import aot, jit
+aot.built_path = lambda: None  # nor the kernels compiled ahead of time
 from sim.errors import WenzhengError
 assert not jit.numba_available()
 assert jit.use_compiled(10**9) is False
@@ -105,3 +122,100 @@ except WenzhengError as exc:
     assert done.returncode == 0, done.stderr[-2000:]
     assert "error: environment variable WENZHENG_COMPILE=1" in done.stdout
     assert "numba is not installed" in done.stdout
+
+
+def test_auto_uses_the_ahead_of_time_kernels_for_small_runs_and_never_imports_numba():
+    """With the kernels compiled ahead of time built, every small run of a fresh process uses them (numba is
+    never imported, however many cases the runs add up to); a run expecting COMPILE_FROM_CASES cases or more uses
+    the just-in-time kernels."""
+    require_aot()
+    code = """
+import json, sys
+from sim.model import GovernanceModel
+from sim.scenario import load_scenario
+from sim import jit
+sc = load_scenario('scenarios/default.yaml').with_overrides({'run.days': 30.0}, source='t')
+kinds = []
+for _ in range(4):
+    m = GovernanceModel(sc)
+    kinds.append(m.kernel_kind)
+numba_before = 'numba' in sys.modules
+print(json.dumps({'kinds': kinds, 'numba': numba_before, 'large': jit.choose(jit.COMPILE_FROM_CASES),
+                  'small': jit.choose(10)}))
+"""
+    done = _fresh(code, {jit.ENV: "auto"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["kinds"] == ["aot"] * 4
+    assert out["numba"] is False
+    assert out["large"] == "numba"
+    assert out["small"] == "aot"  # choosing numba for a large run does not load it
+
+
+def test_asking_for_ahead_of_time_kernels_that_are_not_built_is_an_error(monkeypatch):
+    monkeypatch.setattr(aot, "module_name", lambda: aot.PREFIX + "0" * 16)  # a source with no module built
+    monkeypatch.setenv(jit.ENV, "aot")
+    with pytest.raises(WenzhengError, match=r"WENZHENG_COMPILE=aot.*none are built.*python -m sim.aot build"):
+        jit.choose(10)
+    with pytest.raises(WenzhengError, match=r"not built for this source.*python -m sim.aot build"):
+        jit.kernels("aot")
+
+
+def test_an_edit_to_the_kernels_makes_the_built_module_stale(tmp_path, monkeypatch):
+    """The built module's name carries a digest of sim/kernels.py and the export list: after an edit, no module
+    is found for the source (auto then uses the other kernels) until the next build."""
+    require_aot()
+    name = aot.module_name()
+    edited = tmp_path / "kernels.py"
+    edited.write_text(aot._SOURCE.read_text() + "\n# an edit\n")
+    monkeypatch.setattr(aot, "_SOURCE", edited)
+    aot.digest.cache_clear()
+    try:
+        assert aot.module_name() != name
+        assert aot.built_path() is None
+        monkeypatch.setenv(jit.ENV, "auto")
+        assert jit.choose(10) != "aot"
+    finally:
+        monkeypatch.undo()
+        aot.digest.cache_clear()
+    assert aot.module_name() == name and aot.built_path() is not None
+
+
+def test_a_kernel_given_arrays_of_the_wrong_type_raises_instead_of_reading_memory_wrongly():
+    """The compiled functions read raw memory; their wrappers check every array's type and dimensions first
+    (in a fresh process: a missed check would crash it)."""
+    require_aot()
+    code = """
+import numpy as np
+from sim import jit
+k = jit.kernels('aot')
+t_set = np.zeros(10)
+ok32 = k.decay_args(np.array([1, 2], np.int32), t_set, 5.0, 2.0)
+ok64 = k.decay_args(np.array([1, 2], np.int64), t_set, 5.0, 2.0)
+plain = jit.kernels('python').decay_args(np.array([1, 2], np.int64), t_set, 5.0, 2.0)
+assert (ok32 == plain).all() and (ok64 == plain).all()
+for bad in (np.array([1, 2], np.int16), np.array([[1, 2]], np.int64), [1, 2]):
+    try:
+        k.decay_args(bad, t_set, 5.0, 2.0)
+    except TypeError as exc:
+        print('TypeError:', exc)
+    else:
+        print('accepted', bad)
+"""
+    done = _fresh(code)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 3 and all(line.startswith("TypeError: compiled kernel decay_args") for line in lines)
+    assert "int16[1d]" in lines[0] and "int64[2d]" in lines[1] and "list" in lines[2]
+    assert "compiled for (int64[:], float64[:], float64, float64) or (int32[:]" in lines[0]
+
+
+def test_the_build_command_reports_its_state():
+    require_aot()
+    status = subprocess.run([sys.executable, "-m", "sim.aot", "status"], cwd=ROOT, capture_output=True, text=True)
+    assert status.returncode == 0 and aot.module_name() in status.stdout
+    build = subprocess.run([sys.executable, "-m", "sim.aot", "build"], cwd=ROOT, capture_output=True, text=True)
+    assert build.returncode == 0 and build.stdout == ""  # built already: nothing to do
+    bad = subprocess.run([sys.executable, "-m", "sim.aot", "build", "--fast"], cwd=ROOT, capture_output=True,
+                         text=True)
+    assert bad.returncode == 2 and "usage: python -m sim.aot build [--strict] | status" in bad.stderr

@@ -67,3 +67,48 @@ def test_the_bench_writes_the_bytecode_cache_even_where_imports_may_not(tmp_path
     assert not cached.exists()  # the import did not write it
     warm_bytecode(tmp_path, ("pkg", "missing.py"))
     assert cached.exists()
+
+
+def test_run_as_a_script_collects_garbage_during_the_work_but_not_during_start_up(tmp_path):
+    """`python run.py run`: no collections while it imports and reads the scenario; then the start-up objects are
+    frozen and collections are on while the model runs; the outputs are complete."""
+    code = f"""
+import gc, json, runpy, sys
+import sim.model as model
+seen = []
+run = model.GovernanceModel.run
+def watched(self, *args, **kwargs):
+    seen.append([gc.isenabled(), gc.get_freeze_count() > 10_000])
+    return run(self, *args, **kwargs)
+model.GovernanceModel.run = watched
+sys.argv = ['run.py', 'run', 'scenarios/default.yaml', '--days', '3', '--out', {str(tmp_path)!r}]
+try:
+    runpy.run_path('run.py', run_name='__main__')
+except SystemExit as exc:
+    print(json.dumps({{'code': exc.code, 'seen': seen, 'frozen_at_exit': gc.get_freeze_count() > 10_000}}))
+"""
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out == {"code": 0, "seen": [[True, True]], "frozen_at_exit": True}
+    assert {"cases.parquet", "timeseries.parquet", "groups.parquet", "summary.json"} <= {
+        p.name for p in tmp_path.iterdir()}
+
+
+def test_every_other_command_starts_with_collections_on(monkeypatch):
+    import gc
+
+    import run
+
+    seen = []
+    monkeypatch.setattr(run, "cmd_export", lambda args: seen.append(gc.isenabled()) or 0)
+    frozen = gc.get_freeze_count()
+    assert run.main(["export", "somewhere"]) == 0 and seen == [True]  # called from Python: nothing changes
+    assert gc.get_freeze_count() == frozen
+    gc.disable()  # as the script's start-up leaves it
+    try:
+        assert run.main(["export", "somewhere"]) == 0
+        assert seen == [True, True]
+    finally:
+        gc.enable()
+        gc.unfreeze()
