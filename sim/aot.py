@@ -11,7 +11,7 @@ just-in-time or the plain kernels as before.
 
 The built functions read raw memory: an array of another type than the one compiled would be read wrongly.
 So each kernel is called through a wrapper (:func:`load`) that checks its arrays' types and dimensions
-against the compiled signatures (a few hundred nanoseconds a call) and raises :class:`TypeError` on a
+against the compiled signatures (about 0.1 µs per array argument) and raises :class:`TypeError` on a
 mismatch. The code is the same source as the other two copies, compiled by the same compiler, so the
 results are the same (the tests run all three).
 """
@@ -210,7 +210,7 @@ def build(quiet: bool = False) -> Path:
     from .jit import kernels
 
     started = time.perf_counter()
-    source = kernels(compiled=True)  # the just-in-time copy: its dispatchers give the return types
+    source = kernels("numba")  # the just-in-time copy: its dispatchers give the return types
     name = module_name()
     with tempfile.TemporaryDirectory(dir=_HERE, prefix=".aot-build-") as tmp:  # beside the target: one rename
         cc = CC(name)
