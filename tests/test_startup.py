@@ -112,3 +112,14 @@ def test_every_other_command_starts_with_collections_on(monkeypatch):
     finally:
         gc.enable()
         gc.unfreeze()
+
+
+def test_the_bench_times_a_command_with_its_own_environment():
+    from bench.startup import COMMANDS, ENVIRONMENT, _time
+
+    check = ["-c", "import os, sys; sys.exit(0 if os.environ.get('WZ_BENCH_PROBE') == '1' else 3)"]
+    assert _time(check, {"WZ_BENCH_PROBE": "1"}) > 0
+    with pytest.raises(RuntimeError, match=r"failed \(3\)"):
+        _time(check)
+    assert ENVIRONMENT["small_run_plain_kernels"] == {"WENZHENG_COMPILE": "0"}
+    assert COMMANDS["small_run_plain_kernels"] == COMMANDS["small_run"]
