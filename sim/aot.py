@@ -131,14 +131,14 @@ def built_path() -> Path | None:
     return None
 
 
-def _wrapper(name: str, fn_names: list[str], sigs: list[str], ns: dict) -> object:
+def _wrapper(name: str, fns: list[object], sigs: list[str], ns: dict) -> object:
     """A Python function that checks its array arguments against each compiled signature in turn and calls the
     first that fits; :class:`TypeError` naming the kernel when none does."""
     parsed = [_parse(s) for s in sigs]
     n = len(parsed[0])
     args = ", ".join(f"a{i}" for i in range(n))
     lines = [f"def {name}({args}):"]
-    for k, (fn, types) in enumerate(zip(fn_names, parsed, strict=True)):
+    for k, (fn, types) in enumerate(zip(fns, parsed, strict=True)):
         checks = []
         for i, t in enumerate(types):
             if t is not None:
@@ -153,8 +153,9 @@ def _wrapper(name: str, fn_names: list[str], sigs: list[str], ns: dict) -> objec
 
 
 def _slow_call(table: dict[str, list[tuple[object, list]]]):
-    """The wrappers' path for arrays whose dtype is equal to, but not the same object as, the compiled one
-    (or ndarray subclasses): check by equality; else :class:`TypeError`."""
+    """The wrappers' path when no signature fitted at once: arrays of an ndarray subclass are taken if their type
+    fits (native byte order, aligned); anything else is a :class:`TypeError` naming the kernel, the arguments'
+    types and the compiled signatures."""
     def slow(name: str, args: tuple) -> object:
         for fn, types in table[name]:
             if all(t is None or (isinstance(a, np.ndarray) and a.dtype == t[0] and a.dtype.isnative
@@ -170,16 +171,24 @@ def _slow_call(table: dict[str, list[tuple[object, list]]]):
 def load() -> ModuleType | None:
     """The ahead-of-time kernels as a module with the interface of :mod:`sim.kernels` (``COMPILED`` true,
     its constants, each exported kernel behind a checking wrapper), or None when no module is built for the
-    current source."""
+    current source. A built module that cannot be loaded (built for another numpy, damaged) is a
+    :class:`~sim.errors.WenzhengError` naming the file and the way out."""
     name = f"sim.{module_name()}"
     if name + ".kernels" in sys.modules:
         return sys.modules[name + ".kernels"]
     path = built_path()
     if path is None:
         return None
-    spec = importlib.util.spec_from_file_location(name, path)
-    ext = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ext)
+    try:
+        spec = importlib.util.spec_from_file_location(name, path)
+        ext = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(ext)
+        fns = {kernel: [getattr(ext, f"{kernel}__{k}") for k in range(len(sigs))] for kernel, sigs in EXPORTS.items()}
+    except (ImportError, OSError, AttributeError) as exc:
+        from .errors import WenzhengError
+
+        raise WenzhengError(f"{path}: the kernels compiled ahead of time cannot be loaded ({exc}); delete the file "
+                            "and rebuild them (make kernels), or set WENZHENG_COMPILE=1 or 0") from None
     from . import kernels as plain
 
     mod = ModuleType("sim.kernels_aot", "sim.kernels compiled ahead of time (sim.aot)")
@@ -187,13 +196,11 @@ def load() -> ModuleType | None:
         if key.isupper():
             setattr(mod, key, value)
     mod.COMPILED = True
-    mod.AHEAD_OF_TIME = True
     ns: dict = {"_nd": np.ndarray}
     table = {}
     for kernel, sigs in EXPORTS.items():
-        fns = [getattr(ext, f"{kernel}__{k}") for k in range(len(sigs))]
-        table[kernel] = list(zip(fns, [_parse(s) for s in sigs], strict=True))
-        setattr(mod, kernel, _wrapper(kernel, fns, sigs, ns))
+        table[kernel] = list(zip(fns[kernel], [_parse(s) for s in sigs], strict=True))
+        setattr(mod, kernel, _wrapper(kernel, fns[kernel], sigs, ns))
     ns["_slow"] = _slow_call(table)
     sys.modules[name + ".kernels"] = mod
     return mod

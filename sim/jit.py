@@ -56,11 +56,17 @@ def setting() -> str:
     if value == "1" and not numba_available():
         raise WenzhengError(f"environment variable {ENV}=1 asks for numba-compiled kernels, but numba is not "
                             "installed (pip install numba, or set it to auto)")
-    if value == "aot" and not aot_available():
+    if value == "aot" and _aot_built() is None:
         raise WenzhengError(f"environment variable {ENV}=aot asks for the kernels compiled ahead of time, but "
                             "none are built for this source of sim/kernels.py (run: python -m sim.aot build; "
                             "or set it to auto)")
     return value
+
+
+def _aot_built():
+    from . import aot
+
+    return aot.built_path()
 
 
 def compiled_loaded() -> bool:
@@ -68,11 +74,26 @@ def compiled_loaded() -> bool:
     return _COMPILED in sys.modules
 
 
+_aot_broken: str | None = None  # why the built ahead-of-time module could not be loaded (auto then skips it)
+
+
 def aot_available() -> bool:
-    """Whether kernels compiled ahead of time are built for the current source (:func:`sim.aot.built_path`)."""
+    """Whether kernels compiled ahead of time are built for the current source (:func:`sim.aot.built_path`)
+    and load. A built module that does not load is reported once (a warning) and then left alone."""
+    global _aot_broken
     from . import aot
 
-    return aot.built_path() is not None
+    if aot.built_path() is None or _aot_broken is not None:
+        return False
+    try:
+        aot.load()
+    except WenzhengError as exc:
+        import warnings
+
+        _aot_broken = str(exc)
+        warnings.warn(f"{exc}; runs use the other kernels", RuntimeWarning, stacklevel=2)
+        return False
+    return True
 
 
 _plain_cases = 0  # expected cases of the runs this process has made with the plain kernels under auto

@@ -161,6 +161,23 @@ def test_asking_for_ahead_of_time_kernels_that_are_not_built_is_an_error(monkeyp
         jit.kernels("aot")
 
 
+def test_a_built_module_that_does_not_load_is_named_and_auto_leaves_it(tmp_path, monkeypatch):
+    import importlib.machinery
+
+    monkeypatch.setattr(aot, "_HERE", tmp_path)
+    monkeypatch.setattr(aot, "module_name", lambda: aot.PREFIX + "damaged")
+    monkeypatch.setattr(jit, "_aot_broken", None)
+    damaged = tmp_path / (aot.PREFIX + "damaged" + importlib.machinery.EXTENSION_SUFFIXES[0])
+    damaged.write_bytes(b"not a shared object")
+    with pytest.raises(WenzhengError, match=r"_kaot_damaged.*cannot be loaded.*make kernels"):
+        jit.kernels("aot")
+    monkeypatch.setenv(jit.ENV, "auto")
+    monkeypatch.setattr(jit, "compiled_loaded", lambda: False)  # as in a process that has not loaded numba
+    with pytest.warns(RuntimeWarning, match="cannot be loaded.*runs use the other kernels"):
+        assert jit.choose(10) != "aot"
+    assert jit.choose(10) != "aot"  # reported once, then left alone
+
+
 def test_an_edit_to_the_kernels_makes_the_built_module_stale(tmp_path, monkeypatch):
     """The built module's name carries a digest of sim/kernels.py and the export list: after an edit, no module
     is found for the source (auto then uses the other kernels) until the next build."""
