@@ -125,9 +125,8 @@ except WenzhengError as exc:
 
 
 def test_auto_uses_the_ahead_of_time_kernels_for_small_runs_and_never_imports_numba():
-    """With the kernels compiled ahead of time built, every small run of a fresh process uses them (numba is
-    never imported, however many cases the runs add up to); a run expecting COMPILE_FROM_CASES cases or more uses
-    the just-in-time kernels."""
+    """With the kernels compiled ahead of time built, the small runs of a fresh process use them (numba is not
+    imported); a run expecting COMPILE_FROM_CASES cases or more uses the just-in-time kernels."""
     require_aot()
     code = """
 import json, sys
@@ -236,3 +235,20 @@ def test_the_build_command_reports_its_state():
     bad = subprocess.run([sys.executable, "-m", "sim.aot", "build", "--fast"], cwd=ROOT, capture_output=True,
                          text=True)
     assert bad.returncode == 2 and "usage: python -m sim.aot build [--strict] | status" in bad.stderr
+
+
+def test_a_process_making_many_small_runs_switches_from_ahead_of_time_to_numba():
+    """Under auto, once the runs a process made with the ahead-of-time kernels reach JIT_AFTER_AOT_CASES cases,
+    the next run uses numba's copy (and every run after it, numba being loaded)."""
+    require_aot()
+    code = """
+import json
+from sim import jit
+kinds = [jit.choose(9_000) for _ in range(13)]  # each below COMPILE_FROM_CASES
+print(json.dumps({'kinds': kinds, 'limit': jit.JIT_AFTER_AOT_CASES}))
+"""
+    done = _fresh(code, {jit.ENV: "auto"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["limit"] == 100_000
+    assert out["kinds"] == ["aot"] * 11 + ["numba"] * 2  # 99,000 before the twelfth: 108,000 ≥ 100,000
