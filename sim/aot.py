@@ -131,10 +131,9 @@ def built_path() -> Path | None:
     return None
 
 
-def _wrapper(name: str, fns: list[object], sigs: list[str], ns: dict) -> object:
-    """A Python function that checks its array arguments against each compiled signature in turn and calls the
-    first that fits; :class:`TypeError` naming the kernel when none does."""
-    parsed = [_parse(s) for s in sigs]
+def _wrapper(name: str, fns: list[object], parsed: list[list], ns: dict) -> object:
+    """A Python function that checks its array arguments against each compiled signature (``parsed`` by
+    :func:`_parse`) in turn and calls the first that fits; :class:`TypeError` naming the kernel when none does."""
     n = len(parsed[0])
     args = ", ".join(f"a{i}" for i in range(n))
     lines = [f"def {name}({args}):"]
@@ -199,14 +198,15 @@ def load() -> ModuleType | None:
     ns: dict = {"_nd": np.ndarray}
     table = {}
     for kernel, sigs in EXPORTS.items():
-        table[kernel] = list(zip(fns[kernel], [_parse(s) for s in sigs], strict=True))
-        setattr(mod, kernel, _wrapper(kernel, fns[kernel], sigs, ns))
+        parsed = [_parse(s) for s in sigs]
+        table[kernel] = list(zip(fns[kernel], parsed, strict=True))
+        setattr(mod, kernel, _wrapper(kernel, fns[kernel], parsed, ns))
     ns["_slow"] = _slow_call(table)
     sys.modules[name + ".kernels"] = mod
     return mod
 
 
-def build(quiet: bool = False) -> Path:
+def build() -> Path:
     """Compile the kernels of :data:`EXPORTS` into ``sim/_kaot_<digest>`` unless it is built already (removing
     modules built for other sources); returns its path. Needs numba, setuptools and a C compiler; about 35 s."""
     existing = built_path()
@@ -224,9 +224,9 @@ def build(quiet: bool = False) -> Path:
         cc.output_dir = tmp
         cc.verbose = False
         for kernel, sigs in EXPORTS.items():
-            py_func = getattr(source, kernel).py_func
+            dispatcher = getattr(source, kernel)
             for k, sig in enumerate(sigs):
-                cc.export(f"{kernel}__{k}", _signature(getattr(source, kernel), sig))(py_func)
+                cc.export(f"{kernel}__{k}", _signature(dispatcher, sig))(dispatcher.py_func)
         cc.compile()
         built = next(Path(tmp).glob(name + "*"))
         target = _HERE / built.name
@@ -234,8 +234,7 @@ def build(quiet: bool = False) -> Path:
     for old in _HERE.glob(PREFIX + "*"):
         if old != target:
             old.unlink()
-    if not quiet:
-        print(f"kernels compiled ahead of time in {time.perf_counter() - started:.1f} s: {target.name}")
+    print(f"kernels compiled ahead of time in {time.perf_counter() - started:.1f} s: {target.name}")
     return target
 
 

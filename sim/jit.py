@@ -5,7 +5,8 @@ All three run the same source and give identical results. The compiled ones are 
 The just-in-time copy costs about 0.4 s once per process to import numba and load the compiled code from its
 on-disk cache (and about 15 s to compile it the first time on a machine); the ahead-of-time copy is a C
 extension built once by ``make`` (``python -m sim.aot build``) and costs a few milliseconds to load, but it
-is compiled for any x86-64 processor, not this one, and runs a large city about 10 % slower.
+is compiled for any x86-64 processor, not this one, and is a few percent slower per case (about 4 µs a case
+on the default city).
 
 So by default (``auto``) a run uses:
 
@@ -58,17 +59,14 @@ def setting() -> str:
     if value == "1" and not numba_available():
         raise WenzhengError(f"environment variable {ENV}=1 asks for numba-compiled kernels, but numba is not "
                             "installed (pip install numba, or set it to auto)")
-    if value == "aot" and _aot_built() is None:
-        raise WenzhengError(f"environment variable {ENV}=aot asks for the kernels compiled ahead of time, but "
-                            "none are built for this source of sim/kernels.py (run: python -m sim.aot build; "
-                            "or set it to auto)")
+    if value == "aot":
+        from . import aot
+
+        if aot.built_path() is None:
+            raise WenzhengError(f"environment variable {ENV}=aot asks for the kernels compiled ahead of time, but "
+                                "none are built for this source of sim/kernels.py (run: python -m sim.aot build; "
+                                "or set it to auto)")
     return value
-
-
-def _aot_built():
-    from . import aot
-
-    return aot.built_path()
 
 
 def compiled_loaded() -> bool:
