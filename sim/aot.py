@@ -3,9 +3,13 @@
 just-in-time copy, :mod:`sim.jit`).
 
 ``python -m sim.aot build`` compiles the kernels named in :data:`EXPORTS`, with the argument types listed
-there, into ``sim/_kaot_<digest>.<platform suffix>``; the digest is of ``sim/kernels.py`` and of
-:data:`EXPORTS`, so an edit to either makes the built module stale (it is then ignored, and the next build
-replaces it). ``make`` builds it after installing the environment and again whenever ``sim/kernels.py``
+there, into ``sim/_kaot_<digest>.<platform suffix>``; the digest is of ``sim/kernels.py``, of
+:data:`EXPORTS` and of the processor (:func:`cpu_identity`), so an edit to either makes the built module stale
+(it is then ignored, and the next build replaces it). Where the processor is known (Linux), the module is
+compiled for it, as numba's just-in-time copy is (``target_cpu = "host"``: its vector instructions; about 3 %
+less time for a 30-day default run than the generic target); a checkout moved to another processor then finds
+no module for its own and builds one. Elsewhere the module is compiled for the generic target of the
+architecture. ``make`` builds it after installing the environment and again whenever ``sim/kernels.py``
 changes. Building needs numba, setuptools and a C compiler; without them it says so and the runs use the
 just-in-time or the plain kernels as before.
 
@@ -107,12 +111,36 @@ def _parse(sig: str) -> list[tuple[np.dtype, int] | None]:
     return out
 
 
+#: Where :func:`cpu_identity` reads the processor (Linux).
+CPUINFO = Path("/proc/cpuinfo")
+
+
+def cpu_identity() -> str | None:
+    """The processor the kernels are compiled for: the vendor, model name and instruction-set flags of the first
+    processor in :data:`CPUINFO` (``None`` where there is none, or it does not say: the module is then compiled
+    for the architecture's generic target). Read once per process (about 0.1 ms)."""
+    try:
+        text = CPUINFO.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    first = text.split("\n\n", 1)[0]
+    fields = {}
+    for line in first.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            fields.setdefault(key.strip(), value.strip())
+    keep = [fields.get(k, "") for k in ("vendor_id", "model name", "flags", "Features", "CPU implementer", "CPU part")]
+    return "|".join(keep) if any(keep) else None
+
+
 @functools.cache
 def digest() -> str:
-    """The first 16 hex digits of the SHA-256 of ``sim/kernels.py`` and :data:`EXPORTS`: the built module's
-    name carries it, so a built module whose source has changed is not found."""
+    """The first 16 hex digits of the SHA-256 of ``sim/kernels.py``, :data:`EXPORTS` and the processor
+    (:func:`cpu_identity`): the built module's name carries it, so a built module whose source has changed, or
+    that was compiled for another processor, is not found."""
     h = hashlib.sha256(_SOURCE.read_bytes())
     h.update(repr(sorted(EXPORTS.items())).encode())
+    h.update(repr(cpu_identity()).encode())
     return h.hexdigest()[:16]
 
 
@@ -223,6 +251,8 @@ def build() -> Path:
         cc = CC(name)
         cc.output_dir = tmp
         cc.verbose = False
+        if cpu_identity() is not None:  # compiled for this processor (the digest names it), as numba's JIT does
+            cc.target_cpu = "host"
         for kernel, sigs in EXPORTS.items():
             dispatcher = getattr(source, kernel)
             for k, sig in enumerate(sigs):

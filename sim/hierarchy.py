@@ -136,11 +136,18 @@ class Hierarchy:
         """Read the handling departments and the cascade and direct routes from :attr:`graph` (call again after
         changing the graph). Raises ``ValueError`` naming the bureau an order cannot reach."""
         g = self.graph
-        admin = nx.subgraph_view(g, filter_edge=lambda u, v: g.edges[u, v]["kind"] == "admin")
-        orders = nx.subgraph_view(g, filter_edge=lambda u, v: g.edges[u, v]["kind"] == "counterpart")
+        # the administrative tree and the order edges as graphs of their own (every node, the edges of one kind
+        # in the graph's order: the same searches as on filtered views of the graph, without a filter call per
+        # edge looked at)
+        admin, orders = nx.DiGraph(), nx.DiGraph()
+        admin.add_nodes_from(g)
+        orders.add_nodes_from(g)
+        admin.add_edges_from((u, v) for u, v, k in g.edges(data="kind") if k == "admin")
+        orders.add_edges_from((u, v) for u, v, k in g.edges(data="kind") if k == "counterpart")
         attached = {(u, g.nodes[v]["category"]): v for u, v, k in g.edges(data="kind") if k == "attached"}
         n_c, n_t = len(self.categories), self.n_townships
-        chains = [nx.shortest_path(admin, "central", f"township:{j}") for j in range(n_t)]
+        from_top = nx.single_source_shortest_path(admin, "central")  # a tree: one path to each unit
+        chains = [from_top[f"township:{j}"] for j in range(n_t)]
         self.township_county = np.array([int(ch[LEVEL_INDEX[Level.COUNTY]].split(":")[1]) for ch in chains],
                                          dtype=np.int64)
         self.township_urban = np.array([bool(g.nodes[f"township:{j}"].get("urban")) for j in range(n_t)])

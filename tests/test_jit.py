@@ -197,6 +197,31 @@ def test_an_edit_to_the_kernels_makes_the_built_module_stale(tmp_path, monkeypat
     assert aot.module_name() == name and aot.built_path() is not None
 
 
+def test_the_built_module_is_named_for_the_processor_it_was_compiled_for(tmp_path, monkeypatch):
+    """The kernels are compiled for the processor they run on (its vector instructions), so the module's digest
+    names the processor: a checkout moved to a processor with other instruction-set flags finds no module for
+    itself (and builds its own); without a processor description the identity is None (the generic target)."""
+    require_aot()
+    name = aot.module_name()
+    here = aot.cpu_identity()
+    assert here is not None and "|" in here  # this machine (Linux) says what it is
+    other = tmp_path / "cpuinfo"
+    other.write_text("processor\t: 0\nvendor_id\t: OtherVendor\nmodel name\t: Another CPU\nflags\t\t: fpu sse2\n\n"
+                     "processor\t: 1\nvendor_id\t: ignored\n")
+    monkeypatch.setattr(aot, "CPUINFO", other)
+    aot.digest.cache_clear()
+    try:
+        assert aot.cpu_identity() == "OtherVendor|Another CPU|fpu sse2|||"
+        assert aot.module_name() != name and aot.built_path() is None
+        monkeypatch.setattr(aot, "CPUINFO", tmp_path / "absent")
+        aot.digest.cache_clear()
+        assert aot.cpu_identity() is None and aot.module_name() not in (name, aot.PREFIX)
+    finally:
+        monkeypatch.undo()
+        aot.digest.cache_clear()
+    assert aot.module_name() == name and aot.built_path() is not None
+
+
 def test_a_kernel_given_arrays_of_the_wrong_type_raises_instead_of_reading_memory_wrongly():
     """The compiled functions read raw memory; their wrappers check every array's type and dimensions first
     (in a fresh process: a missed check would crash it)."""

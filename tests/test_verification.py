@@ -114,3 +114,23 @@ def test_same_seed_same_tables_in_process(root):
     pd.testing.assert_frame_equal(r1.cases, r2.cases)
     pd.testing.assert_frame_equal(r1.timeseries, r2.timeseries)
     assert r1.summary == pytest.approx(r2.summary, nan_ok=True)
+
+
+def test_run_steps_the_hours_as_mesa_step_does(root):
+    """``model.run()`` steps the hours itself rather than through Mesa's event list: the same tables as hour
+    after hour of ``model.step()``, Mesa's ``steps`` and ``time`` kept, and ``model.step()`` going on from where
+    the run stopped (one hour per call, not a catch-up of the hours the paused schedule missed)."""
+    s = load_scenario(root / "scenarios/baseline.yaml").with_overrides({"run.days": 6, "run.warmup_days": 0})
+    ran, stepped = GovernanceModel(s, seed=4), GovernanceModel(s, seed=4)
+    ran.run()
+    while stepped.running:
+        stepped.step()
+    assert ran.steps == stepped.steps == ran.hour == stepped.hour == 6 * 24
+    assert ran.time == stepped.time == 6 * 24
+    pd.testing.assert_frame_equal(ran.result().cases, stepped.result().cases)
+    pd.testing.assert_frame_equal(ran.result().timeseries, stepped.result().timeseries)
+    for m in (ran, stepped):
+        m.running, m.end_h = True, m.end_h + 24.0
+        m.step()
+        assert (m.steps, m.time, m.hour) == (6 * 24 + 1, 6 * 24 + 1, 6 * 24 + 1)
+    pd.testing.assert_frame_equal(ran.result().cases, stepped.result().cases)
