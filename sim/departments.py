@@ -297,6 +297,35 @@ class DepartmentTable:
         if bool(self.easy_first.item(d)) != on:  # else set_easy_first does nothing
             self.queues.set_easy_first(d, on, model.cases.due, model.cases.boost)
 
+    def choose_orders(self, depts: list[int], model: GovernanceModel) -> None:
+        """:meth:`choose_order` for each department of ``depts`` in turn (ascending), in one call: the same draws
+        from ``rng_departments`` in the same order (one uniform per department with cases waiting, drawn at once:
+        numpy's generator gives a block of uniforms the values of as many single draws), the same arithmetic
+        on Python floats (``math.exp``), the same changes of queue order."""
+        if not depts:
+            return
+        s = model.settings.departments
+        waiting = self.waiting[depts].tolist()
+        on = [False] * len(depts)
+        draw = [i for i, w in enumerate(waiting) if w > 0] if s.effort_choice else []
+        if draw:
+            k = _CHERRY
+            dd = [depts[i] for i in draw]
+            n = self.committed[dd, k, 0].tolist()
+            sanctions = self.sanctions[dd, k, 0].tolist()
+            staff = self.staff[dd].tolist()
+            uniform = model.rng_departments.random(len(draw)).tolist()
+            gain, noise = s.cherry_gain, s.choice_noise
+            for j, i in enumerate(draw):
+                expected = sanctions[j] / n[j] if n[j] > 0 else 0.0
+                u = gain * waiting[i] / max(float(staff[j]), 1.0) - expected
+                if uniform[j] < 1.0 / (1.0 + math.exp(-u / noise)):
+                    on[i] = True
+                    self.today_committed[dd[j], k, 0] += 1.0
+        for d, was, now in zip(depts, self.easy_first[depts].tolist(), on, strict=True):
+            if was != now:  # else set_easy_first does nothing
+                self.queues.set_easy_first(d, now, model.cases.due, model.cases.boost)
+
     @staticmethod
     def cells(depts: np.ndarray, threat: np.ndarray) -> np.ndarray:
         """Flat indices of (department, kind 0, request class) in the (departments, kinds, 2) belief arrays,

@@ -230,8 +230,9 @@ class GovernanceModel(mesa.Model):
             self.rankings.append((day, self.supervisor.rank(now, RANKING_WINDOW_DAYS * 24.0).tolist()))
         t = self.departments
         t.learn_all()
-        for d in np.flatnonzero((t.waiting > 0) | t.easy_first).tolist():  # an idle department's step does nothing
-            t.agents[d].step()
+        # each department's step (Department.step: tomorrow's queue order), those with work in one call; an idle
+        # department's step does nothing
+        t.choose_orders(np.flatnonzero((t.waiting > 0) | t.easy_first).tolist(), self)
         self.population.spread_trust()
         problems, today = self.demand.end_day()
         self.platform.aggregate(day, today)

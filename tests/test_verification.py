@@ -134,3 +134,29 @@ def test_run_steps_the_hours_as_mesa_step_does(root):
         m.step()
         assert (m.steps, m.time, m.hour) == (6 * 24 + 1, 6 * 24 + 1, 6 * 24 + 1)
     pd.testing.assert_frame_equal(ran.result().cases, stepped.result().cases)
+
+
+def test_the_departments_choose_their_order_in_one_call_as_one_by_one(root):
+    """End of day: ``DepartmentTable.choose_orders`` (all departments with work, one call) leaves the departments
+    as their own steps one after another do: the same uniforms drawn, the same days of serving the easiest first
+    counted, the same queues re-keyed."""
+    s = load_scenario(root / "scenarios/zzic.yaml").with_overrides({"run.days": 30, "run.warmup_days": 0})
+    batch, single = GovernanceModel(s, seed=9), GovernanceModel(s, seed=9)
+    for _ in range(10 * 24 + 13):  # into a working day: queues are long
+        batch.step()
+        single.step()
+    t1, t2 = batch.departments, single.departments
+    t1.today_sanctions[:, 4, 0] += np.arange(len(t1)) % 3  # some departments with a record of being caught
+    t2.today_sanctions[:, 4, 0] += np.arange(len(t2)) % 3
+    t1.learn_all()
+    t2.learn_all()
+    depts = np.flatnonzero((t1.waiting > 0) | t1.easy_first).tolist()
+    assert len(depts) > 10
+    t1.choose_orders(depts, batch)
+    for d in depts:
+        single.departments.agents[d].step()
+    assert np.array_equal(t1.easy_first, t2.easy_first) and t1.easy_first.any() and not t1.easy_first.all()
+    assert np.array_equal(t1.today_committed, t2.today_committed)
+    assert batch.rng_departments.random() == single.rng_departments.random()
+    assert np.array_equal(t1.queues._mode_now, t2.queues._mode_now)
+    assert np.array_equal(t1.queues.heap, t2.queues.heap)
