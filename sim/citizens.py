@@ -220,9 +220,9 @@ class Population:
 
     def _distinct(self, idx: np.ndarray) -> np.ndarray:
         """The distinct row indices in ``idx``, sorted (the values of ``np.unique``): for a very short ``idx`` by
-        Python's set and sort, for a short one (up to n/:attr:`DISTINCT_SORT_SHARE`) by a numpy sort (dtype of
-        ``idx``), for a long one by marking each row in a scratch array of n flags (then ``np.intp``), cheaper
-        than a sort."""
+        Python's set and sort, for a short one (up to n/:attr:`DISTINCT_SORT_SHARE`) by a numpy sort, for a long one
+        by marking each row in a scratch array of n flags, cheaper than a sort. Always of the dtype of ``idx``
+        (the compiled kernels that take the rows are compiled for that dtype)."""
         if len(idx) <= 16:
             return np.array(sorted(set(idx.tolist())), dtype=idx.dtype)
         if len(idx) <= self.n // self.DISTINCT_SORT_SHARE:
@@ -235,7 +235,7 @@ class Population:
         mark[idx] = True
         rows = np.flatnonzero(mark)
         mark[rows] = False
-        return rows
+        return rows.astype(idx.dtype, copy=False)
 
     def mean_trust(self, now: float | None = None) -> float:
         """Mean trust (0–1) of everyone at hour ``now`` (default: the model's clock), from the running sum:

@@ -18,10 +18,10 @@ from sim.scenario import load_scenario
 from tests.conftest import ROOT
 
 
-def _run(name: str, days: float, monkeypatch: pytest.MonkeyPatch, compiled: str):
+def _run(name: str, days: float, monkeypatch: pytest.MonkeyPatch, compiled: str, more: dict | None = None):
     monkeypatch.setenv(jit.ENV, compiled)
-    sc = load_scenario(ROOT / "scenarios" / name).with_overrides({"run.days": days, "run.warmup_days": 2.0},
-                                                                  source=f"{name} for the kernel test")
+    sc = load_scenario(ROOT / "scenarios" / name).with_overrides(
+        {"run.days": days, "run.warmup_days": 2.0, **(more or {})}, source=f"{name} for the kernel test")
     model = GovernanceModel(sc, seed=5)
     model.run()
     return model, model.result(final=True)
@@ -38,14 +38,20 @@ def require_aot() -> None:
                 "(python -m sim.aot build)")
 
 
-@pytest.mark.parametrize("name", ["zzic.yaml", "combined.yaml"])
-def test_plain_jit_and_ahead_of_time_kernels_give_identical_runs(name, monkeypatch):
+#: A dense city: a thousand requesters with twenty times the default city's problems, so that a day's trust
+#: changes reach more contacts than an eighth of the population (Population._distinct then marks flags).
+DENSE = {"world.population": 1000, "demand.problems_per_citizen_year": 40.0}
+
+
+@pytest.mark.parametrize(("name", "more"), [("zzic.yaml", None), ("combined.yaml", None), ("default.yaml", DENSE)],
+                         ids=["zzic", "combined", "dense"])
+def test_plain_jit_and_ahead_of_time_kernels_give_identical_runs(name, more, monkeypatch):
     require_aot()
-    plain_model, plain = _run(name, 25.0, monkeypatch, "0")
+    plain_model, plain = _run(name, 25.0, monkeypatch, "0", more)
     assert not plain_model.compiled and plain.meta["kernels"] == "python"
     assert len(plain.cases) > 1000
     for setting, kind in (("1", "numba"), ("aot", "aot")):
-        model, other = _run(name, 25.0, monkeypatch, setting)
+        model, other = _run(name, 25.0, monkeypatch, setting, more)
         assert model.compiled and other.meta["kernels"] == kind
         pd.testing.assert_frame_equal(plain.cases, other.cases, check_exact=True)
         pd.testing.assert_frame_equal(plain.timeseries, other.timeseries, check_exact=True)
