@@ -430,10 +430,13 @@ class Population:
         model's clock); remember a channel that worked. Up to :attr:`FEW` outcomes of distinct people are
         worked out in Python floats (:meth:`_learn_one`, :meth:`_learn_few`: the same operations, the same
         results), more with one numpy call per step (:meth:`_learn_distinct` when the people are distinct, which
-        with the compiled kernels also takes from two to :attr:`FEW` outcomes)."""
+        with the compiled kernels also takes from two to :attr:`FEW` outcomes). ``who``: row indices of any integer
+        dtype, taken as the population's own (int32, as the case store keeps them; the kernels compiled ahead of
+        time are compiled for those)."""
         c = self.model.settings.citizens
         if len(who) == 0:
             return
+        who = np.asarray(who, dtype=np.int32)  # the same array when it is int32 already
         now = self._now(now)
         if len(who) == 1:
             self._learn_one(int(who[0]), float(satisfied[0]), float(resolved[0]), channel, now)
