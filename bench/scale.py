@@ -11,10 +11,8 @@ Suites (the issue's targets in brackets):
 * ``full_scale``: ``scenarios/zhengzhou/full_scale.yaml`` — 1,000,000 citizens, ~8,000 cases a day,
   365 days [≤ 15 s wall with numba's compile cache warm, ≤ 1 GiB peak RSS], measured in turns with the same
   run on :data:`BEFORE_COMMIT` (the commit before the work on speed, checked out in a temporary git worktree)
-  [at most half its time]. The runs take the kernels compiled ahead of time, built by ``make`` (16–50 s, once
-  per machine and source of ``sim/kernels.py``). Once more with numba's just-in-time copy and an empty numba
-  cache (``full_scale_cold``: the first run on a machine where the ahead-of-time copy cannot be built, no C
-  compiler, compiling the kernels as it goes; reported, not judged).
+  [at most half its time]; and once more with an empty numba cache (``full_scale_cold``: the first run on a
+  machine, compiling the kernels; reported, not judged).
 * ``population``: 100,000 vs 1,000,000 citizens at the same cases per day [time ratio ≤ 1.2].
 * ``cases``: 2,000 / 4,000 / 8,000 cases a day at 1,000,000 citizens [growth at most linear].
 * ``reference``: the model vs ``bench/reference.py`` on one scenario both can finish, case lifecycles
@@ -287,11 +285,11 @@ def side_by_side(spec: RunSpec, commit: str, repeats: int, timeout_s: float = 36
 
 
 def cold(spec: RunSpec, timeout_s: float = 3600.0, log=print) -> Measurement:
-    """One run of ``spec`` with numba's just-in-time kernels and an empty numba cache: what the first run costs
-    on a machine without the kernels compiled ahead of time (it compiles the kernels it uses)."""
+    """One run of ``spec`` with an empty numba cache: what the first run on a machine costs (it compiles the
+    kernels it uses)."""
     cold_spec = replace(spec, label=f"{spec.label}_cold")
     with tempfile.TemporaryDirectory(prefix="wenzheng-numba-cache-") as cache:
-        rec = run_once(spec, timeout_s, env_extra={"NUMBA_CACHE_DIR": cache, "WENZHENG_COMPILE": "1"})
+        rec = run_once(spec, timeout_s, env_extra={"NUMBA_CACHE_DIR": cache})
     if "error" in rec:
         return _failed(cold_spec, 0, 1, rec["error"], log)
     _log_run(cold_spec, 0, 1, rec, log)
@@ -381,8 +379,7 @@ def scale_suite(quick: bool = False, repeats: int | None = None, timeout_s: floa
         "full_scale_cpu_s": _check(full.work_cpu_s, TARGETS["full_scale_wall_s"], note=quick_note or CPU_NOTE),
         "full_scale_peak_rss_mib": _check(full.peak_rss_mib, TARGETS["full_scale_peak_rss_mib"], note=quick_note),
         "full_scale_cold_wall_s": {"value": full_cold.wall_s, "target": "(information)", "ok": True,
-                                   "note": "the first run on a machine without the ahead-of-time kernels: numba's "
-                                           "copy, an empty cache, the kernels compile"},
+                                   "note": "the first run on a machine: an empty numba cache, the kernels compile"},
         "full_scale_cases_per_day": {"value": full.cases_per_day, "target": f"~ {FULL_CASES_PER_DAY:,.0f}",
                                      "ok": abs(full.cases_per_day / FULL_CASES_PER_DAY - 1) <= 0.1,
                                      "note": "within 10%"},

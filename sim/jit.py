@@ -3,21 +3,18 @@
 
 All three run the same source and give identical results. The compiled ones are several times faster per case.
 The just-in-time copy costs about 0.4 s once per process to import numba and load the compiled code from its
-on-disk cache (and about 15–30 s to compile it the first time on a machine); the ahead-of-time copy is a C
-extension built once by ``make`` (``python -m sim.aot build``), compiled for this processor, and costs a few
-milliseconds to load. Per case the two are equally quick on the full-scale city (in turns, 60 and 120 days:
-the machine's noise, ±15 %, hid any gap); on the small default city the just-in-time copy is a few percent
-quicker in a process that has both loaded (its calls cost less).
+on-disk cache (and about 15 s to compile it the first time on a machine); the ahead-of-time copy is a C
+extension built once by ``make`` (``python -m sim.aot build``, compiled for this processor where it can say which)
+and costs a few milliseconds to load, but its calls cost a little more: numba's copy was 2–5 % quicker on a
+30-day default run in a process that has both, and about 4 % on the full-scale year (3 pairs in turns).
 
 So by default (``auto``) a run uses:
 
-- the just-in-time kernels when numba is already loaded in this process;
-- otherwise the ahead-of-time kernels when they are built for the current source, whatever the run's size;
-  but a run expecting fewer than :data:`COMPILE_FROM_CASES` cases, in a process whose runs with them have
-  reached :data:`JIT_AFTER_AOT_CASES` cases, uses the just-in-time copy (a long sweep's worker switches to it:
-  its calls on a few cases cost a little less);
-- otherwise the just-in-time kernels when the run expects at least :data:`COMPILE_FROM_CASES` cases (numba's
-  start-up is then small against the run);
+- the just-in-time kernels when numba is already loaded in this process, or when the run expects at least
+  :data:`COMPILE_FROM_CASES` cases (numba's start-up is then small against the run);
+- otherwise the ahead-of-time kernels when they are built for the current source, until the runs this process
+  has made with them reach :data:`JIT_AFTER_AOT_CASES` cases (a long sweep's worker then switches to the
+  just-in-time copy, which is a little quicker per case);
 - otherwise plain Python, switching to the just-in-time kernels once the cases of the runs this process has
   made with plain Python reach :data:`COMPILE_FROM_CASES` (a process making many small runs, such as an
   experiment's worker, then pays numba's start-up once).
@@ -103,8 +100,8 @@ _plain_cases = 0  # expected cases of the runs this process has made with the pl
 _aot_cases = 0  # and with the kernels compiled ahead of time
 
 #: Expected cases of the runs a process has made with the ahead-of-time kernels from which it switches to numba's
-#: just-in-time copy under ``auto``: on the small default city that copy's calls cost less (2–5 % of a 30-day
-#: run, in one process, in turns), which pays for its 0.4 s start-up after about 100,000 cases.
+#: just-in-time copy under ``auto``: that copy's calls cost less (2–5 % of a 30-day default run, in turns), which
+#: pays for its 0.4 s start-up after about 100,000 cases.
 JIT_AFTER_AOT_CASES = 100_000
 
 #: The kinds of kernels, as :func:`choose` names them (and a run's ``meta["kernels"]``).
@@ -119,14 +116,14 @@ def choose(expected_cases: int) -> str:
     if value != "auto":
         return {"0": "python", "1": "numba", "aot": "aot"}[value]
     has_numba = numba_available()
-    if has_numba and compiled_loaded():
+    if has_numba and (compiled_loaded() or expected_cases >= COMPILE_FROM_CASES):
         return "numba"
     if aot_available():
-        if has_numba and _aot_cases >= JIT_AFTER_AOT_CASES and expected_cases < COMPILE_FROM_CASES:
-            return "numba"  # small runs, whose many calls on a few cases cost less in numba's copy
+        if has_numba and _aot_cases + expected_cases >= JIT_AFTER_AOT_CASES:
+            return "numba"
         _aot_cases += int(expected_cases)
         return "aot"
-    if has_numba and (expected_cases >= COMPILE_FROM_CASES or _plain_cases + expected_cases >= COMPILE_FROM_CASES):
+    if has_numba and _plain_cases + expected_cases >= COMPILE_FROM_CASES:
         return "numba"
     _plain_cases += int(expected_cases)
     return "python"

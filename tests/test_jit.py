@@ -130,9 +130,9 @@ except WenzhengError as exc:
     assert "numba is not installed" in done.stdout
 
 
-def test_auto_uses_the_ahead_of_time_kernels_and_never_imports_numba():
-    """With the kernels compiled ahead of time built, the runs of a fresh process use them, small or large
-    (numba is not imported: a large run costs no compiling, nor numba's start-up)."""
+def test_auto_uses_the_ahead_of_time_kernels_for_small_runs_and_never_imports_numba():
+    """With the kernels compiled ahead of time built, the small runs of a fresh process use them (numba is not
+    imported); a run expecting COMPILE_FROM_CASES cases or more uses the just-in-time kernels."""
     require_aot()
     code = """
 import json, sys
@@ -153,8 +153,8 @@ print(json.dumps({'kinds': kinds, 'numba': numba_before, 'large': jit.choose(jit
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["kinds"] == ["aot"] * 4
     assert out["numba"] is False
-    assert out["large"] == "aot"
-    assert out["small"] == "aot"
+    assert out["large"] == "numba"
+    assert out["small"] == "aot"  # choosing numba for a large run does not load it
 
 
 def test_asking_for_ahead_of_time_kernels_that_are_not_built_is_an_error(monkeypatch):
@@ -270,27 +270,16 @@ def test_the_build_command_reports_its_state():
 
 def test_a_process_making_many_small_runs_switches_from_ahead_of_time_to_numba():
     """Under auto, once the runs a process made with the ahead-of-time kernels reach JIT_AFTER_AOT_CASES cases,
-    the next small run uses numba's copy (and every run after it, numba being loaded); large runs keep the
-    ahead-of-time copy (equally quick per case on large arrays)."""
+    the next run uses numba's copy (and every run after it, numba being loaded)."""
     require_aot()
     code = """
 import json
 from sim import jit
 kinds = [jit.choose(9_000) for _ in range(13)]  # each below COMPILE_FROM_CASES
-large = [jit.choose(3_000_000) for _ in range(2)]  # and after them, full-scale runs
-print(json.dumps({'kinds': kinds, 'large': large, 'limit': jit.JIT_AFTER_AOT_CASES}))
+print(json.dumps({'kinds': kinds, 'limit': jit.JIT_AFTER_AOT_CASES}))
 """
     done = _fresh(code, {jit.ENV: "auto"})
     assert done.returncode == 0, done.stderr[-2000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["limit"] == 100_000
-    assert out["kinds"] == ["aot"] * 12 + ["numba"]  # 99,000 before the twelfth, 108,000 ≥ 100,000 after it
-    assert out["large"] == ["aot"] * 2  # large runs keep the ahead-of-time copy (numba not loaded here)
-    code = """
-import json
-from sim import jit
-print(json.dumps([jit.choose(3_000_000) for _ in range(3)]))
-"""
-    done = _fresh(code, {jit.ENV: "auto"})
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == ["aot"] * 3  # full-scale runs: no switch
+    assert out["kinds"] == ["aot"] * 11 + ["numba"] * 2  # 99,000 before the twelfth: 108,000 ≥ 100,000
