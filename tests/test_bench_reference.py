@@ -123,3 +123,30 @@ def test_without_effort_choice_every_case_is_handled_properly() -> None:
     res = run_reference(tiny(departments__effort_choice=False), seed=6)
     assert res.replied > 0 and res.perfunctory == 0 and res.bounced == 0
     assert res.recorded_resolved == res.true_resolved
+
+
+def test_the_speed_check_of_a_run_where_no_case_closes_counts_the_cases_created(monkeypatch):
+    """The benchmark's speed check compares closed cases per second; in a run too short for any case to close
+    (the million-citizen city for one day) it compares the cases created per second instead, and says so, rather
+    than reporting an empty ratio as a miss."""
+    import bench.scale as scale
+
+    def fake_measure(spec, repeats, timeout_s, log):
+        model = spec.kind == "model"
+        pop = dict(spec.overrides)["world.population"]
+        closed = 0 if pop == 1_000_000 else (900 if model else 850)
+        wall = 1.0 if model else 50.0
+        cases = 1000 if model else 960
+        return scale.Measurement(
+            label=spec.label, kind=spec.kind, population=pop, days=spec.days, repeats=1, wall_s=wall, process_s=wall,
+            cpu_s=wall, work_cpu_s=wall, peak_rss_mib=1.0, cases=cases, closed=closed, cases_per_day=cases,
+            cases_per_s=cases / wall, closed_per_s=closed / wall, citizen_hours_per_s=1.0)
+
+    monkeypatch.setattr(scale, "measure", fake_measure)
+    checks = scale.reference_suite(log=lambda *a: None)["checks"]
+    assert checks["reference_speed_ratio_20k"]["value"] == pytest.approx(900 / (850 / 50.0))
+    assert "closed cases per wall second" in checks["reference_speed_ratio_20k"]["note"]
+    one_day = checks["reference_speed_ratio_1000k"]
+    assert one_day["value"] == pytest.approx(1000 / (960 / 50.0)) and one_day["ok"] is True
+    assert "cases created per wall second" in one_day["note"]
+    assert checks["reference_speed_ratio_cpu_1000k"]["value"] == pytest.approx(1000 / (960 / 50.0))
