@@ -283,25 +283,13 @@ class DepartmentTable:
         """Department ``d`` chooses tomorrow's queue order. With cases waiting it serves the easiest first
         with chance σ((cherry_gain × L − E(cherry)) / choice_noise), L its load; each such day is a
         ``CHERRY`` violation in its record. With nobody waiting it keeps the order it was told."""
-        s = model.settings.departments
-        on = False
-        waiting = float(self.waiting.item(d))  # .item: a Python number without a numpy scalar between
-        if waiting > 0 and s.effort_choice:
-            k = _CHERRY
-            n = float(self.committed.item(d, k, 0))
-            expected = float(self.sanctions.item(d, k, 0)) / n if n > 0 else 0.0
-            u = s.cherry_gain * waiting / max(float(self.staff.item(d)), 1.0) - expected
-            on = bool(model.rng_departments.random() < 1.0 / (1.0 + math.exp(-u / s.choice_noise)))
-            if on:
-                self.today_committed[d, k, 0] += 1.0
-        if bool(self.easy_first.item(d)) != on:  # else set_easy_first does nothing
-            self.queues.set_easy_first(d, on, model.cases.due, model.cases.boost)
+        self.choose_orders([d], model)
 
     def choose_orders(self, depts: list[int], model: GovernanceModel) -> None:
-        """:meth:`choose_order` for each department of ``depts`` in turn (ascending), in one call: the same draws
-        from ``rng_departments`` in the same order (one uniform per department with cases waiting, drawn at once:
-        numpy's generator gives a block of uniforms the values of as many single draws), the same arithmetic
-        on Python floats (``math.exp``), the same changes of queue order."""
+        """:meth:`choose_order` for each department of ``depts`` in turn (ascending), in one call: one uniform from
+        ``rng_departments`` per department with cases waiting, drawn as a block (numpy's generator gives a block
+        the values of as many single draws, so the choices do not depend on how the departments are grouped),
+        the utility in Python floats (``math.exp``)."""
         if not depts:
             return
         s = model.settings.departments

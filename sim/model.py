@@ -330,26 +330,22 @@ class GovernanceModel(mesa.Model):
         ``model.step()`` goes on from where the run stopped. A model whose Mesa event list holds anything
         else (a subclass that schedules events) is stepped through ``model.step()``, events and all."""
         schedule = getattr(self, "_default_schedule", None)
-        events = getattr(self, "_event_list", None)
-        direct = schedule is not None and events is not None and hasattr(schedule, "pause") and \
-            len(getattr(events, "_events", ())) == 1
-        if not direct:
-            while self.running:
-                self.step()
-                if progress is not None and self.hour % 24 == 0:
-                    progress(self.hour / self.end_h)
-            return
-        schedule.pause()
-        step = self._user_step
+        direct = hasattr(schedule, "pause") and len(getattr(getattr(self, "_event_list", None), "_events", ())) == 1
+        if direct:
+            schedule.pause()
         try:
             while self.running:
-                self.steps += 1
-                self.time += 1
-                step()
+                if direct:
+                    self.steps += 1
+                    self.time += 1
+                    self._user_step()
+                else:
+                    self.step()
                 if progress is not None and self.hour % 24 == 0:
                     progress(self.hour / self.end_h)
         finally:
-            schedule.resume()
+            if direct:
+                schedule.resume()
 
     def result(self, final: bool = False) -> RunResult:
         """The run's tables and KPIs so far. ``final``: the run is over and the model will not step again
